@@ -1,0 +1,1 @@
+print("meltap-bench: not yet")

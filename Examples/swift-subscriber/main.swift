@@ -1,0 +1,2 @@
+import MeltapClient
+print("swift-subscriber: not yet")

@@ -1,0 +1,28 @@
+# meltap: two commands do everything on a fresh Debian 12 machine with the Swift toolchain.
+#   make demo   installs what is needed and runs the demo
+#   make test   installs what is needed and runs every test (CI runs this)
+SWIFT ?= swift
+
+.PHONY: deps demo test build release bench bench-peers clean
+
+deps:
+	./scripts/install-deps
+
+release: deps
+	$(SWIFT) build -c release
+
+demo: release
+	./scripts/demo
+
+test: deps
+	./scripts/test
+
+bench: release
+	.build/release/meltap-bench
+
+bench-peers: release
+	MELTAP_PEERS=1 ./scripts/install-deps
+	./scripts/bench-peers
+
+clean:
+	rm -rf .build .build-*

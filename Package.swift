@@ -1,0 +1,63 @@
+// swift-tools-version:6.1
+// meltap: a real-time mel-spectrogram frontend for JACK.
+// Data flow, one folder per stage:
+//   audio in (MelFiles, MelJack) -> STFT -> mel -> output stage (MelDSP)
+//   -> ring (MelTransport) -> socket (MelServer, MeltapClient) / file (MelFiles).
+import PackageDescription
+
+
+let package = Package(
+    name: "meltap",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "meltap", targets: ["meltap"]),
+        .library(name: "MelDSP", targets: ["MelDSP"]),
+        .library(name: "MeltapClient", targets: ["MeltapClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+    ],
+    targets: [
+        // C libraries, behind system library targets and nothing else.
+        .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
+        .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
+        .systemLibrary(name: "CJack", pkgConfig: "jack", providers: [.apt(["libjack-jackd2-dev"])]),
+
+        // Pure DSP: configuration, windows, FFT plan, streaming STFT, mel bank, output stages.
+        .target(name: "MelDSP", dependencies: ["CFFTW"]),
+        // Audio files in (libsndfile), feature files out (.npy + sidecar JSON).
+        .target(name: "MelFiles", dependencies: ["CSndFile"]),
+        // SPSC frame ring and the wire-format codec: pure bytes, no sockets.
+        .target(name: "MelTransport"),
+        // The Unix-socket publisher (SwiftNIO).
+        .target(name: "MelServer", dependencies: [
+            "MelTransport",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+        // Client library for subscribers (other Swift packages depend on this).
+        .target(name: "MeltapClient", dependencies: ["MelTransport"]),
+        // The JACK client: ports, callbacks, the realtime process path.
+        .target(name: "MelJack", dependencies: ["MelDSP", "MelTransport", "CJack"]),
+        // The CLI: parse, configure, wire the pieces.
+        .executableTarget(name: "meltap", dependencies: [
+            "MelDSP", "MelFiles", "MelTransport", "MelServer", "MeltapClient", "MelJack",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // A JACK client for tests and the demo: plays a file into ports, logs what it sent.
+        .executableTarget(name: "meltap-testsource", dependencies: ["CJack", "MelFiles"],
+                          path: "Tools/meltap-testsource"),
+        // Benchmark: ns per hop, times real time, allocations per hop (release build).
+        .executableTarget(name: "meltap-bench", dependencies: ["MelDSP"], path: "Benchmarks/meltap-bench"),
+        // A small Swift subscriber, built with the package.
+        .executableTarget(name: "swift-subscriber", dependencies: ["MeltapClient"],
+                          path: "Examples/swift-subscriber"),
+
+        .testTarget(name: "MelDSPTests", dependencies: ["MelDSP"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "MelFilesTests", dependencies: ["MelFiles"]),
+        .testTarget(name: "MelTransportTests", dependencies: ["MelTransport", "MelServer", "MeltapClient"]),
+        .testTarget(name: "MelJackTests", dependencies: ["MelJack", "MelDSP", "MelFiles"]),
+        .testTarget(name: "MeltapCLITests", dependencies: ["MelDSP", "MelFiles"]),
+    ]
+)

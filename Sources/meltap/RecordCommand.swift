@@ -1,0 +1,6 @@
+import ArgumentParser
+
+struct RecordCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "record", abstract: "Not yet.")
+    func run() throws {}
+}

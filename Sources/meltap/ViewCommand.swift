@@ -1,0 +1,6 @@
+import ArgumentParser
+
+struct ViewCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "view", abstract: "Not yet.")
+    func run() throws {}
+}

@@ -1,0 +1,1 @@
+print("meltap-testsource: not yet")
