@@ -64,6 +64,8 @@ public final class MelAnalyzer: @unchecked Sendable {
     private let padding: UnsafeMutablePointer<Float>
     /// The window (length win_length), times the input scale for librosa style.
     private let window: UnsafeMutablePointer<Float>
+    /// The same window in float64, for double-precision FFTs (librosa).
+    private let windowDouble: UnsafeMutablePointer<Double>
     private let windowLength: Int
     /// Offset of the window inside the FFT input (centred for librosa style, 0 for Kaldi).
     private let windowOffset: Int
@@ -76,9 +78,16 @@ public final class MelAnalyzer: @unchecked Sendable {
     private let bankWeights: UnsafeMutablePointer<Float>
 
     private let fft: RealFFT
-    private let fftPlan: fftwf_plan
+    private let fftPlan: OpaquePointer
+    private let doublePrecision: Bool
+    /// power = 1: magnitudes instead of powers.
+    private let magnitudeOnly: Bool
+    /// Single-precision FFT buffers (Kaldi style always uses these).
     private let fftInput: UnsafeMutablePointer<Float>
     private let fftOutput: UnsafeMutablePointer<Float>
+    /// Double-precision FFT buffers (unused, one element, in single precision).
+    private let fftInputDouble: UnsafeMutablePointer<Double>
+    private let fftOutputDouble: UnsafeMutablePointer<Double>
     private let outputStage: OutputStage
     private let state: UnsafeMutablePointer<FramerState>
 
@@ -135,6 +144,9 @@ public final class MelAnalyzer: @unchecked Sendable {
         let w = Window.make(c.window, length: c.windowLength)
         window = .allocate(capacity: c.windowLength)
         for i in 0..<c.windowLength { window[i] = kaldiStyle ? w[i] : w[i] * c.inputScale }
+        windowDouble = .allocate(capacity: c.windowLength)
+        let w64 = Window.makeDouble(c.window, length: c.windowLength)
+        for i in 0..<c.windowLength { windowDouble[i] = w64[i] * Double(c.inputScale) }
 
         spectrum = .allocate(capacity: binCount)
         spectrum.initialize(repeating: 0, count: binCount)
@@ -151,10 +163,21 @@ public final class MelAnalyzer: @unchecked Sendable {
         bankWeights.initialize(repeating: 0, count: max(1, bank.weights.count))
         for (i, weight) in bank.weights.enumerated() { bankWeights[i] = weight }
 
-        fft = RealFFT(length: c.fftLength)
+        magnitudeOnly = c.power == 1
+        doublePrecision = c.fftPrecision == .double && !kaldiStyle
+        fft = RealFFT(length: c.fftLength, precision: doublePrecision ? .double : .single)
         fftPlan = fft.plan
-        fftInput = fft.input
-        fftOutput = fft.output
+        if doublePrecision {
+            fftInput = .allocate(capacity: 1)
+            fftOutput = .allocate(capacity: 1)
+            fftInputDouble = fft.inputDouble!
+            fftOutputDouble = fft.outputDouble!
+        } else {
+            fftInput = fft.inputSingle!
+            fftOutput = fft.outputSingle!
+            fftInputDouble = .allocate(capacity: 1)
+            fftOutputDouble = .allocate(capacity: 1)
+        }
         outputStage = OutputStage(configuration: c, clampRule: clampRule)
         frameWidth = outputStage.width + (c.useEnergy ? 1 : 0)
         state = .allocate(capacity: 1)
@@ -170,6 +193,14 @@ public final class MelAnalyzer: @unchecked Sendable {
         prelude.deallocate()
         padding.deallocate()
         window.deallocate()
+        windowDouble.deallocate()
+        if doublePrecision {
+            fftInput.deallocate()
+            fftOutput.deallocate()
+        } else {
+            fftInputDouble.deallocate()
+            fftOutputDouble.deallocate()
+        }
         spectrum.deallocate()
         melBands.deallocate()
         bankFirstBin.deallocate()
@@ -363,6 +394,13 @@ public final class MelAnalyzer: @unchecked Sendable {
 
     // MARK: - One frame
 
+    /// |X|² → |X|^power (power 1 or 2).
+    @_noAllocation @_noLocks
+    @inline(__always)
+    private func power(_ squared: Float) -> Float {
+        magnitudeOnly ? _unsafePerformance { sqrtf(squared) } : squared
+    }
+
     /// Window → FFT → power → mel → output stage for the F samples at `samples`.
     /// With `scratchOnly` it stops before the output stage (used to prefault).
     /// Real-time safe: no allocation, locks or system calls.
@@ -394,24 +432,28 @@ public final class MelAnalyzer: @unchecked Sendable {
                 input[0] -= c * input[0]
             }
             for i in 0..<l { input[i] *= window[i] }
+        } else if doublePrecision {
+            // librosa: float32 frame × float64 window, float64 FFT, rounded to complex64.
+            let offset = windowOffset, inputDouble = fftInputDouble
+            for i in 0..<windowLength { inputDouble[offset + i] = Double(samples[offset + i]) * windowDouble[i] }
         } else {
             let offset = windowOffset
             for i in 0..<windowLength { input[offset + i] = samples[offset + i] * window[i] }
         }
         let plan = fftPlan
-        _unsafePerformance { fftwf_execute(plan) }
-
-        let bins = fftOutput
-        if configuration.power == 2 {
+        if doublePrecision {
+            _unsafePerformance { fftw_execute(plan) }
+            let bins = fftOutputDouble
             for k in 0..<binCount {
-                let re = bins[2 * k], im = bins[2 * k + 1]
-                spectrum[k] = re * re + im * im
+                let re = Float(bins[2 * k]), im = Float(bins[2 * k + 1])
+                spectrum[k] = power(re * re + im * im)
             }
         } else {
+            _unsafePerformance { fftwf_execute(plan) }
+            let bins = fftOutput
             for k in 0..<binCount {
                 let re = bins[2 * k], im = bins[2 * k + 1]
-                let squared = re * re + im * im
-                spectrum[k] = _unsafePerformance { sqrtf(squared) }
+                spectrum[k] = power(re * re + im * im)
             }
         }
         var weight = bankWeights

@@ -15,7 +15,7 @@ public enum MelPreset: String, Codable, Sendable, CaseIterable {
         case .librosa:
             return MelConfiguration(
                 preset: rawValue, sampleRate: sr, fftLength: 2048, hopLength: 512, windowLength: 2048,
-                window: .hann, framing: .centerZero, power: 2, melBandCount: 128,
+                window: .hann, fftPrecision: .double, framing: .centerZero, power: 2, melBandCount: 128,
                 minimumFrequency: 0, maximumFrequency: sr / 2, melScale: .slaney, melNorm: .slaney,
                 filterbank: .librosa, output: .power)
         case .torchaudio:
@@ -57,6 +57,7 @@ public struct MelOverrides: Sendable, Equatable {
     public var hopLength: Int?
     public var windowLength: Int?
     public var window: WindowKind?
+    public var fftPrecision: FFTPrecision?
     public var melBandCount: Int?
     public var minimumFrequency: Double?
     /// Hz; zero or negative means Nyquist + value (Kaldi's `high_freq` convention).
@@ -106,6 +107,7 @@ public struct MelOverrides: Sendable, Equatable {
             }
         }
         if let window { c.window = window }
+        if let fftPrecision { c.fftPrecision = fftPrecision }
         if let melBandCount { c.melBandCount = melBandCount }
         if let minimumFrequency { c.minimumFrequency = minimumFrequency }
         if let maximumFrequency {
