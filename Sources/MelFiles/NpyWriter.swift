@@ -52,7 +52,8 @@ public final class NpyWriter: @unchecked Sendable {
     /// Size of the header in bytes (a multiple of 64); data start at this offset.
     public let headerSize: Int
     /// In `.growing` mode, the automatic header patch happens when at least this many seconds passed
-    /// since the last patch (checked on each append).
+    /// since the last patch. Checked only inside `appendRows`: if appends can pause for long, also
+    /// call `patchHeader()` from your own timer.
     public var patchInterval: Double = 1.0
 
     /// Complete rows appended so far (some may still be in the write buffer).
