@@ -104,6 +104,9 @@ public final class FramePublisher: Sendable {
     /// Subscribers connected now.
     public var subscriberCount: Int { counters.subscribers.load(ordering: .relaxed) }
 
+    /// Subscribe messages received and applied since start (diagnostics).
+    public var subscribeMessageCount: Int { counters.subscribesApplied.load(ordering: .relaxed) }
+
     /// Frames not delivered to some subscriber since start (full queues, full backlog).
     public var subscriberDropCount: UInt64 {
         counters.subscriberDrops.load(ordering: .relaxed) + backlogDrops.load(ordering: .relaxed)

@@ -20,6 +20,8 @@ final class PublisherCounters: Sendable {
     let subscriberDrops = Atomic<UInt64>(0)
     /// Connected subscribers.
     let subscribers = Atomic<Int>(0)
+    /// Subscribe messages applied.
+    let subscribesApplied = Atomic<Int>(0)
 }
 
 /// One connected subscriber. Event-loop confined.
@@ -178,6 +180,7 @@ final class SubscriberHandler: ChannelInboundHandler {
             while let message = try decoder.next() {
                 if case .subscribe(let channels) = message, let subscriber {
                     subscriber.filter = channels.isEmpty ? nil : Set(channels)
+                    hub.counters.subscribesApplied.add(1, ordering: .relaxed)  // a statistic
                 }
                 // Other message types are not for the server: ignored.
             }
