@@ -230,13 +230,15 @@ public final class FramePublisher: Sendable {
     }
 
     /// Closes every connection, stops the event loop and removes the socket file (if it is
-    /// still the one we bound). Safe to call more than once, and before or without `start`.
+    /// still the one we bound). Frames published before `stop` are written to each connection
+    /// first; what the kernel has not accepted by the time it closes is lost. Safe to call more
+    /// than once, and before or without `start`.
     public func stop() {
         let taken = state.withLock { state -> (Channel?, RepeatedTask?, ino_t?)? in
             state.phase = .stopped
             guard !state.groupShutDown else { return nil }
             state.groupShutDown = true
-            defer { state.serverChannel = nil; state.statsTask = nil; state.pending.removeAll() }
+            defer { state.serverChannel = nil; state.statsTask = nil }
             return (state.serverChannel, state.statsTask, state.socketInode)
         }
         guard let (channel, statsTask, inode) = taken else { return }
