@@ -1,7 +1,9 @@
 /* From ../shared/bench/melbase.c, the team's hardware-limit proxy (credit: the meltap team's
    shared baseline). Extended minimally for meltap's benchmark: optional flags after the five
    positional arguments select a float64 FFT (librosa's precision, as meltap's librosa preset)
-   and FFTW_ESTIMATE planning (what meltap uses, for deterministic plans).
+   and FFTW_ESTIMATE planning (what meltap uses, for deterministic plans); and the loop is timed
+   in process CPU time (CLOCK_PROCESS_CPUTIME_ID) instead of wall time, as meltap-bench does, so
+   that other work on a shared machine does not count.
    Build: cc -O2 -o melbase melbase.c -lfftw3f -lfftw3 -lm   (-O2: portable, no -march=native;
    Swift's release builds use -O, the same level). */
 /* Physical-limit proxy: the leanest streaming mel pipeline in C with FFTW (float, SIMD).
@@ -25,7 +27,7 @@ static double mel2hz(double m) {
   const double fsp = 200.0 / 3, minlog = 1000.0, minlogmel = minlog / fsp, step = log(6.4) / 27.0;
   return m < minlogmel ? m * fsp : minlog * exp(step * (m - minlogmel));
 }
-static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
+static double now(void) { struct timespec t; clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
 
 int main(int argc, char **argv) {
   int nfft = argc > 1 ? atoi(argv[1]) : 2048, hop = argc > 2 ? atoi(argv[2]) : 512;
