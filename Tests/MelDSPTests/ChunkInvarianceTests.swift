@@ -57,6 +57,8 @@ struct StreamCase: Sendable, CustomTestStringConvertible {
     var melBandCount: Int? = nil
     var useEnergy: Bool? = nil
     var power: Double? = nil
+    var fftLength: Int? = nil
+    var hopLength: Int? = nil
 
     var testDescription: String { "\(name)@\(sampleRate)" }
 
@@ -67,6 +69,8 @@ struct StreamCase: Sendable, CustomTestStringConvertible {
         o.melBandCount = melBandCount
         o.useEnergy = useEnergy
         o.power = power
+        o.fftLength = fftLength
+        o.hopLength = hopLength
         return try o.resolve(preset: preset, sampleRate: Double(sampleRate))
     }
 
@@ -90,6 +94,12 @@ struct StreamCase: Sendable, CustomTestStringConvertible {
                    framing: .kaldiNoSnip, useEnergy: true),
         StreamCase(name: "kaldi-nosnip-energy-mfcc", preset: .kaldi, sampleRate: 16000, output: .mfcc,
                    framing: .kaldiNoSnip, useEnergy: true),
+        // Hops longer than the frame: samples between frames are skipped, never read.
+        StreamCase(name: "kaldi-hop-700", preset: .kaldi, sampleRate: 16000, hopLength: 700),
+        StreamCase(name: "librosa-nfft512-hop1500", preset: .librosa, sampleRate: 16000, fftLength: 512,
+                    hopLength: 1500),
+        StreamCase(name: "torchaudio-nfft256-hop1000", preset: .torchaudio, sampleRate: 16000, fftLength: 256,
+                    hopLength: 1000),
         StreamCase(name: "whisper-80", preset: .whisper, sampleRate: 16000),
         StreamCase(name: "whisper-128", preset: .whisper, sampleRate: 16000, melBandCount: 128),
     ]
@@ -236,6 +246,11 @@ struct StreamRun {
         StreamCase(name: "kaldi", preset: .kaldi, sampleRate: 16000),
         StreamCase(name: "kaldi-nosnip", preset: .kaldi, sampleRate: 16000, framing: .kaldiNoSnip),
         StreamCase(name: "kaldi-nosnip", preset: .kaldi, sampleRate: 44100, framing: .kaldiNoSnip),
+        StreamCase(name: "kaldi-hop-700", preset: .kaldi, sampleRate: 16000, hopLength: 700),
+        StreamCase(name: "librosa-nfft512-hop1500", preset: .librosa, sampleRate: 16000, fftLength: 512,
+                   hopLength: 1500),
+        StreamCase(name: "torchaudio-nfft256-hop1000", preset: .torchaudio, sampleRate: 16000, fftLength: 256,
+                   hopLength: 1000),
     ])
     func firstSampleMatchesFrameSpans(streamCase: StreamCase) throws {
         let c = try streamCase.configuration(output: .power)
@@ -249,7 +264,7 @@ struct StreamRun {
         // Kaldi frames are win_length long (every sample counts after DC removal); librosa-style
         // frames are n_fft long and the periodic Hann window is zero at offset 0.
         let kaldi = c.filterbank == .kaldi
-        for impulse in [4001, 5000, 6143, 7777] {
+        for impulse in [4001, 5000, 6143, 7777, 7900] {
             var samples = [Float](repeating: 0, count: sampleCount)
             samples[impulse] = 0.5
             let frames = try MelAnalyzer.analyze(samples, configuration: c, clampRule: .deferred,
