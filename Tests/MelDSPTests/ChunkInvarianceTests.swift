@@ -321,6 +321,56 @@ struct StreamRun {
         }
     }
 
+    /// The padding, checked against PRESETS.md independently: centred (zero or reflect) and
+    /// Kaldi snip_edges=false framing give exactly the frames of un-padded framing (`.none`) run
+    /// over the signal padded by hand (zeros; reflect without repeating the edge; Kaldi's
+    /// symmetric reflection, repeated while out of range), short signals included.
+    @Test(arguments: [
+        StreamCase(name: "librosa", preset: .librosa, sampleRate: 16000),
+        StreamCase(name: "torchaudio", preset: .torchaudio, sampleRate: 16000),
+        StreamCase(name: "whisper", preset: .whisper, sampleRate: 16000),
+        StreamCase(name: "kaldi-nosnip", preset: .kaldi, sampleRate: 16000, framing: .kaldiNoSnip),
+        StreamCase(name: "kaldi-nosnip-energy", preset: .kaldi, sampleRate: 48000, framing: .kaldiNoSnip,
+                   useEnergy: true),
+    ])
+    func paddingMatchesHandPaddedSignal(streamCase: StreamCase) throws {
+        let c = try streamCase.configuration(output: .power)
+        var unpadded = c
+        unpadded.framing = .none
+        unpadded.dropLastFrame = false
+        let fixture = try Fixtures.signal(streamCase.sampleRate)
+        let minimum = c.framing == .centerReflect ? c.fftLength / 2 + 1 : 1
+        for n in [1, 2, 57, c.hopLength / 2, c.hopLength, c.windowLength / 2, c.windowLength / 2 + 1, c.windowLength,
+                  c.fftLength + 3, 5000, fixture.count] where n >= minimum {
+            let samples = Array(fixture.prefix(n))
+            let label = "\(streamCase.testDescription) with \(n) samples"
+            let frames = try MelAnalyzer.analyze(samples, configuration: c, clampRule: .deferred, blockLengths: [7, 300])
+            let frameCount = Self.referenceFrameCount(c, sampleCount: n)
+            guard frameCount > 0 else {
+                #expect(frames.isEmpty, "\(label)")
+                continue
+            }
+            let first = Self.referenceFirstSample(c, frame: 0)
+            let end = Self.referenceFirstSample(c, frame: frameCount - 1) + c.frameLength
+            let padded: [Float] = (first..<end).map { s in
+                switch c.framing {
+                case .centerZero: return s < 0 || s >= n ? 0 : samples[s]
+                case .centerReflect: return samples[s < 0 ? -s : s >= n ? 2 * n - 2 - s : s]
+                case .kaldiNoSnip:
+                    var j = s
+                    while j < 0 || j >= n { j = j < 0 ? -j - 1 : 2 * n - 1 - j }
+                    return samples[j]
+                case .none: return samples[s]
+                }
+            }
+            let expected = try MelAnalyzer.analyze(padded, configuration: unpadded, clampRule: .deferred,
+                                                   blockLengths: [4096])
+            #expect(expected.count >= frameCount * c.frameWidth, "\(label): hand-padded signal too short")
+            expectBitIdentical(frames, Array(expected.prefix(frameCount * c.frameWidth)), width: c.frameWidth,
+                               label: label)
+        }
+    }
+
     /// reset() forgets everything: the same input after a reset (after a flush, or in the
     /// middle of a stream) gives the same frames, PCEN state and running maximum included.
     @Test(arguments: StreamCase.all, clampRules)
