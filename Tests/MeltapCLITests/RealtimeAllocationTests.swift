@@ -23,7 +23,7 @@ import Testing
     }
 
     @Test func perHopPathMakesNoHeapCalls() throws {
-        let folder = ProcessInfo.processInfo.environment["MELTAP_BIN"] ?? packageRoot.appendingPathComponent(".build/release").path
+        let folder = ProcessInfo.processInfo.environment["MELTAP_BIN"] ?? Self.packageRoot.appendingPathComponent(".build/release").path
         let bench = folder + "/meltap-bench"
         try #require(FileManager.default.isExecutableFile(atPath: bench),
                      "\(bench) is missing: build it with `swift build -c release` (scripts/test does).")
