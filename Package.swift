@@ -54,7 +54,7 @@ let package = Package(
         .executableTarget(name: "swift-subscriber", dependencies: ["MeltapClient"],
                           path: "Examples/swift-subscriber"),
 
-        .testTarget(name: "MelDSPTests", dependencies: ["MelDSP"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "MelDSPTests", dependencies: ["MelDSP", "MelFiles"], exclude: ["Fixtures"]),
         .testTarget(name: "MelFilesTests", dependencies: ["MelFiles"]),
         .testTarget(name: "MelTransportTests", dependencies: ["MelTransport", "MelServer", "MeltapClient"]),
         .testTarget(name: "MelJackTests", dependencies: ["MelJack", "MelDSP", "MelFiles"]),

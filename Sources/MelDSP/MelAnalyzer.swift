@@ -1,4 +1,5 @@
-// CONTRACT STUB: the real implementation replaces this file. Signatures are final.
+import CFFTW
+import Glibc
 
 /// What one call to `process` did.
 public struct MelStep: Sendable, Equatable {
@@ -6,6 +7,11 @@ public struct MelStep: Sendable, Equatable {
     public var consumed: Int
     /// The index of the frame written to the output buffer, or -1 when none was completed.
     public var frameIndex: Int
+
+    public init(consumed: Int, frameIndex: Int) {
+        self.consumed = consumed
+        self.frameIndex = frameIndex
+    }
 }
 
 /// How the non-causal clamps (`top_db`, Whisper's max − 8) are applied.
@@ -13,41 +19,457 @@ public enum ClampRule: String, Codable, Sendable {
     /// Clamp at the running maximum over the frames so far: causal, used live.
     case running
     /// Emit unclamped values; `OfflineFinisher` clamps at the global maximum at the end
-    /// (bit-for-bit the reference's offline result).
+    /// (the reference's offline result).
     case deferred
 }
 
-/// The streaming mel analyzer for one channel: window → FFT → power → mel → output stage.
+/// The streaming mel analyzer for one channel: overlap buffer → window → FFT → power → mel →
+/// output stage, one frame per completed hop.
+///
+/// Life cycle (aubio's create / do / destroy): `init` validates the configuration, plans the
+/// FFT and allocates and touches every buffer; `process` and `flush` never allocate; deinit
+/// frees. Frames are identical however the input is split into blocks: the overlap buffer
+/// holds exactly one frame of padded signal, and a frame is computed the moment its last
+/// sample arrives.
+///
+/// Not thread-safe: one thread feeds one analyzer.
 public final class MelAnalyzer: @unchecked Sendable {
     public let configuration: MelConfiguration
     public let clampRule: ClampRule
-    /// Values per emitted frame.
-    public var frameWidth: Int { 0 }
+    /// Values per emitted frame (with `.deferred` MFCC: the dB bands, see `OfflineFinisher`).
+    public let frameWidth: Int
 
-    public init(configuration: MelConfiguration, clampRule: ClampRule = .running) throws(MelConfigurationError) {
-        self.configuration = configuration
-        self.clampRule = clampRule
+    // Geometry, in samples.
+    /// Frame length F: n_fft (librosa style) or win_length (Kaldi style).
+    private let frameLength: Int
+    private let hopLength: Int
+    /// Padding before sample 0 in the padded stream.
+    private let leftPadding: Int
+    /// Input samples needed before the left padding can be written (reflect needs x[1…p]).
+    private let preludeLength: Int
+    private let binCount: Int
+    private let melBandCount: Int
+    /// Kaldi per-frame processing (DC removal, energy, pre-emphasis, window at frame start).
+    private let kaldiStyle: Bool
+    /// Kaldi's symmetric reflection (edge repeated) rather than reflect (edge not repeated).
+    private let symmetricReflection: Bool
+
+    // Preallocated buffers, owned, freed in deinit.
+    /// Overlap buffer: 2F floats; sample at padded index q lives at q mod F and q mod F + F, so
+    /// the last F samples are always contiguous.
+    private let ring: UnsafeMutablePointer<Float>
+    /// Input samples held back until the left padding can be built (prelude), then replayed.
+    private let prelude: UnsafeMutablePointer<Float>
+    /// Right-padding samples built at flush (at most F).
+    private let padding: UnsafeMutablePointer<Float>
+    /// The window (length win_length), times the input scale for librosa style.
+    private let window: UnsafeMutablePointer<Float>
+    /// The same window in float64, for double-precision FFTs (librosa).
+    private let windowDouble: UnsafeMutablePointer<Double>
+    private let windowLength: Int
+    /// Offset of the window inside the FFT input (centred for librosa style, 0 for Kaldi).
+    private let windowOffset: Int
+    /// n_fft/2 + 1 power (or magnitude) bins.
+    private let spectrum: UnsafeMutablePointer<Float>
+    /// n_mels mel values before the output stage.
+    private let melBands: UnsafeMutablePointer<Float>
+    private let bankFirstBin: UnsafeMutablePointer<Int>
+    private let bankSpan: UnsafeMutablePointer<Int>
+    private let bankWeights: UnsafeMutablePointer<Float>
+
+    private let fft: RealFFT
+    private let fftPlan: OpaquePointer
+    private let doublePrecision: Bool
+    /// power = 1: magnitudes instead of powers.
+    private let magnitudeOnly: Bool
+    /// Single-precision FFT buffers (Kaldi style always uses these).
+    private let fftInput: UnsafeMutablePointer<Float>
+    private let fftOutput: UnsafeMutablePointer<Float>
+    /// Double-precision FFT buffers (unused, one element, in single precision).
+    private let fftInputDouble: UnsafeMutablePointer<Double>
+    private let fftOutputDouble: UnsafeMutablePointer<Double>
+    private let outputStage: OutputStage
+    private let state: UnsafeMutablePointer<FramerState>
+
+    /// Streaming position; plain data behind a pointer so the hot path has no exclusivity checks.
+    private struct FramerState {
+        /// Padded samples written to the ring so far.
+        var streamPosition = 0
+        /// Index of the next frame to complete.
+        var nextFrame = 0
+        /// Input samples consumed so far (N).
+        var inputCount = 0
+        /// Whether the left padding has been written.
+        var started = false
+        /// Samples held in `prelude`.
+        var preludeCount = 0
+        /// Prelude samples already replayed into the ring.
+        var preludeReplayed = 0
+        /// Flush has begun: no more input.
+        var ended = false
+        /// Right padding built and its length.
+        var paddingReady = false
+        var paddingCount = 0
+        var paddingReplayed = 0
+        /// Frames the reference produces for this input (known at flush).
+        var totalFrames = Int.max
     }
 
-    /// Consumes samples until one frame completes or the input runs out.
+    /// Builds the analyzer: validates, plans FFTW, allocates and prefaults every buffer.
+    public init(configuration c: MelConfiguration, clampRule: ClampRule = .running) throws(MelConfigurationError) {
+        try c.validate()
+        configuration = c
+        self.clampRule = clampRule
+        frameLength = c.frameLength
+        hopLength = c.hopLength
+        leftPadding = c.leftPadding
+        kaldiStyle = c.filterbank == .kaldi
+        symmetricReflection = c.framing == .kaldiNoSnip
+        switch c.framing {
+        case .centerReflect: preludeLength = leftPadding + 1
+        case .kaldiNoSnip: preludeLength = leftPadding
+        case .centerZero, .none: preludeLength = 0
+        }
+        binCount = c.fftLength / 2 + 1
+        melBandCount = c.melBandCount
+
+        ring = .allocate(capacity: 2 * frameLength)
+        prelude = .allocate(capacity: max(1, preludeLength))
+        padding = .allocate(capacity: frameLength)
+        prelude.initialize(repeating: 0, count: max(1, preludeLength))
+        padding.initialize(repeating: 0, count: frameLength)
+
+        windowLength = c.windowLength
+        windowOffset = kaldiStyle ? 0 : (c.fftLength - c.windowLength) / 2
+        let w = Window.make(c.window, length: c.windowLength)
+        window = .allocate(capacity: c.windowLength)
+        for i in 0..<c.windowLength { window[i] = kaldiStyle ? w[i] : w[i] * c.inputScale }
+        windowDouble = .allocate(capacity: c.windowLength)
+        let w64 = Window.makeDouble(c.window, length: c.windowLength)
+        for i in 0..<c.windowLength { windowDouble[i] = w64[i] * Double(c.inputScale) }
+
+        spectrum = .allocate(capacity: binCount)
+        spectrum.initialize(repeating: 0, count: binCount)
+        melBands = .allocate(capacity: c.melBandCount)
+        melBands.initialize(repeating: 0, count: c.melBandCount)
+        let bank = MelFilterbank(configuration: c)
+        bankFirstBin = .allocate(capacity: c.melBandCount)
+        bankSpan = .allocate(capacity: c.melBandCount)
+        bankWeights = .allocate(capacity: max(1, bank.weights.count))
+        for band in 0..<c.melBandCount {
+            bankFirstBin[band] = bank.firstBin[band]
+            bankSpan[band] = bank.binSpan[band]
+        }
+        bankWeights.initialize(repeating: 0, count: max(1, bank.weights.count))
+        for (i, weight) in bank.weights.enumerated() { bankWeights[i] = weight }
+
+        magnitudeOnly = c.power == 1
+        doublePrecision = c.fftPrecision == .double && !kaldiStyle
+        fft = RealFFT(length: c.fftLength, precision: doublePrecision ? .double : .single)
+        fftPlan = fft.plan
+        if doublePrecision {
+            fftInput = .allocate(capacity: 1)
+            fftOutput = .allocate(capacity: 1)
+            fftInputDouble = fft.inputDouble!
+            fftOutputDouble = fft.outputDouble!
+        } else {
+            fftInput = fft.inputSingle!
+            fftOutput = fft.outputSingle!
+            fftInputDouble = .allocate(capacity: 1)
+            fftOutputDouble = .allocate(capacity: 1)
+        }
+        outputStage = OutputStage(configuration: c, clampRule: clampRule)
+        frameWidth = outputStage.width + (c.useEnergy ? 1 : 0)
+        state = .allocate(capacity: 1)
+        state.initialize(to: FramerState())
+        reset()
+        // Prefault: one dry frame touches every page the hot path uses, then start afresh.
+        computeFrame(ring, into: UnsafeMutablePointer(melBands), scratchOnly: true)
+        reset()
+    }
+
+    deinit {
+        ring.deallocate()
+        prelude.deallocate()
+        padding.deallocate()
+        window.deallocate()
+        windowDouble.deallocate()
+        if doublePrecision {
+            fftInput.deallocate()
+            fftOutput.deallocate()
+        } else {
+            fftInputDouble.deallocate()
+            fftOutputDouble.deallocate()
+        }
+        spectrum.deallocate()
+        melBands.deallocate()
+        bankFirstBin.deallocate()
+        bankSpan.deallocate()
+        bankWeights.deallocate()
+        state.deallocate()
+        outputStage.deallocate()
+    }
+
+    /// Forgets all input; the next sample starts a new stream.
+    public func reset() {
+        ring.initialize(repeating: 0, count: 2 * frameLength)
+        state.pointee = FramerState()
+        outputStage.reset()
+        if preludeLength == 0 {
+            // Zero padding (or none): the ring already holds the zeros.
+            state.pointee.started = true
+            state.pointee.streamPosition = configuration.framing == .centerZero ? leftPadding : 0
+        }
+    }
+
+    /// Input samples consumed since the last reset.
+    public var samplesConsumed: Int { state.pointee.inputCount }
+
+    /// The input-sample index of frame `index`'s first sample (negative inside the left padding).
+    public func firstSample(ofFrame index: Int) -> Int { index * hopLength - leftPadding }
+
+    // MARK: - Streaming
+
+    /// Consumes samples until one frame completes or the input runs out; a completed frame
+    /// (`frameWidth` values) is written to `frame` and its index returned in the step.
+    /// Call again with the rest of the block until it is consumed.
+    ///
     /// Real-time safe: no allocation, locks or system calls.
     @_noAllocation @_noLocks
     public func process(_ samples: UnsafeBufferPointer<Float>, into frame: UnsafeMutablePointer<Float>) -> MelStep {
-        MelStep(consumed: samples.count, frameIndex: -1)
+        var consumed = 0
+        let s = state
+        if !s.pointee.started {
+            let take = min(preludeLength - s.pointee.preludeCount, samples.count)
+            if take > 0, let base = samples.baseAddress {
+                let destination = prelude + s.pointee.preludeCount
+                for i in 0..<take { destination[i] = base[i] }
+            }
+            s.pointee.preludeCount += take
+            s.pointee.inputCount += take
+            consumed = take
+            if s.pointee.preludeCount < preludeLength { return MelStep(consumed: consumed, frameIndex: -1) }
+            writeLeftPadding(knownSamples: Int.max)
+        }
+        // Replay held-back prelude samples before new input.
+        if s.pointee.preludeReplayed < s.pointee.preludeCount {
+            let index = replay(prelude + s.pointee.preludeReplayed,
+                               available: s.pointee.preludeCount - s.pointee.preludeReplayed,
+                               advance: &s.pointee.preludeReplayed, into: frame)
+            if index >= 0 { return MelStep(consumed: consumed, frameIndex: index) }
+        }
+        guard consumed < samples.count, let base = samples.baseAddress else {
+            return MelStep(consumed: consumed, frameIndex: -1)
+        }
+        var taken = 0
+        let index = replay(base + consumed, available: samples.count - consumed, advance: &taken, into: frame)
+        s.pointee.inputCount += taken
+        return MelStep(consumed: consumed + taken, frameIndex: index)
     }
 
-    /// Ends the input: call repeatedly; each call writes one tail frame and returns its index,
-    /// or returns -1 when no frames remain.
-    public func flush(into frame: UnsafeMutablePointer<Float>) throws(MelConfigurationError) -> Int { -1 }
+    /// Ends the input. Call repeatedly: each call writes one tail frame (right padding, as the
+    /// reference pads at the end of a file) and returns its index, or -1 when none remain.
+    ///
+    /// Throws when the input is too short for reflect padding (the references reject it too).
+    /// Real-time safe once started, but normally called off the realtime thread.
+    public func flush(into frame: UnsafeMutablePointer<Float>) throws(MelConfigurationError) -> Int {
+        let s = state
+        if !s.pointee.ended {
+            s.pointee.ended = true
+            let n = s.pointee.inputCount
+            s.pointee.totalFrames = configuration.frameCount(sampleCount: n)
+            if !s.pointee.started && n > 0 {
+                if configuration.framing == .centerReflect {
+                    throw MelConfigurationError(
+                        "Reflect padding needs more than n_fft/2 = \(leftPadding) samples, but the input has \(n). "
+                        + "Use a longer input, a smaller --n-fft, or --center zero.")
+                }
+                writeLeftPadding(knownSamples: n)
+            }
+        }
+        if s.pointee.totalFrames == 0 || s.pointee.nextFrame >= s.pointee.totalFrames { return -1 }
+        if s.pointee.preludeReplayed < s.pointee.preludeCount {
+            let index = replay(prelude + s.pointee.preludeReplayed,
+                               available: s.pointee.preludeCount - s.pointee.preludeReplayed,
+                               advance: &s.pointee.preludeReplayed, into: frame)
+            if index >= 0 { return index }
+        }
+        if !s.pointee.paddingReady { buildRightPadding() }
+        if s.pointee.paddingReplayed < s.pointee.paddingCount {
+            return replay(padding + s.pointee.paddingReplayed,
+                          available: s.pointee.paddingCount - s.pointee.paddingReplayed,
+                          advance: &s.pointee.paddingReplayed, into: frame)
+        }
+        return -1
+    }
 
-    /// Forgets all input; the next sample starts a new stream.
-    public func reset() {}
+    // MARK: - Overlap buffer
 
-    /// The input-sample index of frame `index`'s first sample (negative inside the left padding).
-    public func firstSample(ofFrame index: Int) -> Int { 0 }
-}
+    /// Writes up to the next frame boundary from `source` into the ring; if that completes a
+    /// frame, computes it into `frame` and returns its index, else -1. `advance` grows by the
+    /// samples taken.
+    @_noAllocation @_noLocks
+    @inline(__always)
+    private func replay(_ source: UnsafePointer<Float>, available: Int, advance: inout Int,
+                        into frame: UnsafeMutablePointer<Float>) -> Int {
+        let s = state
+        let frameEnd = s.pointee.nextFrame * hopLength + frameLength
+        let count = min(available, frameEnd - s.pointee.streamPosition)
+        write(source, count: count)
+        advance += count
+        guard s.pointee.streamPosition == frameEnd, s.pointee.nextFrame < s.pointee.totalFrames else { return -1 }
+        let index = s.pointee.nextFrame
+        s.pointee.nextFrame += 1
+        computeFrame(ring + s.pointee.streamPosition % frameLength, into: frame, scratchOnly: false)
+        return index
+    }
 
-public struct MelConfigurationError: Error, CustomStringConvertible, Sendable, Equatable {
-    public var description: String
-    public init(_ description: String) { self.description = description }
+    /// Appends `count` samples to the ring (mirrored writes keep the last F contiguous).
+    @_noAllocation @_noLocks
+    @inline(__always)
+    private func write(_ source: UnsafePointer<Float>, count: Int) {
+        let f = frameLength
+        var source = source, count = count
+        if count > f {  // only the last F samples can ever be read
+            state.pointee.streamPosition += count - f
+            source += count - f
+            count = f
+        }
+        var position = state.pointee.streamPosition % f
+        state.pointee.streamPosition += count
+        while count > 0 {
+            let run = min(count, f - position)
+            let lower = ring + position, upper = ring + position + f
+            for i in 0..<run {
+                lower[i] = source[i]
+                upper[i] = source[i]
+            }
+            source += run
+            count -= run
+            position = 0
+        }
+    }
+
+    /// The input index that padded position `s` (relative to sample 0) reflects to, for a
+    /// signal of `n` samples: reflect (edge not repeated) or Kaldi's symmetric (edge repeated).
+    private func reflectedIndex(_ s: Int, count n: Int) -> Int {
+        var j = s
+        let symmetric = symmetricReflection
+        while j < 0 || j >= n {
+            if n == 1 { return 0 }
+            if j < 0 { j = symmetric ? -j - 1 : -j } else { j = symmetric ? 2 * n - 1 - j : 2 * n - 2 - j }
+        }
+        return j
+    }
+
+    /// Writes the left padding, built from the prelude (`knownSamples` caps it for short inputs).
+    private func writeLeftPadding(knownSamples: Int) {
+        let n = min(knownSamples, state.pointee.preludeCount)
+        for i in 0..<leftPadding {
+            var value = prelude[reflectedIndex(i - leftPadding, count: n)]
+            write(&value, count: 1)
+        }
+        state.pointee.started = true
+    }
+
+    /// Builds the right padding the last frames need, from the samples still in the ring.
+    private func buildRightPadding() {
+        let s = state
+        s.pointee.paddingReady = true
+        let n = s.pointee.inputCount
+        let lastFrameEnd = (s.pointee.totalFrames - 1) * hopLength + frameLength
+        let count = max(0, lastFrameEnd - s.pointee.streamPosition)
+        precondition(count <= frameLength, "right padding longer than a frame")
+        for k in 0..<count {
+            switch configuration.framing {
+            case .centerZero, .none:
+                padding[k] = 0
+            case .centerReflect, .kaldiNoSnip:
+                let j = reflectedIndex(n + k, count: n)
+                padding[k] = ring[(j + leftPadding) % frameLength]
+            }
+        }
+        s.pointee.paddingCount = count
+    }
+
+    // MARK: - One frame
+
+    /// |X|² → |X|^power (power 1 or 2).
+    @_noAllocation @_noLocks
+    @inline(__always)
+    private func power(_ squared: Float) -> Float {
+        magnitudeOnly ? _unsafePerformance { sqrtf(squared) } : squared
+    }
+
+    /// Window → FFT → power → mel → output stage for the F samples at `samples`.
+    /// With `scratchOnly` it stops before the output stage (used to prefault).
+    /// Real-time safe: no allocation, locks or system calls.
+    @_noAllocation @_noLocks
+    private func computeFrame(_ samples: UnsafePointer<Float>, into frame: UnsafeMutablePointer<Float>,
+                              scratchOnly: Bool) {
+        let input = fftInput
+        var logEnergy: Float = 0
+        if kaldiStyle {
+            // kaldi-native-fbank order: scale, remove DC, raw energy, pre-emphasis, window.
+            let l = frameLength, scale = configuration.inputScale
+            for i in 0..<l { input[i] = samples[i] * scale }
+            if configuration.removeDCOffset {
+                var sum: Float = 0
+                for i in 0..<l { sum += input[i] }
+                let mean = sum / Float(l)
+                for i in 0..<l { input[i] -= mean }
+            }
+            if configuration.useEnergy {
+                var energy: Float = 0
+                for i in 0..<l { energy += input[i] * input[i] }
+                let floored = max(energy, Float.ulpOfOne)
+                logEnergy = _unsafePerformance { logf(floored) }
+            }
+            let c = configuration.preemphasis
+            if c != 0 {
+                var i = l - 1
+                while i > 0 { input[i] -= c * input[i - 1]; i -= 1 }
+                input[0] -= c * input[0]
+            }
+            for i in 0..<l { input[i] *= window[i] }
+        } else if doublePrecision {
+            // librosa: float32 frame × float64 window, float64 FFT, rounded to complex64.
+            let offset = windowOffset, inputDouble = fftInputDouble
+            for i in 0..<windowLength { inputDouble[offset + i] = Double(samples[offset + i]) * windowDouble[i] }
+        } else {
+            let offset = windowOffset
+            for i in 0..<windowLength { input[offset + i] = samples[offset + i] * window[i] }
+        }
+        let plan = fftPlan
+        if doublePrecision {
+            _unsafePerformance { fftw_execute(plan) }
+            let bins = fftOutputDouble
+            for k in 0..<binCount {
+                let re = Float(bins[2 * k]), im = Float(bins[2 * k + 1])
+                spectrum[k] = power(re * re + im * im)
+            }
+        } else {
+            _unsafePerformance { fftwf_execute(plan) }
+            let bins = fftOutput
+            for k in 0..<binCount {
+                let re = bins[2 * k], im = bins[2 * k + 1]
+                spectrum[k] = power(re * re + im * im)
+            }
+        }
+        var weight = bankWeights
+        for band in 0..<melBandCount {
+            let first = spectrum + bankFirstBin[band], span = bankSpan[band]
+            var sum: Float = 0
+            for j in 0..<span { sum += weight[j] * first[j] }
+            melBands[band] = sum
+            weight += span
+        }
+        if scratchOnly { return }
+        if configuration.useEnergy {
+            frame[0] = logEnergy
+            outputStage.apply(melBands, into: frame + 1)
+        } else {
+            outputStage.apply(melBands, into: frame)
+        }
+    }
 }

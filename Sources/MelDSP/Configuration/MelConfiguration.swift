@@ -18,6 +18,9 @@ public struct MelConfiguration: Codable, Sendable, Equatable {
     public var windowLength: Int
     /// The analysis window.
     public var window: WindowKind
+    /// Precision of the window product and FFT. librosa multiplies by a float64 window and
+    /// transforms in float64 (then rounds to complex64); torch, Whisper and Kaldi use float32.
+    public var fftPrecision: FFTPrecision
     /// How frames are laid over the signal (librosa `center`/`pad_mode`, Kaldi `snip_edges`).
     public var framing: Framing
     /// Drop the last frame at the end of the input (Whisper's `stft[..., :-1]`).
@@ -66,7 +69,7 @@ public struct MelConfiguration: Codable, Sendable, Equatable {
     public var pcen: PCENParameters
 
     public init(preset: String, sampleRate: Double, fftLength: Int, hopLength: Int, windowLength: Int,
-                window: WindowKind, framing: Framing, dropLastFrame: Bool = false,
+                window: WindowKind, fftPrecision: FFTPrecision = .single, framing: Framing, dropLastFrame: Bool = false,
                 inputScale: Float = 1, removeDCOffset: Bool = false, preemphasis: Float = 0,
                 useEnergy: Bool = false, power: Double, melBandCount: Int, minimumFrequency: Double,
                 maximumFrequency: Double, melScale: MelScale, melNorm: MelNorm,
@@ -79,6 +82,7 @@ public struct MelConfiguration: Codable, Sendable, Equatable {
         self.hopLength = hopLength
         self.windowLength = windowLength
         self.window = window
+        self.fftPrecision = fftPrecision
         self.framing = framing
         self.dropLastFrame = dropLastFrame
         self.inputScale = inputScale
@@ -114,6 +118,14 @@ public enum WindowKind: String, Codable, Sendable, CaseIterable {
     case povey
     /// All ones.
     case rectangular
+}
+
+/// Arithmetic precision of the window product and the FFT.
+public enum FFTPrecision: String, Codable, Sendable, CaseIterable {
+    /// float32 (`fftwf`): torch, Whisper, Kaldi.
+    case single
+    /// float64 (`fftw`), rounded to float32 after the transform: librosa / numpy.
+    case double
 }
 
 /// How frames are laid over the signal.

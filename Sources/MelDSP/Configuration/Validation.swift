@@ -1,0 +1,134 @@
+/// A configuration or input the analyzer cannot honour. The message names the parameter, the
+/// value given, and the values that are allowed.
+public struct MelConfigurationError: Error, CustomStringConvertible, Sendable, Equatable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+
+    /// Formats a number the way a user typed it: `16000`, not `16000.0`.
+    static func format(_ x: Double) -> String {
+        x == x.rounded() && abs(x) < 1e15 ? String(Int(x)) : String(x)
+    }
+}
+
+extension MelConfiguration {
+    /// The longest block `process` is designed for (JACK's largest period).
+    public static let maximumBlockLength = 8192
+
+    /// Throws the first problem found, with what is allowed instead.
+    public func validate() throws(MelConfigurationError) {
+        func fail(_ message: String) -> MelConfigurationError { MelConfigurationError(message) }
+        let f = MelConfigurationError.format
+        let nyquist = sampleRate / 2
+        guard sampleRate > 0, sampleRate.isFinite else {
+            throw fail("The sample rate must be a positive number of Hz; got \(f(sampleRate)).")
+        }
+        guard fftLength >= 16, fftLength % 2 == 0, fftLength <= 1 << 20 else {
+            throw fail("n_fft must be an even number from 16 to 1048576; got \(fftLength). "
+                       + "Common values are 400, 512, 1024 and 2048.")
+        }
+        guard hopLength >= 1 else {
+            throw fail("hop_length must be at least 1 sample; got \(hopLength). "
+                       + "A quarter of n_fft (\(fftLength / 4)) is a common choice.")
+        }
+        guard windowLength >= 1, windowLength <= fftLength else {
+            throw fail("win_length must be from 1 to n_fft (\(fftLength)); got \(windowLength). "
+                       + "Raise --n-fft or lower --win-length.")
+        }
+        guard melBandCount >= 1 else {
+            throw fail("n_mels must be at least 1; got \(melBandCount). 40, 64, 80 and 128 are common.")
+        }
+        guard minimumFrequency >= 0 else {
+            throw fail("fmin must be 0 Hz or more; got \(f(minimumFrequency)).")
+        }
+        guard maximumFrequency <= nyquist else {
+            throw fail("fmax must be at most the Nyquist frequency, sr/2 = \(f(nyquist)) Hz; got \(f(maximumFrequency)) Hz. "
+                       + "Lower --fmax, or omit it to use sr/2.")
+        }
+        guard minimumFrequency < maximumFrequency else {
+            throw fail("fmin (\(f(minimumFrequency)) Hz) must be below fmax (\(f(maximumFrequency)) Hz).")
+        }
+        guard power == 1 || power == 2 else {
+            throw fail("power must be 1 (magnitude) or 2 (power); got \(f(power)).")
+        }
+        guard output != .mfcc || (1...melBandCount).contains(mfccCount) else {
+            throw fail("n_mfcc must be from 1 to n_mels (\(melBandCount)); got \(mfccCount).")
+        }
+        if let topDB, !(topDB >= 0) {
+            throw fail("top_db must be 0 or more; got \(f(topDB)). Pass a negative value on the command line to disable it.")
+        }
+        guard amin > 0, referencePower > 0 else {
+            throw fail("amin and ref must be positive; got amin \(amin), ref \(referencePower).")
+        }
+        guard logFloor > 0 else { throw fail("The log floor must be positive; got \(logFloor).") }
+        guard inputScale.isFinite, inputScale != 0 else { throw fail("The input scale must be finite and non-zero.") }
+        if framing == .kaldiNoSnip && hopLength > windowLength {
+            throw fail("snip_edges=false needs hop_length (\(hopLength)) no longer than the frame length (\(windowLength)).")
+        }
+        if dropLastFrame && !(framing == .centerZero || framing == .centerReflect) {
+            throw fail("Dropping the last frame (Whisper) needs centred framing.")
+        }
+        if dropLastFrame && fftLength / 2 < hopLength {
+            throw fail("Dropping the last frame needs hop_length (\(hopLength)) at most n_fft/2 (\(fftLength / 2)).")
+        }
+        if filterbank == .kaldi && (window != .povey && window != .hann && window != .hamming && window != .rectangular
+                                     && window != .hannFloat32) {
+            throw fail("Unsupported window for the Kaldi preset.")
+        }
+        if output == .pcen {
+            guard pcen.timeConstant > 0, pcen.eps > 0, pcen.gain >= 0, pcen.bias >= 0, pcen.power >= 0,
+                  pcen.inputScale > 0 else {
+                throw fail("PCEN needs time_constant > 0, eps > 0, and gain, bias, power at 0 or more.")
+            }
+        }
+    }
+
+    /// Bands with all-zero weights. librosa warns about these ("Empty filters detected in mel
+    /// frequency basis"); they produce zero power (and the floor after a log).
+    public var emptyBands: [Int] { MelFilterbank(configuration: self).emptyBands }
+
+    /// The warning to show for `emptyBands`, or nil when every band has weight.
+    public var emptyBandWarning: String? {
+        let empty = emptyBands
+        guard !empty.isEmpty else { return nil }
+        return "Empty mel bands \(empty.map(String.init).joined(separator: ", ")) of \(melBandCount): they will "
+            + "always be zero. Try fewer --n-mels, a larger --n-fft, or a wider --fmin/--fmax range."
+    }
+
+    /// Frame length in samples: Kaldi frames are win_length long and zero-padded at the end to
+    /// n_fft; librosa-style frames are n_fft long with the window centred in them.
+    public var frameLength: Int { filterbank == .kaldi ? windowLength : fftLength }
+
+    /// Samples of padding before the first input sample (frame t starts at t·hop − this).
+    public var leftPadding: Int {
+        switch framing {
+        case .centerZero, .centerReflect: return fftLength / 2
+        case .none: return 0
+        case .kaldiNoSnip: return windowLength / 2 - hopLength / 2
+        }
+    }
+
+    /// Values per frame (the energy column included).
+    public var frameWidth: Int {
+        (output == .mfcc ? mfccCount : melBandCount) + (useEnergy ? 1 : 0)
+    }
+
+    /// Frames the reference produces for `sampleCount` input samples.
+    public func frameCount(sampleCount n: Int) -> Int {
+        guard n > 0 else { return 0 }
+        switch framing {
+        case .centerZero, .centerReflect:
+            return 1 + n / hopLength - (dropLastFrame ? 1 : 0)
+        case .none:
+            return n < frameLength ? 0 : 1 + (n - frameLength) / hopLength
+        case .kaldiNoSnip:
+            return (n + hopLength / 2) / hopLength
+        }
+    }
+
+    /// Algorithmic latency in samples: how long after its centre sample a frame is complete
+    /// (n_fft/2 for centred framing).
+    public var algorithmicLatency: Int { frameLength - frameLength / 2 }
+
+    /// Frames per second.
+    public var frameRate: Double { sampleRate / Double(hopLength) }
+}

@@ -1,0 +1,93 @@
+/// Applies the non-causal parts of an output stage once the whole signal has been seen:
+/// librosa's `top_db` clamp at the global maximum (then the DCT for MFCC), and Whisper's clamp
+/// at the global maximum − 8 followed by (x + 4)/4.
+///
+/// Use with frames from a `MelAnalyzer` built with `ClampRule.deferred`: the result equals the
+/// reference's offline output. Live streams use `ClampRule.running` instead (see PRESETS.md,
+/// "Streaming").
+public struct OfflineFinisher: Sendable {
+    public let configuration: MelConfiguration
+    /// Values per frame going in (the analyzer's `frameWidth`).
+    public let inputWidth: Int
+    /// Values per frame coming out.
+    public let outputWidth: Int
+
+    public init(configuration: MelConfiguration) {
+        self.configuration = configuration
+        outputWidth = configuration.frameWidth
+        inputWidth = OfflineFinisher.isNeeded(configuration) && configuration.output == .mfcc
+            ? configuration.melBandCount + (configuration.useEnergy ? 1 : 0) : outputWidth
+    }
+
+    /// Whether `configuration` has a non-causal step.
+    public static func isNeeded(_ c: MelConfiguration) -> Bool {
+        c.output == .whisper || ((c.output == .db || c.output == .mfcc) && c.topDB != nil)
+    }
+
+    /// Finishes `frames` (row-major, `inputWidth` per frame) and returns `outputWidth` per frame.
+    public func finish(_ frames: [Float]) -> [Float] {
+        let c = configuration
+        guard OfflineFinisher.isNeeded(c) else { return frames }
+        let energyColumns = c.useEnergy ? 1 : 0
+        let count = frames.count / max(1, inputWidth)
+        // The maximum over the band values (not the energy column), as float32 like numpy.
+        var maximum = -Float.infinity
+        for t in 0..<count {
+            for i in energyColumns..<inputWidth { maximum = max(maximum, frames[t * inputWidth + i]) }
+        }
+        let distance = Float(c.topDB ?? 8)
+        let floor = maximum - distance
+        var clamped = frames
+        for t in 0..<count {
+            for i in energyColumns..<inputWidth {
+                let v = max(clamped[t * inputWidth + i], floor)
+                clamped[t * inputWidth + i] = c.output == .whisper ? (v + 4) / 4 : v
+            }
+        }
+        guard c.output == .mfcc else { return clamped }
+        let stage = OutputStage(configuration: c, clampRule: .running)
+        defer { stage.deallocate() }
+        var out = [Float](repeating: 0, count: count * outputWidth)
+        clamped.withUnsafeBufferPointer { source in
+            out.withUnsafeMutableBufferPointer { target in
+                for t in 0..<count {
+                    let row = target.baseAddress! + t * outputWidth
+                    if energyColumns == 1 { row[0] = source[t * inputWidth] }
+                    stage.applyDCT(source.baseAddress! + t * inputWidth + energyColumns, into: row + energyColumns)
+                }
+            }
+        }
+        return out
+    }
+}
+
+extension MelAnalyzer {
+    /// Runs the whole of `samples` through a fresh analyzer in blocks of `blockLength`,
+    /// flushes, and (with `.deferred`) finishes: the reference's offline result, row-major
+    /// (frames × `configuration.frameWidth`). For tests and short signals; `meltap file`
+    /// streams instead.
+    public static func analyze(_ samples: [Float], configuration: MelConfiguration,
+                               clampRule: ClampRule = .deferred,
+                               blockLengths: [Int] = [4096]) throws(MelConfigurationError) -> [Float] {
+        let analyzer = try MelAnalyzer(configuration: configuration, clampRule: clampRule)
+        var frames: [Float] = []
+        var frame = [Float](repeating: 0, count: analyzer.frameWidth)
+        var position = 0, block = 0
+        while position < samples.count {
+            let length = min(blockLengths[block % blockLengths.count], samples.count - position)
+            block += 1
+            samples.withUnsafeBufferPointer { all in
+                var offset = position
+                while offset < position + length {
+                    let step = analyzer.process(UnsafeBufferPointer(rebasing: all[offset..<(position + length)]),
+                                                into: &frame)
+                    offset += step.consumed
+                    if step.frameIndex >= 0 { frames.append(contentsOf: frame) }
+                }
+            }
+            position += length
+        }
+        while try analyzer.flush(into: &frame) >= 0 { frames.append(contentsOf: frame) }
+        return clampRule == .deferred ? OfflineFinisher(configuration: configuration).finish(frames) : frames
+    }
+}

@@ -1,0 +1,176 @@
+import Glibc
+
+/// Turns one frame of mel bands into the configured output: power, dB, log, Whisper, MFCC or PCEN.
+///
+/// Owns preallocated state (running maximum, PCEN smoother, DCT matrix, scratch), freed by
+/// `deallocate()`; `apply` is real-time safe. A struct of pointers and scalars, so calling it
+/// from the realtime path involves no reference counting. References matched: librosa `power_to_db`, `feature.mfcc` (orthonormal
+/// DCT-II) and `pcen`; Kaldi's log with FLT_EPSILON floor; Whisper's `log_mel_spectrogram`.
+struct OutputStage: @unchecked Sendable {
+    let kind: OutputKind
+    let clampRule: ClampRule
+    /// dB values go straight to the output (dB output, or MFCC deferred to the finisher).
+    let writesDBToOutput: Bool
+    /// `clampRule == .running`, as a plain flag for the real-time path.
+    let clampsRunning: Bool
+    let bandCount: Int
+    /// Clamp distance below the maximum, in output units (dB, or log10 for Whisper); nil: none.
+    let topDistance: Float?
+    /// 10·log10(max(amin, ref)), subtracted from every dB value.
+    let referenceDB: Float
+    let amin: Float
+    let logFloor: Float
+
+    /// n_mfcc × n_mels orthonormal DCT-II matrix, float64, row-major. Owned.
+    let dct: UnsafeMutablePointer<Double>
+    let mfccCount: Int
+    /// n_mels scratch for the dB bands under the MFCC. Owned.
+    let scratch: UnsafeMutablePointer<Float>
+
+    /// PCEN smoother state z[band] = (1 − b)·M[t−1], float64. Owned.
+    let pcenState: UnsafeMutablePointer<Double>
+    let pcenB: Double, pcenGain: Double, pcenBias: Double, pcenPower: Double, pcenEps: Double
+    let pcenScale: Double, pcenLogEps: Double, pcenBiasPower: Double
+
+    /// The running maximum over all values so far (output units, before clamping). Owned.
+    let runningMaximum: UnsafeMutablePointer<Float>
+
+    init(configuration c: MelConfiguration, clampRule: ClampRule) {
+        kind = c.output
+        self.clampRule = clampRule
+        clampsRunning = clampRule == .running
+        bandCount = c.melBandCount
+        topDistance = c.output == .whisper ? Float(c.topDB ?? 8) : c.topDB.map(Float.init)
+        // librosa: 10.0 * np.log10(np.maximum(amin, ref)) in float64, subtracted from float32.
+        referenceDB = Float(10.0 * log10(max(c.amin, c.referencePower)))
+        amin = Float(c.amin)
+        writesDBToOutput = c.output == .db || (c.output == .mfcc && clampRule == .deferred && c.topDB != nil)
+        logFloor = c.logFloor
+
+        mfccCount = c.output == .mfcc ? c.mfccCount : 0
+        dct = .allocate(capacity: max(1, mfccCount * c.melBandCount))
+        let n = Double(c.melBandCount)
+        for k in 0..<mfccCount {
+            let scale = k == 0 ? (1.0 / n).squareRoot() : (2.0 / n).squareRoot()
+            for i in 0..<c.melBandCount {
+                dct[k * c.melBandCount + i] = scale * cos(Double.pi * Double(k) * (2 * Double(i) + 1) / (2 * n))
+            }
+        }
+        scratch = .allocate(capacity: c.melBandCount)
+        scratch.initialize(repeating: 0, count: c.melBandCount)
+
+        let p = c.pcen
+        let tFrames = p.timeConstant * (p.smootherSampleRate ?? c.sampleRate) / Double(p.smootherHopLength ?? c.hopLength)
+        pcenB = ((1 + 4 * tFrames * tFrames).squareRoot() - 1) / (2 * tFrames * tFrames)
+        pcenGain = p.gain
+        pcenBias = p.bias
+        pcenPower = p.power
+        pcenEps = p.eps
+        pcenScale = p.inputScale
+        pcenLogEps = log(p.eps)
+        pcenBiasPower = pow(p.bias, p.power)
+        pcenState = .allocate(capacity: c.melBandCount)
+        runningMaximum = .allocate(capacity: 1)
+        reset()
+    }
+
+    /// Frees the buffers. The owner calls this exactly once.
+    func deallocate() {
+        dct.deallocate()
+        scratch.deallocate()
+        pcenState.deallocate()
+        runningMaximum.deallocate()
+    }
+
+    /// Forgets the running maximum and the PCEN smoother (M[−1] = 1, as librosa).
+    func reset() {
+        runningMaximum.pointee = -.infinity
+        pcenState.initialize(repeating: 1 - pcenB, count: bandCount)
+    }
+
+    /// Values written per frame by `apply`.
+    var width: Int { kind == .mfcc && !deferMFCC ? mfccCount : bandCount }
+
+    /// With deferred clamping, MFCC frames carry the dB bands; `OfflineFinisher` applies the DCT.
+    var deferMFCC: Bool { kind == .mfcc && !clampsRunning && topDistance != nil }
+
+    /// Replaces `bands` (n_mels mel values) by the output, writing `width` values to `out`.
+    /// Real-time safe: no allocation, locks or system calls.
+    @_noAllocation @_noLocks
+    func apply(_ bands: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        let n = bandCount
+        switch kind {
+        case .power:
+            for i in 0..<n { out[i] = bands[i] }
+        case .log:
+            let floor = logFloor
+            for i in 0..<n { out[i] = Math.log(max(bands[i], floor)) }
+        case .db, .mfcc:
+            let target = writesDBToOutput ? out : scratch
+            let floor = amin, reference = referenceDB
+            var frameMax = -Float.infinity
+            for i in 0..<n {
+                let v = 10 * Math.log10(max(floor, bands[i])) - reference
+                target[i] = v
+                frameMax = max(frameMax, v)
+            }
+            clampRunning(target, count: n, frameMaximum: frameMax)
+            if !writesDBToOutput { applyDCT(target, into: out) }
+        case .whisper:
+            var frameMax = -Float.infinity
+            for i in 0..<n {
+                let v = Math.log10(max(bands[i], 1e-10))
+                out[i] = v
+                frameMax = max(frameMax, v)
+            }
+            if clampsRunning {
+                clampRunning(out, count: n, frameMaximum: frameMax)
+                for i in 0..<n { out[i] = (out[i] + 4) / 4 }
+            }
+        case .pcen:
+            let b = pcenB, z = pcenState
+            let gain = pcenGain, eps = pcenEps, logEps = pcenLogEps, bias = pcenBias, r = pcenPower
+            let biasPower = pcenBiasPower, scale = pcenScale
+            for i in 0..<n {
+                let s = Double(bands[i]) * scale
+                let smooth = b * s + z[i]          // M[t] = b·S[t] + (1 − b)·M[t−1]
+                z[i] = (1 - b) * smooth
+                let gainFactor = Math.exp(-gain * (logEps + Math.log1p(smooth / eps)))
+                out[i] = Float(biasPower * Math.expm1(r * Math.log1p(s * gainFactor / bias)))
+            }
+        }
+    }
+
+    /// Clamps at the running maximum − top distance (causal stand-in for the global maximum).
+    @_noAllocation @_noLocks
+    @inline(__always)
+    private func clampRunning(_ values: UnsafeMutablePointer<Float>, count n: Int, frameMaximum: Float) {
+        guard clampsRunning, let distance = topDistance else { return }
+        let maximum = max(runningMaximum.pointee, frameMaximum)
+        runningMaximum.pointee = maximum
+        let floor = maximum - distance
+        for i in 0..<n { values[i] = max(values[i], floor) }
+    }
+
+    /// out[k] = Σᵢ D[k, i]·dB[i], accumulated in float64.
+    @_noAllocation @_noLocks
+    @inline(__always)
+    func applyDCT(_ db: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        let n = bandCount
+        for k in 0..<mfccCount {
+            let row = dct + k * n
+            var acc = 0.0
+            for i in 0..<n { acc += row[i] * Double(db[i]) }
+            out[k] = Float(acc)
+        }
+    }
+}
+
+/// C maths functions wrapped for the performance-annotated path (they neither allocate nor lock).
+enum Math {
+    @inline(__always) static func log(_ x: Float) -> Float { _unsafePerformance { logf(x) } }
+    @inline(__always) static func log10(_ x: Float) -> Float { _unsafePerformance { log10f(x) } }
+    @inline(__always) static func exp(_ x: Double) -> Double { _unsafePerformance { Glibc.exp(x) } }
+    @inline(__always) static func log1p(_ x: Double) -> Double { _unsafePerformance { Glibc.log1p(x) } }
+    @inline(__always) static func expm1(_ x: Double) -> Double { _unsafePerformance { Glibc.expm1(x) } }
+}

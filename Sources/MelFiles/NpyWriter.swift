@@ -1,0 +1,457 @@
+// Writing feature files as numpy .npy (format 1.0, little-endian float32, C order) that grow by rows.
+// Reference: numpy/lib/format.py. The header is padded to a fixed size with room for 20 digits per
+// dimension, so the row count can be rewritten in place (pwrite at offset 0) as rows are appended.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Writes a `.npy` file (version 1.0, `<f4`, C order) of shape `(rows,) + trailingShape`, one row
+/// at a time, e.g. `(frames, bands)` or `(frames, channels, bands)`.
+///
+/// Two modes (see `Mode`): `.atomic` writes a hidden temporary file and renames it into place on
+/// `finish()`, so a failed or abandoned run leaves no output; `.growing` writes at the final path and
+/// keeps its header's row count current (`patchHeader()`, also automatically once a second), so the
+/// file loads with numpy after the process is killed at any moment.
+///
+/// Data go out with write(2) in chunks of up to `bufferCapacity` bytes (64 KiB), retrying on EINTR
+/// and short writes. On a write error (disk full, file size limit, quota, I/O) the writer truncates
+/// any partial row, patches the header to the complete rows (`.growing`) or removes the temporary
+/// file (`.atomic`), and throws `FeatureFileError`; every later call throws the same error.
+///
+/// Not thread-safe: use one writer from one thread at a time (it may move between threads, hence
+/// `@unchecked Sendable`). Not real-time safe: it makes system calls; feed it from a disk thread.
+public final class NpyWriter: @unchecked Sendable {
+    /// How the file reaches its final path.
+    public enum Mode: Sendable, Equatable {
+        /// Write `.NAME.tmp-<pid>` beside the final path; `finish()` patches the header, fsyncs and
+        /// renames it to the final path. `discard()`, an error, or deinit without `finish()` remove it.
+        case atomic
+        /// Write at the final path from the start (crash-safe recording): the header always claims
+        /// only rows that are fully on disk, and is patched at least once a second while appending.
+        case growing
+    }
+
+    /// Default size of the write buffer in bytes.
+    public static let bufferCapacity = 1 << 16
+    /// Room reserved in the header for each dimension, in decimal digits (Int.max has 19).
+    public static let digitsPerDimension = 20
+
+    /// The path the finished file has (in `.growing` mode, also the path being written).
+    public let path: String
+    /// The path being written: `path` in `.growing` mode, the hidden temporary file in `.atomic` mode.
+    public let writingPath: String
+    /// The mode chosen at creation.
+    public let mode: Mode
+    /// Shape of one row, e.g. `[bands]` or `[channels, bands]`; `[]` makes a 1-D file of scalars.
+    public let trailingShape: [Int]
+    /// Number of `Float` values in one row: the product of `trailingShape`.
+    public let rowLength: Int
+    /// Size of the header in bytes (a multiple of 64); data start at this offset.
+    public let headerSize: Int
+    /// In `.growing` mode, the automatic header patch happens when at least this many seconds passed
+    /// since the last patch (checked on each append).
+    public var patchInterval: Double = 1.0
+
+    /// Complete rows appended so far (some may still be in the write buffer).
+    public var rowCount: Int { valuesAppended / rowLength }
+    /// Row count the header on disk claims now (updated by `patchHeader()` and `finish()`).
+    public private(set) var patchedRowCount: Int = 0
+
+    private var fd: Int32
+    private var buffer: UnsafeMutableRawBufferPointer
+    private var bufferedBytes = 0
+    /// Values passed to `appendRows` (complete rows and any partial trailing row).
+    private var valuesAppended = 0
+    /// Bytes of data (after the header) successfully written to the file.
+    private var bytesOnDisk = 0
+    private var lastPatchSeconds: Double
+    private var state: State = .open
+
+    private enum State { case open, finished, discarded, failed(FeatureFileError) }
+
+    /// Creates the file and writes a header claiming zero rows.
+    ///
+    /// - Parameters:
+    ///   - path: final path of the `.npy` file; its directory must exist and be writable.
+    ///   - trailingShape: shape of one row (each dimension ≥ 1), e.g. `[128]` for 128 mel bands.
+    ///   - mode: `.atomic` (default) or `.growing`; see `Mode`.
+    /// - Throws: `FeatureFileError` if the file cannot be created (the message says why and what to do).
+    public init(path: String, trailingShape: [Int], mode: Mode = .atomic) throws {
+        precondition(trailingShape.allSatisfy { $0 >= 1 }, "NpyWriter: every trailing dimension must be at least 1, got \(trailingShape)")
+        self.path = path
+        self.mode = mode
+        self.trailingShape = trailingShape
+        self.rowLength = trailingShape.reduce(1, *)
+        self.headerSize = NpyWriter.headerSize(dimensionCount: trailingShape.count + 1)
+        switch mode {
+        case .growing:
+            writingPath = path
+        case .atomic:
+            writingPath = NpyWriter.temporaryPath(for: path)
+        }
+        fd = open(writingPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        if fd < 0 {
+            throw FeatureFileError.cannotCreate(path: path, code: errno)
+        }
+        buffer = .allocate(byteCount: NpyWriter.bufferCapacity, alignment: 16)
+        lastPatchSeconds = monotonicSeconds()
+        do {
+            try writeHeader(rows: 0)
+            if lseek(fd, off_t(headerSize), SEEK_SET) < 0 { throw WriteFailure(code: errno) }
+        } catch let failure as WriteFailure {
+            close(fd)
+            fd = -1
+            unlink(writingPath)
+            state = .discarded  // deinit runs (self is fully initialised) and frees the buffer
+            throw FeatureFileError.writeFailed(path: path, code: failure.code, rowsSaved: 0, atomic: true)
+        }
+    }
+
+    deinit {
+        switch state {
+        case .open:
+            if mode == .growing {
+                // Keep what was recorded: same as a patch, without the fsync of finish().
+                try? flushBuffer()
+                try? patchHeaderUnchecked()
+            }
+            close(fd)
+            if mode == .atomic { unlink(writingPath) }
+        case .failed:
+            if fd >= 0 { close(fd) }
+        case .finished, .discarded:
+            break
+        }
+        buffer.deallocate()
+    }
+
+    /// Appends `values` in C order: whole rows, or pieces of rows that later calls complete.
+    ///
+    /// In `.growing` mode, patches the header when `patchInterval` seconds passed since the last patch.
+    /// - Throws: `FeatureFileError` on a write error (see the type's documentation for what is left on disk).
+    public func appendRows(_ values: UnsafeBufferPointer<Float>) throws {
+        try checkOpen()
+        var remaining = UnsafeRawBufferPointer(values)
+        while !remaining.isEmpty {
+            let room = buffer.count - bufferedBytes
+            let n = min(room, remaining.count)
+            (buffer.baseAddress! + bufferedBytes).copyMemory(from: remaining.baseAddress!, byteCount: n)
+            #if _endian(big)
+            // .npy '<f4' is little-endian: swap in place on big-endian hosts.
+            let words = (buffer.baseAddress! + bufferedBytes).assumingMemoryBound(to: UInt32.self)
+            for i in 0..<(n / 4) { words[i] = words[i].littleEndian }
+            #endif
+            bufferedBytes += n
+            valuesAppended += n / 4
+            remaining = UnsafeRawBufferPointer(rebasing: remaining[n...])
+            if bufferedBytes == buffer.count {
+                try guarded { try flushBuffer() }
+            }
+        }
+        if mode == .growing && monotonicSeconds() - lastPatchSeconds >= patchInterval {
+            try patchHeader()
+        }
+    }
+
+    /// Appends `values` in C order; see `appendRows(_: UnsafeBufferPointer<Float>)`.
+    public func appendRows(_ values: [Float]) throws {
+        try values.withUnsafeBufferPointer { try appendRows($0) }
+    }
+
+    /// Writes buffered data, then rewrites the header's row count to the complete rows on disk.
+    ///
+    /// After it returns, a process kill leaves a file that loads with exactly `patchedRowCount` rows.
+    /// No fsync: the data survive the process, not a power cut (`finish()` fsyncs).
+    public func patchHeader() throws {
+        try checkOpen()
+        try guarded {
+            try flushBuffer()
+            try patchHeaderUnchecked()
+        }
+    }
+
+    /// Completes the file: writes buffered data, patches the header, fsyncs, and (`.atomic`) renames
+    /// the temporary file to `path`. A partial trailing row (values not filling a row) is dropped.
+    ///
+    /// - Returns: the number of rows in the finished file.
+    @discardableResult
+    public func finish() throws -> Int {
+        try checkOpen()
+        try guarded {
+            try flushBuffer()
+            let rows = bytesOnDisk / (rowLength * 4)
+            if bytesOnDisk != rows * rowLength * 4 {
+                bytesOnDisk = rows * rowLength * 4
+                if ftruncate(fd, off_t(headerSize + bytesOnDisk)) != 0 { throw WriteFailure(code: errno) }
+            }
+            try patchHeaderUnchecked()
+            if fsync(fd) != 0 { throw WriteFailure(code: errno) }
+        }
+        close(fd)
+        fd = -1
+        if mode == .atomic {
+            if rename(writingPath, path) != 0 {
+                let code = errno
+                unlink(writingPath)
+                state = .discarded
+                throw FeatureFileError(
+                    message: "Cannot move the finished file \(writingPath) to \(path): \(errorText(code)); nothing was saved. Check that \(path) is not a directory and that you may write to \(directoryName(of: path)), then run again.",
+                    code: code, rowsSaved: 0)
+            }
+            syncDirectory(of: path)
+        }
+        state = .finished
+        return patchedRowCount
+    }
+
+    /// Abandons the file: `.atomic` removes the temporary file; `.growing` patches the header
+    /// (best effort) and keeps the rows recorded so far. Safe to call more than once and after errors.
+    public func discard() {
+        switch state {
+        case .open:
+            if mode == .growing {
+                try? flushBuffer()
+                try? patchHeaderUnchecked()
+            }
+            close(fd)
+            fd = -1
+            if mode == .atomic { unlink(writingPath) }
+            state = .discarded
+        case .failed:
+            if fd >= 0 { close(fd); fd = -1 }
+            if mode == .atomic { unlink(writingPath) }
+        case .finished, .discarded:
+            break
+        }
+    }
+
+    // MARK: - Internals
+
+    /// Header size in bytes for an array with `dimensionCount` dimensions: the smallest multiple of
+    /// 64 that holds the magic, the length field, the dictionary with 20 digits per dimension and '\n'.
+    static func headerSize(dimensionCount: Int) -> Int {
+        let widest = headerDictionary(shape: [Int](repeating: 0, count: dimensionCount), digitsEach: digitsPerDimension)
+        let needed = 10 + widest.utf8.count + 1
+        return (needed + 63) / 64 * 64
+    }
+
+    /// The dictionary text, e.g. `{'descr': '<f4', 'fortran_order': False, 'shape': (3, 128), }`.
+    /// With `digitsEach`, every dimension is rendered as that many '9's (for sizing only).
+    static func headerDictionary(shape: [Int], digitsEach: Int? = nil) -> String {
+        let dims = shape.map { digitsEach.map { String(repeating: "9", count: $0) } ?? String($0) }
+        let tuple = dims.count == 1 ? "(\(dims[0]),)" : "(" + dims.joined(separator: ", ") + ")"
+        return "{'descr': '<f4', 'fortran_order': False, 'shape': \(tuple), }"
+    }
+
+    /// The full header bytes for `rows` rows: magic, version 1.0, length, dictionary, space padding, '\n'.
+    func headerBytes(rows: Int) -> [UInt8] {
+        let dictionary = Array(NpyWriter.headerDictionary(shape: [rows] + trailingShape).utf8)
+        let length = headerSize - 10
+        var bytes: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0, UInt8(length & 0xFF), UInt8(length >> 8)]
+        bytes += dictionary
+        bytes += [UInt8](repeating: 0x20, count: headerSize - 1 - bytes.count)
+        bytes.append(0x0A)
+        precondition(bytes.count == headerSize)
+        return bytes
+    }
+
+    static func temporaryPath(for path: String) -> String {
+        let directory = directoryName(of: path)
+        let name = baseName(of: path)
+        let prefix = directory == "." && !path.hasPrefix("./") ? "" : (directory == "/" ? "/" : directory + "/")
+        return "\(prefix).\(name).tmp-\(getpid())"
+    }
+
+    private func checkOpen() throws {
+        switch state {
+        case .open: return
+        case .failed(let error): throw error
+        case .finished: preconditionFailure("NpyWriter: \(path) was already finished")
+        case .discarded: preconditionFailure("NpyWriter: \(path) was discarded")
+        }
+    }
+
+    /// Runs `body`; on a write error, leaves the file loadable (or removed), records and rethrows.
+    private func guarded(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch let error as WriteFailure {
+            let rowBytes = rowLength * 4
+            let rows = bytesOnDisk / rowBytes
+            var saved: Int? = nil
+            if mode == .growing {
+                // Drop a partial row, then claim exactly the complete rows. Neither needs new blocks.
+                bytesOnDisk = rows * rowBytes
+                _ = ftruncate(fd, off_t(headerSize + bytesOnDisk))
+                if (try? patchHeaderUnchecked()) != nil { saved = rows } else { saved = patchedRowCount }
+            } else {
+                close(fd)
+                fd = -1
+                unlink(writingPath)
+                saved = 0
+            }
+            let failure = FeatureFileError.writeFailed(path: path, code: error.code, rowsSaved: saved, atomic: mode == .atomic)
+            state = .failed(failure)
+            throw failure
+        } catch let error as FeatureFileError {
+            state = .failed(error)
+            if mode == .atomic { if fd >= 0 { close(fd); fd = -1 }; unlink(writingPath) }
+            throw error
+        }
+    }
+
+    /// A failed system call inside the writer, turned into `FeatureFileError` by `guarded`.
+    private struct WriteFailure: Error { let code: Int32 }
+
+    /// Writes the buffer with write(2), retrying on EINTR and short writes; counts what reached the file.
+    private func flushBuffer() throws {
+        var offset = 0
+        while offset < bufferedBytes {
+            let n = write(fd, buffer.baseAddress! + offset, bufferedBytes - offset)
+            if n < 0 {
+                let code = errno
+                if code == EINTR { continue }
+                // Keep the unwritten tail out of later accounting.
+                bufferedBytes = 0
+                throw WriteFailure(code: code)
+            }
+            if n == 0 { bufferedBytes = 0; throw WriteFailure(code: EIO) }
+            offset += n
+            bytesOnDisk += n
+        }
+        bufferedBytes = 0
+    }
+
+    /// Rewrites the header for the complete rows on disk (pwrite at offset 0, retrying on EINTR).
+    private func patchHeaderUnchecked() throws {
+        let rows = bytesOnDisk / (rowLength * 4)
+        try writeHeader(rows: rows)
+        patchedRowCount = rows
+        lastPatchSeconds = monotonicSeconds()
+    }
+
+    private func writeHeader(rows: Int) throws {
+        let bytes = headerBytes(rows: rows)
+        try bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = pwrite(fd, raw.baseAddress! + offset, raw.count - offset, off_t(offset))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw WriteFailure(code: errno)
+                }
+                if n == 0 { throw WriteFailure(code: EIO) }
+                offset += n
+            }
+        }
+    }
+}
+
+/// An error creating or writing a feature file (`.npy` or sidecar JSON).
+///
+/// `message` says what happened, how much was saved, and what to do; `code` is the errno behind it.
+public struct FeatureFileError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// Full explanation for the user.
+    public let message: String
+    /// The errno reported by the failing system call (0 if none).
+    public let code: Int32
+    /// Rows (frames) that remain loadable on disk after the error, if known; 0 for `.atomic` mode.
+    public let rowsSaved: Int?
+
+    public init(message: String, code: Int32 = 0, rowsSaved: Int? = nil) {
+        self.message = message
+        self.code = code
+        self.rowsSaved = rowsSaved
+    }
+
+    public var description: String { message }
+
+    /// The output file could not be created.
+    static func cannotCreate(path: String, code: Int32) -> FeatureFileError {
+        let directory = directoryName(of: path)
+        let detail: String
+        switch code {
+        case ENOENT, ENOTDIR:
+            detail = "the directory \(directory) does not exist. Create it (mkdir -p \(directory)) or choose another output path."
+        case EACCES, EPERM:
+            detail = "permission denied. Choose a directory you may write to, or change the permissions of \(directory)."
+        case EROFS:
+            detail = "the file system is read-only. Choose an output path on a writable disk."
+        case EISDIR:
+            detail = "it is a directory. Give a file name, e.g. \(path.hasSuffix("/") ? path : path + "/")features.npy."
+        case ENOSPC, EDQUOT:
+            detail = "the disk is full (or your quota is used up). Free some space and run again."
+        default:
+            detail = "\(errorText(code)). Check the output path and run again."
+        }
+        return FeatureFileError(message: "Cannot create \(path): \(detail)", code: code, rowsSaved: 0)
+    }
+
+    /// Writing failed after the file was created.
+    static func writeFailed(path: String, code: Int32, rowsSaved: Int?, atomic: Bool = false) -> FeatureFileError {
+        let what: String
+        let remedy: String
+        switch code {
+        case ENOSPC:
+            what = "The disk is full while writing \(path)"
+            remedy = "free space and record again"
+        case EDQUOT:
+            what = "The disk quota is used up while writing \(path)"
+            remedy = "free space within your quota (or ask for a larger one) and record again"
+        case EFBIG:
+            what = "The file size limit was reached while writing \(path) (a file system limit or `ulimit -f`)"
+            remedy = "raise the limit (ulimit -f unlimited), use a file system that allows larger files, or record shorter files"
+        default:
+            what = "Writing \(path) failed (\(errorText(code)))"
+            remedy = "check the disk and run again"
+        }
+        let saved: String
+        if atomic {
+            saved = "nothing was saved (the unfinished file was removed)"
+        } else if let rows = rowsSaved {
+            saved = "\(rows) frame\(rows == 1 ? " was" : "s were") saved"
+        } else {
+            saved = "the file may be incomplete"
+        }
+        return FeatureFileError(message: "\(what): \(saved); \(remedy).", code: code, rowsSaved: atomic ? 0 : rowsSaved)
+    }
+}
+
+// MARK: - Small POSIX helpers
+
+func errorText(_ code: Int32) -> String { String(cString: strerror(code)) }
+
+func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+/// The directory part of `path` ("." if none), like dirname(1).
+func directoryName(of path: String) -> String {
+    var trimmed = Substring(path)
+    while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+    guard let slash = trimmed.lastIndex(of: "/") else { return "." }
+    if slash == trimmed.startIndex { return "/" }
+    return String(trimmed[..<slash])
+}
+
+/// The last component of `path`, like basename(1).
+func baseName(of path: String) -> String {
+    var trimmed = Substring(path)
+    while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+    guard let slash = trimmed.lastIndex(of: "/") else { return String(trimmed) }
+    return String(trimmed[trimmed.index(after: slash)...])
+}
+
+/// fsyncs the directory holding `path` so a rename survives a power cut (best effort).
+func syncDirectory(of path: String) {
+    let dirfd = open(directoryName(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    if dirfd >= 0 {
+        _ = fsync(dirfd)
+        close(dirfd)
+    }
+}

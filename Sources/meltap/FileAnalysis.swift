@@ -1,0 +1,178 @@
+import Foundation
+import MelDSP
+import MelFiles
+
+/// Drives `MelAnalyzer`s over an audio file and writes the `.npy` and its sidecar.
+///
+/// The same `process` path as the live client: blocks of samples in, frames out. Output goes to
+/// a temporary file that is renamed only when everything succeeded.
+struct FileAnalysis {
+    let command: FileCommand
+
+    /// Sample frames read per block (per channel).
+    static let blockLength = 4096
+
+    func run() throws {
+        let started = Date()
+        let reader = try AudioFileReader(path: command.input)
+        let configuration = try command.dsp.resolve(sampleRate: reader.sampleRate)
+        let channels: [Int]
+        if command.allChannels {
+            channels = Array(0..<reader.channelCount)
+        } else if let channel = command.channel {
+            guard channel <= reader.channelCount else {
+                throw MelConfigurationError("\(command.input) has \(reader.channelCount) channel(s); --channel \(channel) does not exist. Choose 1 to \(reader.channelCount).")
+            }
+            channels = [channel - 1]
+        } else if reader.channelCount == 1 || command.mono {
+            channels = [0]
+        } else {
+            throw MelConfigurationError("\(command.input) has \(reader.channelCount) channels. Choose one with --channel N, all with --all-channels, or their average with --mono.")
+        }
+        let mixDown = command.mono && reader.channelCount > 1
+        let clamp = command.clamp
+        let finisher = OfflineFinisher(configuration: configuration)
+        let deferred = clamp == .deferred && OfflineFinisher.isNeeded(configuration)
+        let analyzers = try channels.map { _ in try MelAnalyzer(configuration: configuration, clampRule: clamp) }
+        let width = analyzers[0].frameWidth
+        let outputWidth = configuration.frameWidth
+        let trailingShape = command.allChannels ? [channels.count, outputWidth] : [outputWidth]
+        let writer = try NpyWriter(path: command.outputFile, trailingShape: trailingShape, mode: .atomic)
+        var succeeded = false
+        defer { if !succeeded { writer.discard() } }
+
+        // Frames per channel not yet written (a row needs every channel's frame t).
+        var pending = [[Float]](repeating: [], count: channels.count)
+        var deferredRows: [Float] = []   // whole-file rows when the clamp needs the global maximum
+        var frame = [Float](repeating: 0, count: width)
+        var row: [Float] = []
+        func emitRows() throws {
+            let ready = pending.map { $0.count / width }.min() ?? 0
+            guard ready > 0 else { return }
+            row.removeAll(keepingCapacity: true)
+            for t in 0..<ready {
+                for c in 0..<channels.count { row.append(contentsOf: pending[c][(t * width)..<((t + 1) * width)]) }
+            }
+            for c in 0..<channels.count { pending[c].removeFirst(ready * width) }
+            if deferred { deferredRows.append(contentsOf: row) } else { try writer.appendRows(row) }
+        }
+
+        let progress = ProgressBar(enabled: !command.noProgress, totalFrames: reader.frameCount,
+                                   sampleRate: reader.sampleRate)
+        var interleaved = [Float](repeating: 0, count: FileAnalysis.blockLength * reader.channelCount)
+        var block = [Float](repeating: 0, count: FileAnalysis.blockLength)
+        var framesRead: Int64 = 0
+        while true {
+            let n = try interleaved.withUnsafeMutableBufferPointer {
+                try reader.read(into: $0.baseAddress!, frames: FileAnalysis.blockLength)
+            }
+            if n == 0 { break }
+            framesRead += Int64(n)
+            for (c, source) in channels.enumerated() {
+                for i in 0..<n {
+                    if mixDown {
+                        var sum: Float = 0
+                        for k in 0..<reader.channelCount { sum += interleaved[i * reader.channelCount + k] }
+                        block[i] = sum / Float(reader.channelCount)
+                    } else {
+                        block[i] = interleaved[i * reader.channelCount + source]
+                    }
+                }
+                block.withUnsafeBufferPointer { all in
+                    var offset = 0
+                    while offset < n {
+                        let step = analyzers[c].process(UnsafeBufferPointer(rebasing: all[offset..<n]), into: &frame)
+                        offset += step.consumed
+                        if step.frameIndex >= 0 { pending[c].append(contentsOf: frame) }
+                    }
+                }
+            }
+            try emitRows()
+            progress.update(framesRead)
+        }
+        guard framesRead > 0 else {
+            throw MelConfigurationError("\(command.input) holds no audio samples; there is nothing to analyse.")
+        }
+        for (c, analyzer) in analyzers.enumerated() {
+            while try analyzer.flush(into: &frame) >= 0 { pending[c].append(contentsOf: frame) }
+        }
+        try emitRows()
+        progress.finish()
+
+        if deferred {
+            // Channels are finished separately: the reference clamps each signal at its own maximum.
+            let rowsCount = deferredRows.count / (width * channels.count)
+            var finished = [Float](repeating: 0, count: rowsCount * outputWidth * channels.count)
+            for c in 0..<channels.count {
+                var single = [Float](); single.reserveCapacity(rowsCount * width)
+                for t in 0..<rowsCount {
+                    let base = (t * channels.count + c) * width
+                    single.append(contentsOf: deferredRows[base..<(base + width)])
+                }
+                let done = finisher.finish(single)
+                for t in 0..<rowsCount {
+                    let target = (t * channels.count + c) * outputWidth
+                    finished.replaceSubrange(target..<(target + outputWidth),
+                                             with: done[(t * outputWidth)..<((t + 1) * outputWidth)])
+                }
+            }
+            try writer.appendRows(finished)
+        }
+        let rows = try writer.finish()
+        let shape = [rows] + trailingShape
+        let sidecar = FeatureFileSidecar(
+            meltapVersion: meltapVersion, preset: configuration.preset, sampleRate: reader.sampleRate,
+            source: .init(path: URL(fileURLWithPath: command.input).standardizedFileURL.path,
+                          format: reader.formatDescription, channelCount: reader.channelCount,
+                          sampleFrames: framesRead),
+            channels: command.allChannels ? "all" : mixDown ? "mono-average" : "\(channels[0] + 1)",
+            shape: shape,
+            layout: command.allChannels ? "(frames, channels, bands)" : "(frames, bands)",
+            clamp: clamp == .deferred ? "global" : "running",
+            frameRate: configuration.frameRate,
+            firstSampleOfFrame0: -configuration.leftPadding,
+            configuration: configuration)
+        do {
+            try Sidecar.write(sidecar, to: Sidecar.path(forFeatureFile: command.outputFile))
+        } catch {
+            try? FileManager.default.removeItem(atPath: command.outputFile)
+            throw error
+        }
+        succeeded = true
+        let seconds = Date().timeIntervalSince(started)
+        let audioSeconds = Double(framesRead) / reader.sampleRate
+        print("Wrote \(command.outputFile): \(shape.map(String.init).joined(separator: " × ")) float32, "
+              + "\(configuration.preset) preset, \(configuration.output.rawValue) output at "
+              + "\(Int(reader.sampleRate)) Hz, from \(String(format: "%.2f", audioSeconds)) s of audio in "
+              + "\(String(format: "%.2f", seconds)) s (\(String(format: "%.0f", audioSeconds / max(seconds, 1e-9)))× real time).")
+    }
+}
+
+/// A progress bar on standard error, drawn only on a terminal and for inputs over 10 s.
+final class ProgressBar {
+    private let enabled: Bool
+    private let totalFrames: Int64
+    private let sampleRate: Double
+    private var lastDrawn = Date.distantPast
+
+    init(enabled: Bool, totalFrames: Int64, sampleRate: Double) {
+        self.enabled = enabled && isatty(STDERR_FILENO) == 1 && totalFrames > Int64(10 * sampleRate)
+        self.totalFrames = totalFrames
+        self.sampleRate = sampleRate
+    }
+
+    func update(_ frames: Int64) {
+        guard enabled, Date().timeIntervalSince(lastDrawn) > 0.1 else { return }
+        lastDrawn = Date()
+        let fraction = min(1, Double(frames) / Double(max(1, totalFrames)))
+        let filled = Int(fraction * 30)
+        let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: 30 - filled)
+        FileHandle.standardError.write(String(format: "\r%@ %3.0f%%  %.1f of %.1f s", bar, fraction * 100,
+                                              Double(frames) / sampleRate, Double(totalFrames) / sampleRate).data(using: .utf8)!)
+    }
+
+    func finish() {
+        guard enabled else { return }
+        FileHandle.standardError.write("\r\u{1B}[K".data(using: .utf8)!)
+    }
+}
