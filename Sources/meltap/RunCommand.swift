@@ -42,8 +42,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Frames the realtime ring holds before frames are dropped (rounded up to a power of two).")
     var ringFrames: Int = 4096
 
-    // PLACEHOLDER until the lead's DSPOptions lands on main: then `@OptionGroup var dsp: DSPOptions`.
-    @OptionGroup var dsp: RunPlaceholderDSPOptions
+    @OptionGroup var dsp: DSPOptions
 
     func validate() throws {
         if let inputs, inputs < 1 || inputs > 64 {
@@ -109,25 +108,6 @@ struct RunCommand: ParsableCommand {
 
 struct RunError: Error, CustomStringConvertible {
     var description: String
-}
-
-/// PLACEHOLDER for the lead's `DSPOptions` (Sources/meltap/DSPOptions.swift): the librosa
-/// preset only. Deleted when DSPOptions lands on main.
-struct RunPlaceholderDSPOptions: ParsableArguments {
-    @Option(help: "The DSP preset. Only librosa until the preset options land.")
-    var preset: String = "librosa"
-
-    func validate() throws {
-        guard preset == "librosa" else { throw ValidationError("Please use --preset librosa (the only one wired so far).") }
-    }
-
-    func resolve(sampleRate: Double) throws -> MelConfiguration {
-        MelConfiguration(
-            preset: "librosa", sampleRate: sampleRate, fftLength: 2048, hopLength: 512, windowLength: 2048,
-            window: .hann, framing: .centerZero, power: 2, melBandCount: 128, minimumFrequency: 0,
-            maximumFrequency: sampleRate / 2, melScale: .slaney, melNorm: .slaney, filterbank: .librosa,
-            output: .power)
-    }
 }
 
 // MARK: Stopping on SIGINT / SIGTERM

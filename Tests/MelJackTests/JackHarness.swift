@@ -263,11 +263,7 @@ struct ByteReader {
 
 /// The configuration `meltap run --preset librosa` uses.
 func librosaConfiguration(sampleRate: Double = 48000) -> MelConfiguration {
-    MelConfiguration(
-        preset: "librosa", sampleRate: sampleRate, fftLength: 2048, hopLength: 512, windowLength: 2048,
-        window: .hann, framing: .centerZero, power: 2, melBandCount: 128, minimumFrequency: 0,
-        maximumFrequency: sampleRate / 2, melScale: .slaney, melNorm: .slaney, filterbank: .librosa,
-        output: .power)
+    MelPreset.librosa.configuration(sampleRate: sampleRate)
 }
 
 /// All frames an analyzer produces from `samples` (no flush: the live stream never ends).
