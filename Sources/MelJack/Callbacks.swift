@@ -3,6 +3,7 @@
 // `RealtimeState` pointer as `arg`.
 import CJack
 import Glibc
+import Synchronization
 
 /// The largest JACK period, in samples. Computed, not a global `let` (which the callback would
 /// initialise lazily through `swift_once`); in this file so the checker sees its body.
@@ -101,3 +102,17 @@ func meltapShutdown(_ code: jack_status_t, _ reason: UnsafePointer<CChar>?, _ ar
     shared.pointee.serverGone.store(true, ordering: .releasing)
     shared.pointee.wakeSupervisor()
 }
+
+/// While set, JACK's own error messages are dropped (the supervisor polls `jack_client_open`
+/// while the server is down, and each failed attempt would print four lines).
+let jackMessagesQuiet = Atomic<Bool>(false)
+
+/// JACK error/info function (any non-realtime thread in practice): prefix and print to stderr.
+func meltapJackMessage(_ message: UnsafePointer<CChar>?) {
+    guard let message, !jackMessagesQuiet.load(ordering: .relaxed) else { return }
+    let line = "jack: " + String(cString: message) + "\n"
+    _ = line.withCString { write(2, $0, strlen($0)) }
+}
+
+/// JACK info function: info chatter (connections, buffer sizes) is dropped.
+func meltapJackInfo(_ message: UnsafePointer<CChar>?) {}

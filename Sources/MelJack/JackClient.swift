@@ -110,6 +110,8 @@ public final class JackClient: @unchecked Sendable {
     public init(options: JackClientOptions, configuration makeConfiguration: @escaping ConfigurationMaker) throws {
         RawFlags.check()
         setenv("JACK_NO_START_SERVER", "1", 1)
+        jack_set_error_function(meltapJackMessage)
+        jack_set_info_function(meltapJackInfo)
         self.options = options
         self.makeConfiguration = makeConfiguration
         hooks = RealtimeHooks.lookUp()
@@ -344,6 +346,8 @@ public final class JackClient: @unchecked Sendable {
             state.pointee.client = nil
         }
         var delay = 0.1
+        jackMessagesQuiet.store(true, ordering: .relaxed)
+        defer { jackMessagesQuiet.store(false, ordering: .relaxed) }
         while !stopping.load(ordering: .acquiring) {
             if let client = try? Self.openClient(name: options.name) {
                 // No client is active: the realtime state is ours to change.

@@ -122,6 +122,11 @@ struct RealtimeState {
     var frameTime64: Int64 = 0
     /// Expected frame time of the next block start (previous start + length), -1 before the first.
     var expectedBlockStart: Int64 = -1
+    /// Analyzer input samples fed since the stream started (same for every channel).
+    var samplesFed: Int64 = 0
+    /// Input-sample index at which the block times last jumped: frames whose first sample lies
+    /// before it but complete after it span the jump and are flagged `.gap`.
+    var lastJumpIndex: Int64 = .min
     /// Shared atomics.
     let shared: UnsafeMutablePointer<RealtimeShared>
     /// rtguard / RealtimeSanitizer hooks, nil when not preloaded.
@@ -194,12 +199,15 @@ func realtimeProcess(_ state: UnsafeMutablePointer<RealtimeState>, blockLength: 
     if state.pointee.needsStreamStart {
         state.pointee.needsStreamStart = false
         for channel in 0..<channelCount { state.pointee.streamStart[channel] = start }
+        state.pointee.samplesFed = 0
+        state.pointee.lastJumpIndex = .min
         blockFlags |= state.pointee.streamStartFlags
         state.pointee.streamStartFlags = 0
     } else if start != state.pointee.expectedBlockStart {
         // Time jumped (a missed cycle): later frames keep true times; the straddling one is flagged.
         let jump = start - state.pointee.expectedBlockStart
         for channel in 0..<channelCount { state.pointee.streamStart[channel] += jump }
+        state.pointee.lastJumpIndex = state.pointee.samplesFed
         blockFlags |= RawFlags.gap
         shared.pointee.discontinuities.add(1, ordering: .relaxed)
     }
@@ -228,7 +236,8 @@ func realtimeProcess(_ state: UnsafeMutablePointer<RealtimeState>, blockLength: 
                 }
                 let sequence = state.pointee.sequence[channel]
                 let frameTime = state.pointee.streamStart[channel] + Int64(first)
-                let flags = state.pointee.pendingFlags[channel]
+                var flags = state.pointee.pendingFlags[channel]
+                if Int64(first) < state.pointee.lastJumpIndex { flags |= RawFlags.gap }  // spans a jump
                 state.pointee.sequence[channel] = sequence &+ 1
                 // Relaxed counters: reports only.
                 if ring._withUnsafeGuaranteedRef({
@@ -245,6 +254,7 @@ func realtimeProcess(_ state: UnsafeMutablePointer<RealtimeState>, blockLength: 
             if step.consumed == 0 && step.frameIndex < 0 { break }  // defensive: never spin
         }
     }
+    state.pointee.samplesFed += Int64(count)
     shared.pointee.blocks.add(1, ordering: .relaxed)
     shared.pointee.histogram.record(nanoseconds: monotonicNanoseconds() &- started)
     _unsafePerformance { hooks.leave?() }

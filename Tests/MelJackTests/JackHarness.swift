@@ -50,8 +50,8 @@ final class Child {
         self.label = label
         outputPath = directory.appendingPathComponent("\(label).out").path
         errorPath = directory.appendingPathComponent("\(label).err").path
-        FileManager.default.createFile(atPath: outputPath, contents: nil)
-        FileManager.default.createFile(atPath: errorPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : (findOnPath(executable) ?? executable))
         process.arguments = arguments
         process.environment = environment
@@ -224,23 +224,27 @@ struct SourceRecord {
         samples = (0..<channels).map { _ in (0..<count).map { _ in Float(bitPattern: reader.u32()) } }
     }
 
-    /// The frame-time range covered without holes, from the first block up to the first
-    /// discontinuity.
-    var contiguousRange: Range<Int64> {
-        guard let first = blocks.first else { return 0..<0 }
-        var end = first.frameTime + Int64(first.count)
-        for block in blocks.dropFirst() {
-            if block.frameTime != end { break }
-            end += Int64(block.count)
-        }
-        return first.frameTime..<end
+    /// First and one-past-last frame time recorded.
+    var span: Range<Int64> {
+        guard let first = blocks.first, let last = blocks.last else { return 0..<0 }
+        return first.frameTime..<(last.frameTime + Int64(last.count))
     }
 
-    /// Sample of `channel` at JACK frame time `time`, or nil outside the contiguous range.
-    func sample(channel: Int, at time: Int64) -> Float? {
-        let range = contiguousRange
-        guard range.contains(time) else { return nil }
-        return samples[channel][Int(time - range.lowerBound) + blocks[0].first]
+    /// Sample of `channel` at JACK frame time `time`: the recorded value; 0 before the record
+    /// (and after it, with `silenceAfter`), where the source played silence; nil in a hole
+    /// between recorded blocks (a cycle the source missed) or in unknown territory.
+    func sample(channel: Int, at time: Int64, silenceBefore: Bool, silenceAfter: Bool) -> Float? {
+        let span = self.span
+        if time < span.lowerBound { return silenceBefore ? 0 : nil }
+        if time >= span.upperBound { return silenceAfter ? 0 : nil }
+        var low = 0, high = blocks.count - 1
+        while low < high {  // last block starting at or before `time`
+            let middle = (low + high + 1) / 2
+            if blocks[middle].frameTime <= time { low = middle } else { high = middle - 1 }
+        }
+        let block = blocks[low]
+        guard time < block.frameTime + Int64(block.count) else { return nil }
+        return samples[channel][block.first + Int(time - block.frameTime)]
     }
 }
 
@@ -266,87 +270,83 @@ func librosaConfiguration(sampleRate: Double = 48000) -> MelConfiguration {
     MelPreset.librosa.configuration(sampleRate: sampleRate)
 }
 
-/// All frames an analyzer produces from `samples` (no flush: the live stream never ends).
-func offlineFrames(_ samples: [Float], configuration: MelConfiguration) throws -> [[Float]] {
-    let analyzer = try MelAnalyzer(configuration: configuration, clampRule: .running)
-    let width = analyzer.frameWidth
-    var frame = [Float](repeating: 0, count: max(1, width))
-    var frames: [[Float]] = []
+/// One frame computed offline from `window` (n_fft samples starting at the frame's first
+/// sample): the samples are placed where centred framing puts frame 4 (after n_fft/2 zeros), so
+/// the analyzer computes it with exactly the arithmetic of any interior frame.
+func offlineFrame(window: [Float], analyzer: MelAnalyzer) throws -> [Float] {
+    analyzer.reset()
+    let configuration = analyzer.configuration
+    let lead = -analyzer.firstSample(ofFrame: 0)
+    let target = lead / configuration.hopLength + (lead % configuration.hopLength == 0 ? 0 : 1)
+    let offset = target * configuration.hopLength - lead  // where the target frame's first sample sits
+    var samples = [Float](repeating: 0, count: offset)
+    samples += window
+    var frame = [Float](repeating: 0, count: max(1, analyzer.frameWidth))
+    var result: [Float]?
     try samples.withUnsafeBufferPointer { input in
-        var offset = 0
-        while offset < input.count {
+        var position = 0
+        while position < input.count {
             let step = frame.withUnsafeMutableBufferPointer {
-                analyzer.process(UnsafeBufferPointer(rebasing: input[offset...]), into: $0.baseAddress!)
+                analyzer.process(UnsafeBufferPointer(rebasing: input[position...]), into: $0.baseAddress!)
             }
             if step.consumed == 0 && step.frameIndex < 0 { throw HarnessError("analyzer made no progress") }
-            offset += step.consumed
-            if step.frameIndex >= 0 {
-                if step.frameIndex != frames.count { throw HarnessError("frame index \(step.frameIndex) ≠ \(frames.count)") }
-                frames.append(Array(frame.prefix(width)))
-            }
+            position += step.consumed
+            if step.frameIndex == target { result = Array(frame.prefix(analyzer.frameWidth)) }
         }
     }
-    return frames
+    guard let result else { throw HarnessError("frame \(target) was not produced from \(samples.count) samples") }
+    return result
 }
 
-/// Compares one channel's live frames with an offline analysis of the samples the source
-/// recorded, aligned by JACK frame time. Live frames are compared from the first up to the first
-/// gap/restart/reconfiguration, and only those whose samples are all known (inside the record, or
-/// — with `silenceOutsideRecord` — before/after it, where the source played silence).
-/// Returns the number of frames compared (bit-identical); records an issue for each mismatch.
+/// Compares one channel's live frames with offline frames computed from the samples the source
+/// recorded at the same JACK frame times. Each live frame not flagged `.gap`/`.serverRestart`/
+/// `.reconfigured` whose n_fft samples are all known is recomputed from exactly those samples
+/// (frame-local: valid for outputs without state across frames, like the librosa preset's
+/// power). Also checks that sequence numbers are consecutive and frame times advance by
+/// hop_length between unflagged frames. Returns the number of frames compared; records an issue
+/// for each mismatch.
 @discardableResult
 func compareLiveWithOffline(live: [DumpedFrame], record: SourceRecord, recordChannel: Int,
-                            silenceOutsideRecord: Bool, configuration: MelConfiguration,
+                            silenceBefore: Bool, silenceAfter: Bool, configuration: MelConfiguration,
                             sourceLocation: SourceLocation = #_sourceLocation) throws -> Int {
-    guard let first = live.first else {
+    guard !live.isEmpty else {
         Issue.record("no live frames on this channel", sourceLocation: sourceLocation)
         return 0
     }
-    let probe = try MelAnalyzer(configuration: configuration)
+    let analyzer = try MelAnalyzer(configuration: configuration, clampRule: .running)
     let fftLength = configuration.fftLength
-    // Frame time of the analyzer's input sample 0.
-    let streamStart = first.metadata.frameTime - Int64(probe.firstSample(ofFrame: 0))
-    var usable = live
-    if let cut = live.dropFirst().firstIndex(where: { !$0.metadata.flags.isDisjoint(with: [.gap, .serverRestart, .reconfigured]) }) {
-        usable = Array(live[..<cut])
-    }
-    let range = record.contiguousRange
-    guard let last = usable.last else { return 0 }
-    let end = last.metadata.frameTime + Int64(fftLength)
-    var samples = [Float](repeating: 0, count: Int(end - streamStart))
-    // The source played silence before it started recording, and after the record filled up
-    // when it recorded without a hole.
-    let lastBlock = record.blocks.last.map { $0.frameTime + Int64($0.count) } ?? range.upperBound
-    let complete = lastBlock == range.upperBound
-    var known = [Bool](repeating: false, count: samples.count)
-    for i in 0..<samples.count {
-        let time = streamStart + Int64(i)
-        if let value = record.sample(channel: recordChannel, at: time) {
-            samples[i] = value
-            known[i] = true
-        } else if silenceOutsideRecord && (time < range.lowerBound || (complete && time >= range.upperBound)) {
-            known[i] = true
-        }
-    }
-    let offline = try offlineFrames(samples, configuration: configuration)
+    let suspicious: FrameFlags = [.gap, .serverRestart, .reconfigured]
     var compared = 0
     var mismatches = 0
-    for (k, frame) in usable.enumerated() {
-        #expect(frame.metadata.sequence == first.metadata.sequence + UInt64(k), sourceLocation: sourceLocation)
-        #expect(frame.metadata.frameTime == first.metadata.frameTime + Int64(k * configuration.hopLength),
-                sourceLocation: sourceLocation)
-        let index = k
-        guard index < offline.count else { break }
-        let start = Int(frame.metadata.frameTime - streamStart)
-        let window = max(0, start)..<min(samples.count, start + fftLength)
-        guard window.allSatisfy({ known[$0] }) else { continue }
+    for (k, frame) in live.enumerated() {
+        if k > 0 {
+            let previous = live[k - 1].metadata
+            #expect(frame.metadata.sequence == previous.sequence + 1 || frame.metadata.flags.contains(.gap),
+                    "sequence \(previous.sequence) → \(frame.metadata.sequence) without .gap", sourceLocation: sourceLocation)
+            if frame.metadata.flags.isDisjoint(with: suspicious) {
+                #expect(frame.metadata.frameTime - previous.frameTime == Int64(configuration.hopLength),
+                        "frame time \(previous.frameTime) → \(frame.metadata.frameTime)", sourceLocation: sourceLocation)
+            }
+        }
+        guard frame.metadata.flags.isDisjoint(with: suspicious) else { continue }
+        var window = [Float]()
+        window.reserveCapacity(fftLength)
+        for i in 0..<fftLength {
+            let time = frame.metadata.frameTime + Int64(i)
+            guard let value = record.sample(channel: recordChannel, at: time, silenceBefore: silenceBefore,
+                                            silenceAfter: silenceAfter) else { break }
+            window.append(value)
+        }
+        guard window.count == fftLength, window.contains(where: { $0 != 0 }) else { continue }
         compared += 1
-        if frame.values != offline[index] {
+        let expected = try offlineFrame(window: window, analyzer: analyzer)
+        if frame.values != expected {
             mismatches += 1
             if mismatches <= 3 {
-                let worst = zip(frame.values, offline[index]).map { abs($0 - $1) }.max() ?? 0
-                Issue.record("frame \(index) (time \(frame.metadata.frameTime)) differs: live \(frame.values.prefix(4)), "
-                             + "offline \(offline[index].prefix(4)), max |Δ| \(worst)", sourceLocation: sourceLocation)
+                let worst = zip(frame.values, expected).map { abs($0 - $1) }.max() ?? 0
+                let message = "frame \(frame.metadata.sequence) (time \(frame.metadata.frameTime)) differs: live "
+                    + "\(frame.values.prefix(3)), offline \(expected.prefix(3)), max |Δ| \(worst)"
+                Issue.record(Comment(rawValue: message), sourceLocation: sourceLocation)
             }
         }
     }
