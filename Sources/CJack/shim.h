@@ -1,12 +1,24 @@
 #ifndef MELTAP_CJACK_SHIM_H
 #define MELTAP_CJACK_SHIM_H
+// What Swift cannot call or see in <jack/jack.h>: variadic functions and macro strings.
 #include <jack/jack.h>
 #include <jack/types.h>
+#include <jack/metadata.h>
 
 /// jack_client_open is variadic, which Swift cannot call: this wrapper opens a client
 /// without a server name (JACK_DEFAULT_SERVER selects the server).
 static inline jack_client_t *meltap_jack_client_open(const char *name, jack_options_t options,
                                                      jack_status_t *status) {
     return jack_client_open(name, options, status);
+}
+
+/// JACK_DEFAULT_AUDIO_TYPE ("32 bit float mono audio") is a macro string Swift cannot import.
+static inline const char *meltap_jack_default_audio_type(void) {
+    return JACK_DEFAULT_AUDIO_TYPE;
+}
+
+/// JACK_METADATA_PRETTY_NAME is an extern const char * Swift cannot import as a constant.
+static inline const char *meltap_jack_metadata_pretty_name(void) {
+    return JACK_METADATA_PRETTY_NAME;
 }
 #endif

@@ -1,6 +1,279 @@
 import ArgumentParser
+import Foundation
+import Glibc
+import MelDSP
+import MelJack
+import MelTransport
 
+/// `meltap run`: a live JACK client computing mel frames on every input port.
 struct RunCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "run", abstract: "Not yet.")
-    func run() throws {}
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Compute mel spectrogram frames live from JACK input ports.",
+        discussion: """
+            meltap registers input ports in_1, in_2, … and computes one stream of frames per port \
+            in the JACK realtime callback. It never starts a JACK server unless --start-server is \
+            given. It runs until interrupted (Ctrl-C, SIGTERM) or for --duration seconds, then \
+            prints frame counters and the distribution of process-callback durations.
+            """)
+
+    @Option(help: "The JACK client name. JACK appends -01, -02 … when the name is taken.")
+    var name: String = "meltap"
+
+    @Option(help: "The number of input ports (channels). Without it, meltap registers one port per source port matched by --connect, or one port.")
+    var inputs: Int?
+
+    @Option(help: ArgumentHelp(
+        "Connect output ports whose names match this regular expression to meltap's inputs, now and whenever a matching port appears. Repeat the option for several patterns.",
+        valueName: "regex"))
+    var connect: [String] = []
+
+    @Flag(help: "Start a private JACK server (dummy backend, 48000 Hz, 256-sample periods) for this run and stop it on exit.")
+    var startServer = false
+
+    @Option(help: "Stop after this many seconds instead of waiting for Ctrl-C.")
+    var duration: Double?
+
+    @Option(help: ArgumentHelp(
+        "Write every received frame to this file (meltap frame dump: see docs/realtime.md). Meant for tests.",
+        valueName: "path"))
+    var dumpFrames: String?
+
+    @Option(help: "Frames the realtime ring holds before frames are dropped (rounded up to a power of two).")
+    var ringFrames: Int = 4096
+
+    @OptionGroup var dsp: DSPOptions
+
+    func validate() throws {
+        if let inputs, inputs < 1 || inputs > 64 {
+            throw ValidationError("Please give --inputs between 1 and 64.")
+        }
+        if let duration, duration <= 0 { throw ValidationError("Please give a positive --duration in seconds.") }
+        if ringFrames < 1 { throw ValidationError("Please give a positive --ring-frames.") }
+    }
+
+    func run() throws {
+        installStopHandlers()
+        var server: PrivateJackServer?
+        if startServer {
+            server = try PrivateJackServer.start()
+            print("meltap: started a private JACK server \"\(server!.name)\" (pid \(server!.process.processIdentifier)); "
+                  + "connect sources with JACK_DEFAULT_SERVER=\(server!.name)")
+        }
+        defer { server?.stop() }
+
+        var options = JackClientOptions()
+        options.name = name
+        options.inputCount = inputs
+        options.connectPatterns = connect
+        options.ringCapacity = ringFrames
+        let dsp = self.dsp
+        let client: JackClient
+        do {
+            client = try JackClient(options: options) { rate in try dsp.resolve(sampleRate: rate) }
+        } catch {
+            throw RunError(description: "\(error)")
+        }
+        let consumer = try FrameConsumer(ring: client.ring, channelCount: client.channelCount,
+                                         sampleRate: client.configuration.sampleRate, dumpPath: dumpFrames)
+        consumer.start()
+        try client.start()
+        let configuration = client.configuration
+        print("meltap: client \(client.clientName), \(client.channelCount) input(s) \(client.portNames.joined(separator: " ")), "
+              + "\(Int(configuration.sampleRate)) Hz, preset \(configuration.preset), \(client.frameWidth) values per frame, "
+              + "algorithmic latency \(client.algorithmicLatency) samples")
+        if let counts = client.hooks.rtguardCounts { print("meltap: rtguard loaded (\(counts.allocations) allocations so far)") }
+        fflush(nil)
+
+        waitForStop(seconds: duration)
+
+        client.stop()
+        consumer.stop()
+        let statistics = client.statistics()
+        print("meltap: stopped. frames \(statistics.frames), written \(consumer.framesConsumed), dropped \(statistics.drops), "
+              + "xruns \(statistics.xruns), restarts \(statistics.restarts), reconfigurations \(statistics.reconfigurations), "
+              + "discontinuities \(statistics.discontinuities)")
+        print("meltap: periods: last \(statistics.blockLength), largest \(statistics.largestBlockLength) samples; "
+              + "capture latency \(client.captureLatency.lowerBound)…\(client.captureLatency.upperBound) samples")
+        print("meltap: \(statistics.callbackDurations)")
+        if statistics.drops > 0 {
+            print("meltap: frames were dropped because the consumer fell behind; raise --ring-frames.")
+        }
+        if let counts = client.hooks.rtguardCounts {
+            print("rtguard: allocations \(counts.allocations), frees \(counts.frees), realtime regions \(counts.regions)")
+        }
+        fflush(nil)
+    }
+}
+
+struct RunError: Error, CustomStringConvertible {
+    var description: String
+}
+
+// MARK: Stopping on SIGINT / SIGTERM
+
+/// Posted by the signal handler (`sem_post` is async-signal-safe). Allocated before the handler
+/// is installed, so the handler never runs a lazy global initialiser.
+nonisolated(unsafe) private var stopSemaphore: UnsafeMutablePointer<sem_t>?
+
+private func stopSignalHandler(_ signal: Int32) {
+    if let stopSemaphore { sem_post(stopSemaphore) }
+}
+
+private func installStopHandlers() {
+    let semaphore = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
+    sem_init(semaphore, 0, 0)
+    stopSemaphore = semaphore
+    signal(SIGINT, stopSignalHandler)
+    signal(SIGTERM, stopSignalHandler)
+}
+
+/// Sleeps until SIGINT/SIGTERM or `seconds` (nil: forever).
+private func waitForStop(seconds: Double?) {
+    guard let semaphore = stopSemaphore else { return }
+    let deadline = seconds.map { Date().addingTimeInterval($0) }
+    while true {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        var step = 0.5
+        if let deadline {
+            step = min(step, deadline.timeIntervalSinceNow)
+            if step <= 0 { return }
+        }
+        let nanoseconds = Int(now.tv_nsec) + Int(step * 1e9)
+        var wake = timespec(tv_sec: now.tv_sec + nanoseconds / 1_000_000_000, tv_nsec: nanoseconds % 1_000_000_000)
+        if sem_timedwait(semaphore, &wake) == 0 { return }
+    }
+}
+
+// MARK: Consumer
+
+/// Pops frames off the ring on its own thread and, with a dump path, writes them to a file.
+///
+/// Dump format (little-endian): header `MTFD`, u32 version 1, u32 width, u32 channels,
+/// f64 sample rate; then per frame: u64 sequence, u32 channel, u32 flags, i64 frame time,
+/// `width` float32 values.
+final class FrameConsumer: @unchecked Sendable {
+    let ring: FrameRing
+    private let file: UnsafeMutablePointer<FILE>?
+    private let values: UnsafeMutablePointer<Float>
+    private let done = DispatchSemaphore(value: 0)
+    private let stopping = ManagedFlag()
+    private(set) var framesConsumed = 0
+
+    init(ring: FrameRing, channelCount: Int, sampleRate: Double, dumpPath: String?) throws {
+        self.ring = ring
+        values = .allocate(capacity: max(1, ring.width))
+        if let dumpPath {
+            guard let file = fopen(dumpPath, "wb") else {
+                throw RunError(description: "Cannot create \(dumpPath) (\(String(cString: strerror(errno)))). Check the directory exists and is writable.")
+            }
+            self.file = file
+            var header = [UInt8]("MTFD".utf8)
+            func append<T>(_ value: T) { withUnsafeBytes(of: value) { header.append(contentsOf: $0) } }
+            append(UInt32(1).littleEndian)
+            append(UInt32(ring.width).littleEndian)
+            append(UInt32(channelCount).littleEndian)
+            append(sampleRate.bitPattern.littleEndian)
+            fwrite(header, 1, header.count, file)
+        } else {
+            file = nil
+        }
+    }
+
+    deinit { values.deallocate() }
+
+    func start() {
+        let thread = Thread { [self] in
+            while true {
+                let last = stopping.isSet
+                drain()
+                if last { break }
+                ring.wait(timeout: 0.05)
+            }
+            if let file { fclose(file) }
+            done.signal()
+        }
+        thread.name = "meltap-consumer"
+        thread.start()
+    }
+
+    /// Stops after draining what the ring holds. Call after the JACK client stopped.
+    func stop() {
+        stopping.set()
+        done.wait()
+    }
+
+    private func drain() {
+        while let metadata = ring.pop(into: values) {
+            framesConsumed += 1
+            guard let file else { continue }
+            var record = [UInt8]()
+            record.reserveCapacity(24 + 4 * ring.width)
+            func append<T>(_ value: T) { withUnsafeBytes(of: value) { record.append(contentsOf: $0) } }
+            append(metadata.sequence.littleEndian)
+            append(metadata.channel.littleEndian)
+            append(metadata.flags.rawValue.littleEndian)
+            append(metadata.frameTime.littleEndian)
+            fwrite(record, 1, record.count, file)
+            fwrite(values, MemoryLayout<Float>.stride, ring.width, file)
+        }
+    }
+}
+
+/// A thread-safe one-way flag.
+final class ManagedFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
+}
+
+// MARK: Private server
+
+/// A private dummy `jackd` for `--start-server`, stopped by PID on exit.
+struct PrivateJackServer {
+    let name: String
+    let process: Process
+
+    static func start() throws -> PrivateJackServer {
+        let name = ProcessInfo.processInfo.environment["JACK_DEFAULT_SERVER"] ?? "meltap-\(getpid())"
+        setenv("JACK_DEFAULT_SERVER", name, 1)
+        guard let jackd = findExecutable("jackd"), let jackWait = findExecutable("jack_wait") else {
+            throw RunError(description: "jackd or jack_wait is not on PATH. Install jackd2 "
+                           + "(apt-get install --no-install-recommends jackd2).")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: jackd)
+        process.arguments = ["--no-realtime", "--port-max", "128", "-d", "dummy", "-r", "48000", "-p", "256"]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let wait = Process()
+        wait.executableURL = URL(fileURLWithPath: jackWait)
+        wait.arguments = ["-w", "-t", "10"]
+        wait.standardOutput = FileHandle.nullDevice
+        try wait.run()
+        wait.waitUntilExit()
+        guard wait.terminationStatus == 0, process.isRunning else {
+            if process.isRunning { process.terminate(); process.waitUntilExit() }
+            throw RunError(description: "The private JACK server \"\(name)\" did not start within 10 s. "
+                           + "Run `jackd --no-realtime -d dummy` by hand to see why (a full /dev/shm is common).")
+        }
+        return PrivateJackServer(name: name, process: process)
+    }
+
+    func stop() {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+    }
+
+    static func findExecutable(_ name: String) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        for directory in path.split(separator: ":") {
+            let candidate = "\(directory)/\(name)"
+            if access(candidate, X_OK) == 0 { return candidate }
+        }
+        return nil
+    }
 }

@@ -1,0 +1,118 @@
+// JACK callbacks: global functions (not closures from main.swift, which would be @MainActor
+// and crash when JACK calls them from its threads). Each receives the client's
+// `RealtimeState` pointer as `arg`.
+import CJack
+import Glibc
+import Synchronization
+
+/// The largest JACK period, in samples. Computed, not a global `let` (which the callback would
+/// initialise lazily through `swift_once`); in this file so the checker sees its body.
+var realtimeMaximumBlockLength: Int { 8192 }
+
+@inline(__always)
+private func realtimeState(_ arg: UnsafeMutableRawPointer?) -> UnsafeMutablePointer<RealtimeState> {
+    // The pointer was registered by JackClient, which outlives the JACK client.
+    arg.unsafelyUnwrapped.assumingMemoryBound(to: RealtimeState.self)
+}
+
+/// Process callback (realtime thread).
+/// Real-time safe: no allocation, locks or system calls.
+@_noAllocation @_noLocks
+func meltapProcess(_ blockLength: jack_nframes_t, _ arg: UnsafeMutableRawPointer?) -> Int32 {
+    realtimeProcess(realtimeState(arg), blockLength: blockLength)
+    return 0
+}
+
+/// Buffer-size callback: records the new period only (everything is preallocated for 8192).
+/// jack2 calls it in the realtime thread at activation, so it is held to the same rules.
+/// Real-time safe: no allocation, locks or system calls.
+@_noAllocation @_noLocks
+func meltapBufferSize(_ blockLength: jack_nframes_t, _ arg: UnsafeMutableRawPointer?) -> Int32 {
+    let state = realtimeState(arg)
+    let hooks = state.pointee.hooks
+    _unsafePerformance { hooks.enter?() }
+    let shared = state.pointee.shared
+    // Relaxed: a reported number; the process callback gets the length as its argument.
+    shared.pointee.blockLength.store(blockLength, ordering: .relaxed)
+    if blockLength > shared.pointee.largestBlockLength.load(ordering: .relaxed) {
+        shared.pointee.largestBlockLength.store(blockLength, ordering: .relaxed)
+    }
+    if Int(blockLength) > realtimeMaximumBlockLength {
+        shared.pointee.oversizedBlocks.add(1, ordering: .relaxed)
+    }
+    _unsafePerformance { hooks.leave?() }
+    return 0
+}
+
+/// Xrun callback (notification thread): count it and flag the next frames.
+func meltapXrun(_ arg: UnsafeMutableRawPointer?) -> Int32 {
+    let shared = realtimeState(arg).pointee.shared
+    shared.pointee.xruns.add(1, ordering: .relaxed)
+    shared.pointee.pendingXrun.store(true, ordering: .relaxed)
+    return 0
+}
+
+/// Sample-rate callback (notification thread): the supervisor rebuilds the analyzers.
+func meltapSampleRate(_ rate: jack_nframes_t, _ arg: UnsafeMutableRawPointer?) -> Int32 {
+    let shared = realtimeState(arg).pointee.shared
+    shared.pointee.serverSampleRate.store(rate, ordering: .relaxed)
+    shared.pointee.wakeSupervisor()
+    return 0
+}
+
+/// Port-registration callback (notification thread): rescan `--connect` patterns off this thread
+/// (connecting from inside a notification would deadlock the server).
+func meltapPortRegistration(_ port: jack_port_id_t, _ registered: Int32, _ arg: UnsafeMutableRawPointer?) {
+    guard registered != 0 else { return }
+    let shared = realtimeState(arg).pointee.shared
+    shared.pointee.portsChanged.store(true, ordering: .relaxed)
+    shared.pointee.wakeSupervisor()
+}
+
+/// Port-connect callback (notification thread): the supervisor snapshots our connections so it
+/// can restore them after a server restart.
+func meltapPortConnect(_ a: jack_port_id_t, _ b: jack_port_id_t, _ connected: Int32,
+                       _ arg: UnsafeMutableRawPointer?) {
+    let shared = realtimeState(arg).pointee.shared
+    shared.pointee.connectionsChanged.store(true, ordering: .relaxed)
+    shared.pointee.wakeSupervisor()
+}
+
+/// Latency callback (notification thread): refresh the capture latency of our inputs.
+func meltapLatency(_ mode: jack_latency_callback_mode_t, _ arg: UnsafeMutableRawPointer?) {
+    guard mode == JackCaptureLatency else { return }
+    let state = realtimeState(arg)
+    var low = UInt32.max
+    var high: UInt32 = 0
+    for channel in 0..<state.pointee.channelCount {
+        guard let port = state.pointee.ports[channel] else { continue }
+        var range = jack_latency_range_t()
+        jack_port_get_latency_range(port, JackCaptureLatency, &range)
+        low = min(low, range.min)
+        high = max(high, range.max)
+    }
+    let shared = state.pointee.shared
+    shared.pointee.captureLatencyMinimum.store(low == UInt32.max ? 0 : low, ordering: .relaxed)
+    shared.pointee.captureLatencyMaximum.store(high, ordering: .relaxed)
+}
+
+/// Info-shutdown callback (server gone; any thread): only set a flag and wake the supervisor.
+func meltapShutdown(_ code: jack_status_t, _ reason: UnsafePointer<CChar>?, _ arg: UnsafeMutableRawPointer?) {
+    let shared = realtimeState(arg).pointee.shared
+    shared.pointee.serverGone.store(true, ordering: .releasing)
+    shared.pointee.wakeSupervisor()
+}
+
+/// While set, JACK's own error messages are dropped (the supervisor polls `jack_client_open`
+/// while the server is down, and each failed attempt would print four lines).
+let jackMessagesQuiet = Atomic<Bool>(false)
+
+/// JACK error/info function (any non-realtime thread in practice): prefix and print to stderr.
+func meltapJackMessage(_ message: UnsafePointer<CChar>?) {
+    guard let message, !jackMessagesQuiet.load(ordering: .relaxed) else { return }
+    let line = "jack: " + String(cString: message) + "\n"
+    _ = line.withCString { write(2, $0, strlen($0)) }
+}
+
+/// JACK info function: info chatter (connections, buffer sizes) is dropped.
+func meltapJackInfo(_ message: UnsafePointer<CChar>?) {}

@@ -1,0 +1,509 @@
+import CJack
+import Foundation
+import Glibc
+import MelDSP
+import MelTransport
+import Synchronization
+
+/// What went wrong talking to JACK, and what to do about it.
+public struct JackClientError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// How the JACK client is set up.
+public struct JackClientOptions: Sendable {
+    /// Requested client name; JACK appends `-01`… when it is taken.
+    public var name: String = "meltap"
+    /// Input ports (`in_1`…). Nil: one per source port matched by `connectPatterns` at start,
+    /// at least 1.
+    public var inputCount: Int?
+    /// Regular expressions (JACK's `jack_get_ports` syntax) of output ports to connect to our
+    /// inputs, now and whenever a matching port appears.
+    public var connectPatterns: [String] = []
+    /// Frames the ring holds before the realtime thread starts dropping.
+    public var ringCapacity: Int = 4096
+    /// Clamp rule for the analyzers (live: `.running`).
+    public var clampRule: ClampRule = .running
+    /// Where status messages go (the supervisor thread calls it).
+    public var log: @Sendable (String) -> Void = { message in
+        FileHandle.standardError.write(Data(("meltap: " + message + "\n").utf8))
+    }
+
+    public init() {}
+}
+
+/// Counters and timings of a run.
+public struct JackStatistics: Sendable {
+    /// Frames pushed into the ring.
+    public var frames: UInt64
+    /// Frames dropped because the ring was full.
+    public var drops: UInt64
+    /// Xruns reported by JACK.
+    public var xruns: UInt64
+    /// Process callbacks run.
+    public var blocks: UInt64
+    /// Block starts that did not follow the previous block (missed cycles).
+    public var discontinuities: UInt64
+    /// Server restarts survived.
+    public var restarts: UInt64
+    /// Analyzer rebuilds after sample-rate changes.
+    public var reconfigurations: UInt64
+    /// Current and largest period, in samples.
+    public var blockLength: Int
+    public var largestBlockLength: Int
+    /// Process-callback durations.
+    public var callbackDurations: DurationSummary
+}
+
+/// A JACK client that turns each input port into a stream of mel frames.
+///
+/// Life: `init` opens the client (never starting a server), builds one `MelAnalyzer` per
+/// channel and registers the ports; `start()` activates and connects; `stop()` deactivates and
+/// closes. Frames arrive in `ring` (one consumer thread pops them).
+///
+/// Threads: JACK's realtime thread runs `realtimeProcess` on preallocated `RealtimeState`;
+/// JACK's notification thread only sets atomics; a supervisor thread (ours) reconnects after a
+/// server shutdown, rebuilds analyzers after a sample-rate change, and makes connections.
+public final class JackClient: @unchecked Sendable {
+    /// The largest period everything is sized for, in samples (JACK's own maximum).
+    public static var maximumBlockLength: Int { realtimeMaximumBlockLength }
+    /// Builds the configuration for a sample rate (called again after a sample-rate change).
+    public typealias ConfigurationMaker = @Sendable (Double) throws -> MelConfiguration
+
+    public let options: JackClientOptions
+    /// Frames out. Consumer: one thread.
+    public let ring: FrameRing
+    /// Values per frame.
+    public let frameWidth: Int
+    /// Input ports / channels.
+    public let channelCount: Int
+    /// rtguard / RealtimeSanitizer hooks found at setup.
+    public let hooks: RealtimeHooks
+
+    private let makeConfiguration: ConfigurationMaker
+    private let state: UnsafeMutablePointer<RealtimeState>
+    private let shared: UnsafeMutablePointer<RealtimeShared>
+    private let stopping = Atomic<Bool>(false)
+    private let supervisorDone = DispatchSemaphore(value: 0)
+    private let mutable: Mutex<MutableState>
+
+    /// State touched by the supervisor and read by others, under the mutex.
+    private struct MutableState: ~Copyable {
+        var configuration: MelConfiguration
+        var clientName: String
+        var active = false
+        var supervisorRunning = false
+        var restarts: UInt64 = 0
+        var reconfigurations: UInt64 = 0
+        var lastRestart = ContinuousClock.now
+        /// Source port name → channel, for `--connect` sources.
+        var assignment: [String: Int] = [:]
+        /// Per channel: source ports seen connected, restored after a restart.
+        var remembered: [Set<String>]
+        var reportedUnassigned: Set<String> = []
+    }
+
+    /// Opens the client and prepares everything the callback needs.
+    /// - Throws: `JackClientError` when no server runs (with how to start one), when the
+    ///   configuration is invalid for the server's rate, or when ports cannot be registered.
+    public init(options: JackClientOptions, configuration makeConfiguration: @escaping ConfigurationMaker) throws {
+        RawFlags.check()
+        setenv("JACK_NO_START_SERVER", "1", 1)
+        jack_set_error_function(meltapJackMessage)
+        jack_set_info_function(meltapJackInfo)
+        self.options = options
+        self.makeConfiguration = makeConfiguration
+        hooks = RealtimeHooks.lookUp()
+
+        let client = try Self.openClient(name: options.name)
+        var ok = false
+        defer { if !ok { jack_client_close(client) } }
+
+        let rate = Double(jack_get_sample_rate(client))
+        let configuration: MelConfiguration
+        do { configuration = try makeConfiguration(rate) } catch {
+            throw JackClientError("Cannot configure the analyzer for the server's sample rate \(Int(rate)) Hz: \(error)")
+        }
+        var initialSources: [String] = []
+        for pattern in options.connectPatterns {
+            for name in Self.outputPorts(client, matching: pattern) where !initialSources.contains(name) {
+                initialSources.append(name)
+            }
+        }
+        let channels = options.inputCount ?? max(1, initialSources.count)
+        guard channels >= 1 else { throw JackClientError("Please ask for at least one input (--inputs 1 or more).") }
+        channelCount = channels
+
+        let analyzers = try Self.makeAnalyzers(configuration, count: channels, clampRule: options.clampRule)
+        frameWidth = analyzers[0].frameWidth
+        ring = FrameRing(width: frameWidth, minimumCapacity: options.ringCapacity)
+
+        shared = .allocate(capacity: 1)
+        shared.initialize(to: RealtimeShared())
+        shared.pointee.serverSampleRate.store(UInt32(rate), ordering: .relaxed)
+        let ports = UnsafeMutablePointer<OpaquePointer?>.allocate(capacity: channels)
+        ports.initialize(repeating: nil, count: channels)
+        let sequence = UnsafeMutablePointer<UInt64>.allocate(capacity: channels)
+        sequence.initialize(repeating: 0, count: channels)
+        let flags = UnsafeMutablePointer<UInt32>.allocate(capacity: channels)
+        flags.initialize(repeating: 0, count: channels)
+        let streamStart = UnsafeMutablePointer<Int64>.allocate(capacity: channels)
+        streamStart.initialize(repeating: 0, count: channels)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(1, frameWidth))
+        scratch.initialize(repeating: 0, count: max(1, frameWidth))
+        state = .allocate(capacity: 1)
+        state.initialize(to: RealtimeState(
+            client: client, ports: ports, channelCount: channels,
+            set: AnalyzerSet.make(analyzers, sampleRate: rate),
+            ring: .passUnretained(ring), scratch: scratch, sequence: sequence,
+            pendingFlags: flags, streamStart: streamStart, shared: shared, hooks: hooks))
+
+        var assignment: [String: Int] = [:]
+        for (index, name) in initialSources.prefix(channels).enumerated() { assignment[name] = index }
+        mutable = Mutex(MutableState(
+            configuration: configuration, clientName: String(cString: jack_get_client_name(client)),
+            assignment: assignment, remembered: Array(repeating: [], count: channels)))
+        try registerPortsAndCallbacks(client)
+        ok = true
+    }
+
+    deinit {
+        stop()
+        if let client = state.pointee.client { jack_client_close(client) }
+        AnalyzerSet.destroy(state.pointee.set)
+        for handshake in [shared.pointee.pendingSet.exchange(0, ordering: .acquiring),
+                          shared.pointee.retiredSet.exchange(0, ordering: .acquiring)] where handshake != 0 {
+            AnalyzerSet.destroy(UnsafeMutablePointer<AnalyzerSet>(bitPattern: handshake)!)
+        }
+        state.pointee.ports.deallocate()
+        state.pointee.sequence.deallocate()
+        state.pointee.pendingFlags.deallocate()
+        state.pointee.streamStart.deallocate()
+        state.pointee.scratch.deallocate()
+        state.deinitialize(count: 1)
+        state.deallocate()
+        shared.deinitialize(count: 1)
+        shared.deallocate()
+    }
+
+    // MARK: Public accessors
+
+    /// The configuration frames are currently computed with (changes after a sample-rate change;
+    /// frames computed with a new one carry `.reconfigured`).
+    public var configuration: MelConfiguration { mutable.withLock { $0.configuration } }
+
+    /// The name JACK gave the client.
+    public var clientName: String { mutable.withLock { $0.clientName } }
+
+    /// Full names of our input ports, channel order (`meltap:in_1`…).
+    public var portNames: [String] {
+        let name = clientName
+        return (1...channelCount).map { "\(name):in_\($0)" }
+    }
+
+    /// Samples between a frame's reference instant and its last input sample: n_fft/2 for
+    /// centred framing (the frame is centred on its reference), the window length otherwise.
+    public var algorithmicLatency: Int {
+        let configuration = self.configuration
+        switch configuration.framing {
+        case .centerZero, .centerReflect: return configuration.fftLength / 2
+        case .none: return configuration.windowLength
+        case .kaldiNoSnip: return configuration.windowLength - configuration.hopLength / 2
+        }
+    }
+
+    /// Capture latency of our inputs as last reported by the latency callback, in samples.
+    public var captureLatency: ClosedRange<Int> {
+        let low = Int(shared.pointee.captureLatencyMinimum.load(ordering: .relaxed))
+        let high = Int(shared.pointee.captureLatencyMaximum.load(ordering: .relaxed))
+        return low...max(low, high)
+    }
+
+    /// A snapshot of the counters and the callback-duration histogram.
+    public func statistics() -> JackStatistics {
+        let (restarts, reconfigurations) = mutable.withLock { ($0.restarts, $0.reconfigurations) }
+        let s = shared
+        return JackStatistics(
+            frames: s.pointee.frames.load(ordering: .relaxed), drops: s.pointee.drops.load(ordering: .relaxed),
+            xruns: s.pointee.xruns.load(ordering: .relaxed), blocks: s.pointee.blocks.load(ordering: .relaxed),
+            discontinuities: s.pointee.discontinuities.load(ordering: .relaxed),
+            restarts: restarts, reconfigurations: reconfigurations,
+            blockLength: Int(s.pointee.blockLength.load(ordering: .relaxed)),
+            largestBlockLength: Int(s.pointee.largestBlockLength.load(ordering: .relaxed)),
+            callbackDurations: s.pointee.histogram.summary())
+    }
+
+    // MARK: Life
+
+    /// Activates the client, makes the `--connect` connections and starts the supervisor.
+    public func start() throws {
+        guard let client = state.pointee.client else { throw JackClientError("The JACK client is closed.") }
+        let rc = jack_activate(client)
+        guard rc == 0 else {
+            throw JackClientError("jack_activate failed (\(rc)). Check the server's messages (jackd output).")
+        }
+        mutable.withLock { $0.active = true; $0.supervisorRunning = true }
+        connectMatching()
+        let thread = Thread { [self] in
+            supervise()
+            supervisorDone.signal()
+        }
+        thread.name = "meltap-supervisor"
+        thread.start()
+    }
+
+    /// Stops the supervisor, then deactivates and closes the client. Idempotent.
+    public func stop() {
+        guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        shared.pointee.wakeSupervisor()
+        if mutable.withLock({ $0.supervisorRunning }) { supervisorDone.wait() }
+        if let client = state.pointee.client {
+            if mutable.withLock({ $0.active }) { jack_deactivate(client) }
+            jack_client_close(client)
+            state.pointee.client = nil
+        }
+        mutable.withLock { $0.active = false }
+    }
+
+    // MARK: Supervisor
+
+    private func supervise() {
+        while !stopping.load(ordering: .acquiring) {
+            waitForWork(seconds: 0.1)
+            if stopping.load(ordering: .acquiring) { break }
+            // Acquiring: pairs with the shutdown callback's releasing store.
+            if shared.pointee.serverGone.exchange(false, ordering: .acquiring) {
+                reconnectAfterShutdown()
+                continue
+            }
+            collectRetired()
+            if shared.pointee.connectionsChanged.exchange(false, ordering: .relaxed) { snapshotConnections() }
+            if shared.pointee.portsChanged.exchange(false, ordering: .relaxed) { connectMatching() }
+            let rate = Double(shared.pointee.serverSampleRate.load(ordering: .relaxed))
+            if rate > 0, rate != mutable.withLock({ $0.configuration.sampleRate }) { reconfigure(rate: rate) }
+        }
+        mutable.withLock { $0.supervisorRunning = false }
+    }
+
+    private func waitForWork(seconds: Double) {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let nanoseconds = Int(now.tv_nsec) + Int(seconds * 1e9)
+        var deadline = timespec(tv_sec: now.tv_sec + nanoseconds / 1_000_000_000, tv_nsec: nanoseconds % 1_000_000_000)
+        _ = sem_timedwait(shared.pointee.supervisorWake, &deadline)
+    }
+
+    /// Frees an analyzer set the realtime thread has let go of.
+    private func collectRetired() {
+        // Acquiring: pairs with the realtime thread's releasing store; its last use is done.
+        let retired = shared.pointee.retiredSet.exchange(0, ordering: .acquiring)
+        if retired != 0 { AnalyzerSet.destroy(UnsafeMutablePointer<AnalyzerSet>(bitPattern: retired)!) }
+    }
+
+    /// Builds analyzers for a new sample rate and hands them to the realtime thread, which picks
+    /// them up at its next block start without waiting.
+    private func reconfigure(rate: Double) {
+        guard shared.pointee.pendingSet.load(ordering: .acquiring) == 0,
+              shared.pointee.retiredSet.load(ordering: .acquiring) == 0 else { return }  // next round
+        let configuration: MelConfiguration
+        let analyzers: [MelAnalyzer]
+        do {
+            configuration = try makeConfiguration(rate)
+            analyzers = try Self.makeAnalyzers(configuration, count: channelCount, clampRule: options.clampRule)
+        } catch {
+            options.log("sample rate changed to \(Int(rate)) Hz but the analyzer cannot be rebuilt: \(error)")
+            mutable.withLock { $0.configuration.sampleRate = rate }  // do not retry every round
+            return
+        }
+        guard analyzers[0].frameWidth == frameWidth else {
+            options.log("sample rate changed to \(Int(rate)) Hz and the frame width would change "
+                        + "(\(frameWidth) → \(analyzers[0].frameWidth)); restart meltap to apply it.")
+            mutable.withLock { $0.configuration.sampleRate = rate }
+            return
+        }
+        let set = AnalyzerSet.make(analyzers, sampleRate: rate)
+        mutable.withLock { $0.configuration = configuration; $0.reconfigurations += 1 }
+        if state.pointee.client != nil && mutable.withLock({ $0.active }) {
+            // Releasing: the set is fully built before the realtime thread can see it.
+            shared.pointee.pendingSet.store(Int(bitPattern: set), ordering: .releasing)
+        } else {
+            AnalyzerSet.destroy(state.pointee.set)
+            state.pointee.set = set
+            state.pointee.needsStreamStart = true
+            state.pointee.streamStartFlags |= RawFlags.reconfigured
+        }
+        options.log("sample rate is now \(Int(rate)) Hz; analyzers rebuilt")
+    }
+
+    /// The server went away: close, then poll `jack_client_open` with backoff until a server is
+    /// back; re-register, reactivate and reconnect. The next frames carry `.serverRestart|.gap`.
+    private func reconnectAfterShutdown() {
+        options.log("the JACK server went away; waiting for it to come back")
+        mutable.withLock { $0.active = false }
+        if let old = state.pointee.client {
+            jack_client_close(old)
+            state.pointee.client = nil
+        }
+        var delay = 0.1
+        jackMessagesQuiet.store(true, ordering: .relaxed)
+        defer { jackMessagesQuiet.store(false, ordering: .relaxed) }
+        while !stopping.load(ordering: .acquiring) {
+            if let client = try? Self.openClient(name: options.name) {
+                // No client is active: the realtime state is ours to change.
+                collectRetired()
+                let pending = shared.pointee.pendingSet.exchange(0, ordering: .acquiring)
+                if pending != 0 {
+                    AnalyzerSet.destroy(state.pointee.set)
+                    state.pointee.set = UnsafeMutablePointer<AnalyzerSet>(bitPattern: pending)!
+                }
+                let set = state.pointee.set
+                for channel in 0..<set.pointee.count { set.pointee.analyzers[channel].takeUnretainedValue().reset() }
+                state.pointee.client = client
+                state.pointee.needsStreamStart = true
+                state.pointee.streamStartFlags |= RawFlags.serverRestart | RawFlags.gap
+                state.pointee.expectedBlockStart = -1
+                shared.pointee.serverSampleRate.store(jack_get_sample_rate(client), ordering: .relaxed)
+                do { try registerPortsAndCallbacks(client) } catch {
+                    options.log("\(error)")
+                    jack_client_close(client)
+                    state.pointee.client = nil
+                    continue
+                }
+                guard jack_activate(client) == 0 else {
+                    options.log("jack_activate failed after the restart; retrying")
+                    jack_client_close(client)
+                    state.pointee.client = nil
+                    continue
+                }
+                let name = String(cString: jack_get_client_name(client))
+                mutable.withLock {
+                    $0.active = true; $0.restarts += 1; $0.clientName = name; $0.lastRestart = .now
+                }
+                options.log("reconnected to the JACK server as \(name)")
+                connectMatching()
+                return
+            }
+            Thread.sleep(forTimeInterval: delay)
+            delay = min(delay * 2, 2)
+        }
+    }
+
+    /// Registers `in_1`… and every callback. The client must be inactive.
+    private func registerPortsAndCallbacks(_ client: OpaquePointer) throws {
+        let audioType = meltap_jack_default_audio_type()
+        for channel in 0..<channelCount {
+            let port = jack_port_register(client, "in_\(channel + 1)", audioType, UInt(JackPortIsInput.rawValue), 0)
+            guard let port else {
+                throw JackClientError("Cannot register port in_\(channel + 1) (the server allows --port-max ports; "
+                                      + "start jackd with a larger --port-max).")
+            }
+            state.pointee.ports[channel] = port
+        }
+        let context = UnsafeMutableRawPointer(state)
+        jack_set_process_callback(client, meltapProcess, context)
+        jack_set_buffer_size_callback(client, meltapBufferSize, context)
+        jack_set_xrun_callback(client, meltapXrun, context)
+        jack_set_sample_rate_callback(client, meltapSampleRate, context)
+        jack_set_port_registration_callback(client, meltapPortRegistration, context)
+        jack_set_port_connect_callback(client, meltapPortConnect, context)
+        jack_set_latency_callback(client, meltapLatency, context)
+        jack_on_info_shutdown(client, meltapShutdown, context)
+    }
+
+    /// Records which sources are connected to each input, so they can be restored after a
+    /// server restart. A source that still exists but is no longer connected was disconnected
+    /// on purpose and is forgotten (not within 2 s of a restart, while clients come back).
+    private func snapshotConnections() {
+        guard let client = state.pointee.client else { return }
+        var current: [Set<String>] = []
+        for channel in 0..<channelCount {
+            current.append(Set(Self.strings(jack_port_get_connections(state.pointee.ports[channel]))))
+        }
+        mutable.withLock { locked in
+            let settled = ContinuousClock.now - locked.lastRestart > .seconds(2)
+            for channel in 0..<channelCount {
+                if settled {
+                    for name in locked.remembered[channel] where !current[channel].contains(name) {
+                        if jack_port_by_name(client, name) != nil { locked.remembered[channel].remove(name) }
+                    }
+                }
+                locked.remembered[channel].formUnion(current[channel])
+            }
+        }
+    }
+
+    /// Connects every output port matching a `--connect` pattern (one source per input, sticky),
+    /// and restores remembered connections whose source exists.
+    private func connectMatching() {
+        guard let client = state.pointee.client else { return }
+        let ours = portNames
+        var sources: [String] = []
+        for pattern in options.connectPatterns {
+            for name in Self.outputPorts(client, matching: pattern) where !sources.contains(name) { sources.append(name) }
+        }
+        var wanted: [(String, Int)] = []
+        mutable.withLock { locked in
+            for source in sources {
+                if let channel = locked.assignment[source] { wanted.append((source, channel)); continue }
+                let used = Set(locked.assignment.values)
+                if let free = (0..<channelCount).first(where: { !used.contains($0) }) {
+                    locked.assignment[source] = free
+                    wanted.append((source, free))
+                } else if locked.reportedUnassigned.insert(source).inserted {
+                    options.log("no free input for \(source); start with more --inputs to take it")
+                }
+            }
+            for (channel, names) in locked.remembered.enumerated() {
+                for name in names where jack_port_by_name(client, name) != nil { wanted.append((name, channel)) }
+            }
+        }
+        for (source, channel) in wanted {
+            let rc = jack_connect(client, source, ours[channel])
+            if rc != 0 && rc != EEXIST {
+                options.log("cannot connect \(source) to \(ours[channel]) (error \(rc))")
+            }
+        }
+    }
+
+    // MARK: Helpers
+
+    /// Opens a client without starting a server.
+    static func openClient(name: String) throws -> OpaquePointer {
+        var status = jack_status_t(0)
+        if let client = meltap_jack_client_open(name, JackNoStartServer, &status) { return client }
+        let server = ProcessInfo.processInfo.environment["JACK_DEFAULT_SERVER"] ?? "default"
+        if status.rawValue & JackServerFailed.rawValue != 0 || status.rawValue & JackServerError.rawValue != 0 {
+            throw JackClientError(
+                "No JACK server is running (server name \"\(server)\"). Start one, for example "
+                + "`jackd -d dummy -r 48000 -p 256 &` (or `jackd -d alsa` for a sound card), "
+                + "or use `meltap run --start-server`.")
+        }
+        throw JackClientError("Cannot open a JACK client named \"\(name)\" on server \"\(server)\" "
+                              + "(status 0x\(String(status.rawValue, radix: 16))). Check the server's messages.")
+    }
+
+    static func makeAnalyzers(_ configuration: MelConfiguration, count: Int,
+                              clampRule: ClampRule) throws -> [MelAnalyzer] {
+        do {
+            return try (0..<count).map { _ in try MelAnalyzer(configuration: configuration, clampRule: clampRule) }
+        } catch {
+            throw JackClientError("Invalid analyzer configuration: \(error)")
+        }
+    }
+
+    /// Output audio ports matching `pattern`, sorted as JACK returns them.
+    static func outputPorts(_ client: OpaquePointer, matching pattern: String) -> [String] {
+        strings(jack_get_ports(client, pattern, meltap_jack_default_audio_type(), UInt(JackPortIsOutput.rawValue)))
+    }
+
+    /// Copies and frees a NULL-terminated `const char **` returned by JACK.
+    static func strings(_ list: UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> [String] {
+        guard let list else { return [] }
+        defer { jack_free(list) }
+        var result: [String] = []
+        var index = 0
+        while let name = list[index] { result.append(String(cString: name)); index += 1 }
+        return result
+    }
+}

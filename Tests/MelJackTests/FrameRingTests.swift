@@ -1,0 +1,109 @@
+import Foundation
+import MelTransport
+import Testing
+
+@Suite struct FrameRingTests {
+    @Test func capacityIsRoundedUpToAPowerOfTwo() {
+        #expect(FrameRing(width: 3, minimumCapacity: 5).capacity == 8)
+        #expect(FrameRing(width: 0, minimumCapacity: 1).capacity == 1)
+        #expect(FrameRing(width: 1, minimumCapacity: 64).capacity == 64)
+    }
+
+    @Test func fullRingRefusesWithoutOverwriting() {
+        let ring = FrameRing(width: 2, minimumCapacity: 4)
+        var values: [Float] = [0, 0]
+        for i in 0..<4 {
+            values = [Float(i), Float(-i)]
+            #expect(ring.tryPush(metadata: FrameMetadata(sequence: UInt64(i), channel: 0, frameTime: Int64(i)), values: values))
+        }
+        values = [99, 99]
+        #expect(!ring.tryPush(metadata: FrameMetadata(sequence: 4, channel: 0, frameTime: 4), values: values))
+        #expect(ring.count == 4)
+        var out: [Float] = [0, 0]
+        for i in 0..<4 {
+            let metadata = out.withUnsafeMutableBufferPointer { ring.pop(into: $0.baseAddress!) }
+            #expect(metadata?.sequence == UInt64(i))
+            #expect(out == [Float(i), Float(-i)])
+        }
+        #expect(out.withUnsafeMutableBufferPointer { ring.pop(into: $0.baseAddress!) } == nil)
+    }
+
+    @Test func wrapsAroundManyTimesKeepingOrderAndContents() {
+        let ring = FrameRing(width: 5, minimumCapacity: 3)  // capacity 4
+        var out = [Float](repeating: 0, count: 5)
+        var next = 0
+        for round in 0..<1000 {
+            let burst = round % 4 + 1
+            for k in 0..<burst {
+                let n = next + k
+                let values = (0..<5).map { Float(n * 10 + $0) }
+                #expect(ring.tryPush(sequence: UInt64(n), channel: UInt32(n % 3), frameTime: Int64(n) * 512,
+                                     rawFlags: UInt32(n % 16), values: values))
+            }
+            for k in 0..<burst {
+                let n = next + k
+                let metadata = out.withUnsafeMutableBufferPointer { ring.pop(into: $0.baseAddress!) }
+                #expect(metadata == FrameMetadata(sequence: UInt64(n), channel: UInt32(n % 3), frameTime: Int64(n) * 512,
+                                                  flags: FrameFlags(rawValue: UInt32(n % 16))))
+                #expect(out == (0..<5).map { Float(n * 10 + $0) })
+            }
+            next += burst
+        }
+    }
+
+    /// A producer thread pushes 200 000 frames into a small ring while the consumer pops: every
+    /// frame that was accepted arrives once, in order, intact; refusals equal the gaps.
+    @Test func producerAndConsumerThreadsAgree() async throws {
+        let ring = FrameRing(width: 16, minimumCapacity: 8)
+        let total = 200_000
+        let pushedFlags = UnsafeMutablePointer<Bool>.allocate(capacity: total)
+        pushedFlags.initialize(repeating: false, count: total)
+        defer { pushedFlags.deallocate() }
+        let box = UncheckedBox(pushedFlags)
+        let producer = Thread {
+            var values = [Float](repeating: 0, count: 16)
+            for n in 0..<total {
+                for j in 0..<16 { values[j] = Float(n &+ j) }
+                box.value[n] = ring.tryPush(metadata: FrameMetadata(sequence: UInt64(n), channel: 1, frameTime: Int64(n)),
+                                            values: values)
+                if n % 64 == 0 { usleep(1) }
+            }
+            box.done.signal()
+        }
+        producer.start()
+        var received: [UInt64] = []
+        var out = [Float](repeating: 0, count: 16)
+        var producerDone = false
+        while true {
+            if !producerDone, box.done.wait(timeout: .now()) == .success { producerDone = true }
+            var any = false
+            while let metadata = out.withUnsafeMutableBufferPointer({ ring.pop(into: $0.baseAddress!) }) {
+                any = true
+                let n = Int(metadata.sequence)
+                if out != (0..<16).map({ Float(n + $0) }) || metadata.frameTime != Int64(n) {
+                    Issue.record("frame \(n) arrived corrupted: \(out)")
+                }
+                received.append(metadata.sequence)
+            }
+            if producerDone && !any { break }
+            if !any { ring.wait(timeout: 0.01) }
+        }
+        let accepted = (0..<total).filter { pushedFlags[$0] }.map(UInt64.init)
+        #expect(received == accepted)
+        #expect(received.count > 0)
+    }
+
+    @Test func waitReturnsAfterAPushAndTimesOutOtherwise() {
+        let ring = FrameRing(width: 1, minimumCapacity: 2)
+        #expect(!ring.wait(timeout: 0.01))
+        let value: [Float] = [1]
+        #expect(ring.tryPush(metadata: FrameMetadata(sequence: 0, channel: 0, frameTime: 0), values: value))
+        #expect(ring.wait(timeout: 5))
+    }
+}
+
+final class UncheckedBox: @unchecked Sendable {
+    let value: UnsafeMutablePointer<Bool>
+    let done = DispatchSemaphore(value: 0)
+    init(_ value: UnsafeMutablePointer<Bool>) { self.value = value }
+}

@@ -1,0 +1,355 @@
+import Foundation
+import Glibc
+import MelDSP
+import MelTransport
+import Testing
+
+/// The package root (this file is Tests/MelJackTests/JackHarness.swift).
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+
+/// Release binaries: $MELTAP_BIN (set by scripts/test), else <root>/.build/release.
+func releaseBinary(_ name: String) throws -> String {
+    let directory = ProcessInfo.processInfo.environment["MELTAP_BIN"] ?? packageRoot.appendingPathComponent(".build/release").path
+    let path = directory + "/" + name
+    guard FileManager.default.isExecutableFile(atPath: path) else {
+        throw HarnessError("\(path) is missing: build with `swift build -c release` (scripts/test does) "
+                           + "or set MELTAP_BIN to the directory holding meltap and meltap-testsource.")
+    }
+    return path
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A scratch directory per test, removed by `cleanUp()`.
+func scratchDirectory() throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("meltap-jack-\(getpid())-\(UUID().uuidString.prefix(8))")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
+
+func findOnPath(_ name: String) -> String? {
+    for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+        let candidate = "\(directory)/\(name)"
+        if access(candidate, X_OK) == 0 { return candidate }
+    }
+    return nil
+}
+
+/// A child process whose stdout and stderr go to files; stopped by PID.
+final class Child {
+    let process = Process()
+    let outputPath: String
+    let errorPath: String
+    let label: String
+
+    init(_ executable: String, _ arguments: [String], environment: [String: String], directory: URL, label: String) throws {
+        self.label = label
+        outputPath = directory.appendingPathComponent("\(label).out").path
+        errorPath = directory.appendingPathComponent("\(label).err").path
+        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
+        process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : (findOnPath(executable) ?? executable))
+        process.arguments = arguments
+        process.environment = environment
+        process.standardOutput = FileHandle(forWritingAtPath: outputPath)
+        process.standardError = FileHandle(forWritingAtPath: errorPath)
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    var pid: Int32 { process.processIdentifier }
+    var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
+    var errors: String { (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? "" }
+
+    /// Sends `signal` and waits up to `timeout` s; then SIGKILL. Returns the exit status.
+    @discardableResult
+    func stop(signal: Int32 = SIGTERM, timeout: Double = 20) -> Int32 {
+        if process.isRunning { kill(pid, signal) }
+        if !waitForExit(timeout: timeout) {
+            kill(pid, SIGKILL)
+            process.waitUntilExit()
+        }
+        return process.terminationStatus
+    }
+
+    /// Waits up to `timeout` seconds for the process to exit by itself.
+    func waitForExit(timeout: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning { return false }
+        process.waitUntilExit()
+        return true
+    }
+}
+
+/// Polls `condition` every 50 ms for up to `timeout` seconds.
+func eventually(timeout: Double, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if condition() { return true }
+        usleep(50_000)
+    }
+    return condition()
+}
+
+nonisolated(unsafe) private var serverCounter = 0
+
+/// A private dummy jackd for one test.
+final class JackServer {
+    let name: String
+    let directory: URL
+    private(set) var period: Int
+    private var child: Child?
+    private var generation = 0
+
+    init(period: Int, directory: URL) throws {
+        serverCounter += 1
+        name = "meltap-test-\(getpid())-\(serverCounter)"
+        self.period = period
+        self.directory = directory
+        try start()
+    }
+
+    /// Environment for clients of this server.
+    var environment: [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["JACK_DEFAULT_SERVER"] = name
+        environment["JACK_NO_START_SERVER"] = "1"
+        return environment
+    }
+
+    func start() throws {
+        generation += 1
+        child = try Child("jackd", ["--no-realtime", "--port-max", "128", "-d", "dummy", "-r", "48000", "-p", "\(period)"],
+                          environment: environment, directory: directory, label: "jackd-\(generation)")
+        let wait = try Child("jack_wait", ["-w", "-t", "10"], environment: environment, directory: directory,
+                             label: "jack_wait-\(generation)")
+        guard wait.waitForExit(timeout: 20), wait.process.terminationStatus == 0 else {
+            wait.stop()
+            throw HarnessError("jackd \(name) did not start: \(child?.errors ?? "")")
+        }
+    }
+
+    /// Stops the server by PID and waits for it to exit.
+    func stop() {
+        child?.stop(signal: SIGTERM, timeout: 15)
+        child = nil
+    }
+
+    /// Runs a JACK command-line tool against this server and returns its stdout.
+    @discardableResult
+    func tool(_ name: String, _ arguments: [String]) throws -> String {
+        generation += 1
+        let child = try Child(name, arguments, environment: environment, directory: directory, label: "\(name)-\(generation)")
+        guard child.waitForExit(timeout: 20) else {
+            child.stop()
+            throw HarnessError("\(name) \(arguments) hung")
+        }
+        return child.output
+    }
+
+    func ports() -> [String] {
+        ((try? tool("jack_lsp", [])) ?? "").split(separator: "\n").map(String.init)
+    }
+
+    /// Changes the period with `jack_bufsize` and records it.
+    func setPeriod(_ period: Int) throws {
+        try tool("jack_bufsize", ["\(period)"])
+        self.period = period
+    }
+}
+
+// MARK: Files written by meltap and the test source
+
+/// One frame from a `meltap run --dump-frames` file.
+struct DumpedFrame {
+    var metadata: FrameMetadata
+    var values: [Float]
+}
+
+struct FrameDump {
+    var width: Int
+    var channels: Int
+    var sampleRate: Double
+    var frames: [DumpedFrame]
+
+    init(path: String) throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        var reader = ByteReader(data: data)
+        guard reader.bytes(4) == Array("MTFD".utf8), reader.u32() == 1 else { throw HarnessError("\(path) is not a frame dump") }
+        width = Int(reader.u32())
+        channels = Int(reader.u32())
+        sampleRate = Double(bitPattern: reader.u64())
+        frames = []
+        while reader.remaining >= 24 + 4 * width {
+            let sequence = reader.u64()
+            let channel = reader.u32()
+            let flags = reader.u32()
+            let time = Int64(bitPattern: reader.u64())
+            let values = (0..<width).map { _ in Float(bitPattern: reader.u32()) }
+            frames.append(DumpedFrame(metadata: FrameMetadata(sequence: sequence, channel: channel, frameTime: time,
+                                                              flags: FrameFlags(rawValue: flags)), values: values))
+        }
+    }
+
+    func frames(channel: Int) -> [DumpedFrame] { frames.filter { $0.metadata.channel == UInt32(channel) } }
+}
+
+/// A `meltap-testsource --record` file: samples by JACK frame time.
+struct SourceRecord {
+    var channels: Int
+    var sampleRate: Int
+    var blocks: [(frameTime: Int64, first: Int, count: Int)]
+    var samples: [[Float]]
+
+    init(path: String) throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        var reader = ByteReader(data: data)
+        guard reader.bytes(4) == Array("MTSR".utf8), reader.u32() == 1 else { throw HarnessError("\(path) is not a source record") }
+        channels = Int(reader.u32())
+        sampleRate = Int(reader.u32())
+        let blockCount = Int(reader.u64())
+        let count = Int(reader.u64())
+        blocks = (0..<blockCount).map { _ in
+            let time = Int64(bitPattern: reader.u64())
+            let first = Int(reader.u64())
+            let n = Int(reader.u32())
+            _ = reader.u32()
+            return (time, first, n)
+        }
+        samples = (0..<channels).map { _ in (0..<count).map { _ in Float(bitPattern: reader.u32()) } }
+    }
+
+    /// First and one-past-last frame time recorded.
+    var span: Range<Int64> {
+        guard let first = blocks.first, let last = blocks.last else { return 0..<0 }
+        return first.frameTime..<(last.frameTime + Int64(last.count))
+    }
+
+    /// Sample of `channel` at JACK frame time `time`: the recorded value; 0 before the record
+    /// (and after it, with `silenceAfter`), where the source played silence; nil in a hole
+    /// between recorded blocks (a cycle the source missed) or in unknown territory.
+    func sample(channel: Int, at time: Int64, silenceBefore: Bool, silenceAfter: Bool) -> Float? {
+        let span = self.span
+        if time < span.lowerBound { return silenceBefore ? 0 : nil }
+        if time >= span.upperBound { return silenceAfter ? 0 : nil }
+        var low = 0, high = blocks.count - 1
+        while low < high {  // last block starting at or before `time`
+            let middle = (low + high + 1) / 2
+            if blocks[middle].frameTime <= time { low = middle } else { high = middle - 1 }
+        }
+        let block = blocks[low]
+        guard time < block.frameTime + Int64(block.count) else { return nil }
+        return samples[channel][block.first + Int(time - block.frameTime)]
+    }
+}
+
+struct ByteReader {
+    let data: Data
+    var offset = 0
+    var remaining: Int { data.count - offset }
+    mutating func bytes(_ n: Int) -> [UInt8] {
+        defer { offset += n }
+        return Array(data[data.startIndex + offset ..< data.startIndex + offset + n])
+    }
+    mutating func u32() -> UInt32 {
+        let b = bytes(4)
+        return UInt32(b[0]) | UInt32(b[1]) << 8 | UInt32(b[2]) << 16 | UInt32(b[3]) << 24
+    }
+    mutating func u64() -> UInt64 { UInt64(u32()) | UInt64(u32()) << 32 }
+}
+
+// MARK: Offline reference
+
+/// The configuration `meltap run --preset librosa` uses.
+func librosaConfiguration(sampleRate: Double = 48000) -> MelConfiguration {
+    MelPreset.librosa.configuration(sampleRate: sampleRate)
+}
+
+/// One frame computed offline from `window` (n_fft samples starting at the frame's first
+/// sample): the samples are placed where centred framing puts frame 4 (after n_fft/2 zeros), so
+/// the analyzer computes it with exactly the arithmetic of any interior frame.
+func offlineFrame(window: [Float], analyzer: MelAnalyzer) throws -> [Float] {
+    analyzer.reset()
+    let configuration = analyzer.configuration
+    let lead = -analyzer.firstSample(ofFrame: 0)
+    let target = lead / configuration.hopLength + (lead % configuration.hopLength == 0 ? 0 : 1)
+    let offset = target * configuration.hopLength - lead  // where the target frame's first sample sits
+    var samples = [Float](repeating: 0, count: offset)
+    samples += window
+    var frame = [Float](repeating: 0, count: max(1, analyzer.frameWidth))
+    var result: [Float]?
+    try samples.withUnsafeBufferPointer { input in
+        var position = 0
+        while position < input.count {
+            let step = frame.withUnsafeMutableBufferPointer {
+                analyzer.process(UnsafeBufferPointer(rebasing: input[position...]), into: $0.baseAddress!)
+            }
+            if step.consumed == 0 && step.frameIndex < 0 { throw HarnessError("analyzer made no progress") }
+            position += step.consumed
+            if step.frameIndex == target { result = Array(frame.prefix(analyzer.frameWidth)) }
+        }
+    }
+    guard let result else { throw HarnessError("frame \(target) was not produced from \(samples.count) samples") }
+    return result
+}
+
+/// Compares one channel's live frames with offline frames computed from the samples the source
+/// recorded at the same JACK frame times. Each live frame not flagged `.gap`/`.serverRestart`/
+/// `.reconfigured` whose n_fft samples are all known is recomputed from exactly those samples
+/// (frame-local: valid for outputs without state across frames, like the librosa preset's
+/// power). Also checks that sequence numbers are consecutive and frame times advance by
+/// hop_length between unflagged frames. Returns the number of frames compared; records an issue
+/// for each mismatch.
+@discardableResult
+func compareLiveWithOffline(live: [DumpedFrame], record: SourceRecord, recordChannel: Int,
+                            silenceBefore: Bool, silenceAfter: Bool, configuration: MelConfiguration,
+                            sourceLocation: SourceLocation = #_sourceLocation) throws -> Int {
+    guard !live.isEmpty else {
+        Issue.record("no live frames on this channel", sourceLocation: sourceLocation)
+        return 0
+    }
+    let analyzer = try MelAnalyzer(configuration: configuration, clampRule: .running)
+    let fftLength = configuration.fftLength
+    let suspicious: FrameFlags = [.gap, .serverRestart, .reconfigured]
+    var compared = 0
+    var mismatches = 0
+    for (k, frame) in live.enumerated() {
+        if k > 0 {
+            let previous = live[k - 1].metadata
+            #expect(frame.metadata.sequence == previous.sequence + 1 || frame.metadata.flags.contains(.gap),
+                    "sequence \(previous.sequence) → \(frame.metadata.sequence) without .gap", sourceLocation: sourceLocation)
+            if frame.metadata.flags.isDisjoint(with: suspicious) {
+                #expect(frame.metadata.frameTime - previous.frameTime == Int64(configuration.hopLength),
+                        "frame time \(previous.frameTime) → \(frame.metadata.frameTime)", sourceLocation: sourceLocation)
+            }
+        }
+        guard frame.metadata.flags.isDisjoint(with: suspicious) else { continue }
+        var window = [Float]()
+        window.reserveCapacity(fftLength)
+        for i in 0..<fftLength {
+            let time = frame.metadata.frameTime + Int64(i)
+            guard let value = record.sample(channel: recordChannel, at: time, silenceBefore: silenceBefore,
+                                            silenceAfter: silenceAfter) else { break }
+            window.append(value)
+        }
+        guard window.count == fftLength, window.contains(where: { $0 != 0 }) else { continue }
+        compared += 1
+        let expected = try offlineFrame(window: window, analyzer: analyzer)
+        if frame.values != expected {
+            mismatches += 1
+            if mismatches <= 3 {
+                let worst = zip(frame.values, expected).map { abs($0 - $1) }.max() ?? 0
+                let message = "frame \(frame.metadata.sequence) (time \(frame.metadata.frameTime)) differs: live "
+                    + "\(frame.values.prefix(3)), offline \(expected.prefix(3)), max |Δ| \(worst)"
+                Issue.record(Comment(rawValue: message), sourceLocation: sourceLocation)
+            }
+        }
+    }
+    #expect(mismatches == 0, "\(mismatches) of \(compared) frames differ", sourceLocation: sourceLocation)
+    return compared
+}

@@ -1,0 +1,217 @@
+import Foundation
+import Glibc
+import MelDSP
+import MelTransport
+import Testing
+
+/// End-to-end tests against real, private dummy JACK servers, with the release binaries.
+/// Serialized: JACK gets flaky with many clients opening at once.
+@Suite(.serialized) struct JackLiveTests {
+    /// Everything one live test starts, stopped by PID in `finish()`.
+    final class Session {
+        let directory: URL
+        let server: JackServer
+        var children: [Child] = []
+
+        init(period: Int) throws {
+            directory = try scratchDirectory()
+            server = try JackServer(period: period, directory: directory)
+        }
+
+        func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+
+        func launch(_ executable: String, _ arguments: [String], label: String,
+                    extraEnvironment: [String: String] = [:]) throws -> Child {
+            var environment = server.environment
+            environment.merge(extraEnvironment) { $1 }
+            let child = try Child(executable, arguments, environment: environment, directory: directory, label: label)
+            children.append(child)
+            return child
+        }
+
+        /// Starts `meltap run` and waits until its last port exists.
+        func startMeltap(_ arguments: [String], expectPort: String,
+                         extraEnvironment: [String: String] = [:]) throws -> Child {
+            let meltap = try launch(try releaseBinary("meltap"), ["run"] + arguments, label: "meltap",
+                                    extraEnvironment: extraEnvironment)
+            guard eventually(timeout: 20, { server.ports().contains(expectPort) || !meltap.process.isRunning }),
+                  meltap.process.isRunning else {
+                meltap.stop()
+                throw HarnessError("meltap did not register \(expectPort): \(meltap.errors)\(meltap.output)")
+            }
+            return meltap
+        }
+
+        /// Starts the test source and returns it.
+        func startSource(_ arguments: [String], label: String = "source") throws -> Child {
+            try launch(try releaseBinary("meltap-testsource"), arguments, label: label)
+        }
+
+        func finish() {
+            for child in children.reversed() { child.stop(signal: SIGTERM, timeout: 15) }
+            server.stop()
+            try? FileManager.default.removeItem(at: directory)
+        }
+    }
+
+    /// Plays `channels` seeded signals from the test source into meltap, optionally running
+    /// `during` while the source records, then checks every channel bit for bit.
+    func liveMatchesOffline(period: Int, channels: Int, signal: String, seconds: Double,
+                            during: (JackServer) throws -> Void = { _ in }) throws {
+        let session = try Session(period: period)
+        defer { session.finish() }
+        let dump = session.path("frames.bin")
+        let record = session.path("source.bin")
+        let meltap = try session.startMeltap(["--inputs", "\(channels)", "--dump-frames", dump, "--preset", "librosa"],
+                                             expectPort: "meltap:in_\(channels)")
+        let source = try session.startSource(
+            ["--outputs", "\(channels)", "--signal", signal, "--seed", "7", "--connect", "meltap:in_.*",
+             "--wait-connected", "--record", record, "--record-seconds", "\(seconds)", "--exit-when-recorded"])
+        try during(session.server)
+        #expect(source.waitForExit(timeout: seconds + 40), "the test source did not finish: \(source.errors)")
+        #expect(source.process.terminationStatus == 0, "test source: \(source.errors)")
+        usleep(300_000)  // a few more blocks of silence reach meltap
+        #expect(meltap.stop(signal: SIGINT) == 0, "meltap: \(meltap.errors)")
+        print(meltap.output)
+
+        let frames = try FrameDump(path: dump)
+        let recorded = try SourceRecord(path: record)
+        #expect(frames.channels == channels)
+        #expect(recorded.channels == channels)
+        // A loaded machine makes the dummy driver skip cycles; frames spanning a skip are not
+        // comparable, so ask for a modest number (the comparison itself is bit for bit).
+        let minimum = Int(seconds * 48000) / 512 / 8
+        for channel in 0..<channels {
+            let compared = try compareLiveWithOffline(
+                live: frames.frames(channel: channel), record: recorded, recordChannel: channel,
+                silenceBefore: true, silenceAfter: true, configuration: librosaConfiguration())
+            #expect(compared >= minimum, "channel \(channel): only \(compared) frames could be compared (want ≥ \(minimum))")
+        }
+    }
+
+    @Test("No server: the error says how to start one")
+    func noServerMessage() throws {
+        let directory = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var environment = ProcessInfo.processInfo.environment
+        environment["JACK_DEFAULT_SERVER"] = "meltap-test-absent-\(getpid())"
+        let meltap = try Child(try releaseBinary("meltap"), ["run", "--inputs", "1"], environment: environment,
+                               directory: directory, label: "meltap")
+        #expect(meltap.waitForExit(timeout: 30))
+        #expect(meltap.process.terminationStatus != 0)
+        let message = meltap.errors
+        #expect(message.contains("No JACK server is running"), "stderr: \(message)")
+        #expect(message.contains("jackd -d dummy -r 48000 -p 256"), "stderr: \(message)")
+        #expect(message.contains("--start-server"), "stderr: \(message)")
+    }
+
+    @Test("Live frames equal offline frames on the samples sent", arguments: [64, 256, 1024])
+    func liveEqualsOffline(period: Int) throws {
+        try liveMatchesOffline(period: period, channels: 1, signal: "noise", seconds: 2)
+    }
+
+    @Test("Framing stays exact across jack_bufsize changes")
+    func bufferSizeChanges() throws {
+        try liveMatchesOffline(period: 256, channels: 1, signal: "chirp", seconds: 5) { server in
+            for period in [128, 1024, 64, 512] {
+                usleep(700_000)
+                try server.setPeriod(period)
+            }
+        }
+    }
+
+    @Test("Eight inputs, each matching its own signal")
+    func eightInputs() throws {
+        try liveMatchesOffline(period: 256, channels: 8, signal: "noise", seconds: 2)
+    }
+
+    @Test("jack_metro as a third-party source, aligned by frame time; late ports get connected")
+    func thirdPartySource() throws {
+        let session = try Session(period: 256)
+        defer { session.finish() }
+        let dump = session.path("frames.bin")
+        let record = session.path("metro.bin")
+        // No metro port exists yet: meltap connects it when it appears.
+        let meltap = try session.startMeltap(["--connect", "metro:.*", "--dump-frames", dump], expectPort: "meltap:in_1")
+        _ = try session.launch("jack_metro", ["-n", "metro", "-b", "300", "-f", "1000", "-D", "40"], label: "metro")
+        #expect(eventually(timeout: 20) {
+            ((try? session.server.tool("jack_lsp", ["-c", "meltap:in_1"])) ?? "").contains("metro:")
+        }, "meltap did not connect the late metro port: \(meltap.errors)")
+        let source = try session.startSource(["--inputs", "1", "--connect", "metro:.*", "--wait-connected",
+                                              "--record", record, "--record-seconds", "3", "--exit-when-recorded"],
+                                             label: "recorder")
+        #expect(source.waitForExit(timeout: 40), "recorder did not finish: \(source.errors)")
+        #expect(meltap.stop(signal: SIGINT) == 0, "meltap: \(meltap.errors)")
+        let frames = try FrameDump(path: dump)
+        let recorded = try SourceRecord(path: record)
+        #expect(recorded.samples[0].contains { $0 != 0 }, "the recorder heard no clicks")
+        let compared = try compareLiveWithOffline(live: frames.frames(channel: 0), record: recorded, recordChannel: 0,
+                                                  silenceBefore: false, silenceAfter: false, configuration: librosaConfiguration())
+        #expect(compared >= 20, "only \(compared) frames lay inside the recording")
+    }
+
+    @Test("Killing and restarting jackd: meltap reconnects and keeps producing frames")
+    func serverRestart() throws {
+        let session = try Session(period: 256)
+        defer { session.finish() }
+        let dump = session.path("frames.bin")
+        let meltap = try session.startMeltap(["--inputs", "2", "--dump-frames", dump], expectPort: "meltap:in_2")
+        usleep(1_000_000)
+        session.server.stop()
+        usleep(500_000)
+        try session.server.start()
+        #expect(eventually(timeout: 30) { session.server.ports().contains("meltap:in_2") },
+                "meltap did not come back: \(meltap.errors)")
+        usleep(1_500_000)
+        #expect(meltap.stop(signal: SIGINT) == 0, "meltap: \(meltap.errors)")
+        #expect(meltap.output.contains("restarts 1"), "output: \(meltap.output)")
+        let frames = try FrameDump(path: dump)
+        for channel in 0..<2 {
+            let live = frames.frames(channel: channel)
+            guard let restart = live.firstIndex(where: { $0.metadata.flags.contains(.serverRestart) }) else {
+                Issue.record("channel \(channel): no frame carries .serverRestart (\(live.count) frames)")
+                continue
+            }
+            #expect(restart > 0, "frames before the restart")
+            #expect(live[restart].metadata.flags.contains(.gap))
+            #expect(live.count - restart > 20, "frames after the restart: \(live.count - restart)")
+            #expect(live[restart].metadata.sequence > live[restart - 1].metadata.sequence)
+        }
+    }
+
+    @Test("Real-time proof: no heap call in the realtime thread across buffer-size changes")
+    func noAllocationsInRealtimeThread() throws {
+        let session = try Session(period: 256)
+        defer { session.finish() }
+        let library = session.path("librtguard.so")
+        let cc = try Child("cc", ["-O2", "-shared", "-fPIC", "-o", library,
+                                  packageRoot.appendingPathComponent("Tools/rtguard/rtguard.c").path],
+                           environment: ProcessInfo.processInfo.environment, directory: session.directory, label: "cc")
+        #expect(cc.waitForExit(timeout: 60) && cc.process.terminationStatus == 0, "cc: \(cc.errors)")
+        let meltap = try session.startMeltap(["--inputs", "2"], expectPort: "meltap:in_2",
+                                             extraEnvironment: ["LD_PRELOAD": library])
+        let source = try session.startSource(["--outputs", "2", "--signal", "noise", "--connect", "meltap:in_.*",
+                                              "--duration", "6"])
+        usleep(1_000_000)
+        try session.server.setPeriod(512)
+        usleep(1_000_000)
+        try session.server.setPeriod(128)
+        usleep(1_000_000)
+        try session.server.setPeriod(1024)
+        usleep(1_000_000)
+        source.stop()
+        #expect(meltap.stop(signal: SIGINT) == 0, "meltap: \(meltap.errors)")
+        let output = meltap.output
+        print(output)
+        guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("rtguard:") }) else {
+            Issue.record("meltap did not report rtguard counts (was the shim preloaded?): \(output)")
+            return
+        }
+        let numbers = line.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+        #expect(numbers.count == 3, "\(line)")
+        #expect(numbers.first == 0, "heap calls in the realtime thread: \(line)")
+        #expect(numbers.dropFirst().first == 0, "frees in the realtime thread: \(line)")
+        #expect((numbers.last ?? 0) > 100, "realtime regions: \(line)")
+        #expect(output.contains("largest 1024"), "the buffer-size changes did not reach meltap: \(output)")
+    }
+}
