@@ -1,6 +1,420 @@
 import ArgumentParser
+import Foundation
+import Glibc
+import MelFiles
+import MelServer
+import MeltapClient
+import Synchronization
 
+/// `meltap record`: subscribes to a running `meltap run` and writes its frames to a growing .npy
+/// file (crash-safe: loadable at any moment) with a JSON sidecar.
 struct RecordCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "record", abstract: "Not yet.")
-    func run() throws {}
+    static let configuration = CommandConfiguration(
+        commandName: "record",
+        abstract: "Record the frames a running `meltap run` publishes to a .npy file.",
+        discussion: """
+            meltap record connects to the socket of a running `meltap run` and appends every frame to OUT.npy \
+            as it arrives. The file is written in place and its header is updated at least once a second, so \
+            numpy.load reads it at any moment, even after the recorder is killed (all but at most the last \
+            second are kept). Ctrl-C or SIGTERM, or the end of --duration, finishes the file cleanly.
+
+            Shapes: one recorded channel gives (frames, bands). Several give (frames, channels, bands): row t \
+            holds frame sequence t of every recorded channel, in the order given to --channels, and is written \
+            only once every recorded channel has delivered its frame for that sequence (a row missing a channel \
+            because of a gap is left out and listed in the sidecar's gaps).
+
+            Beside OUT.npy, OUT.json describes the recording: the stream header (sample rate, hop length, the \
+            full configuration), the JACK frame time and wall-clock time of the first frame, and every gap \
+            (sequence jumps and gap flags, per channel). It is written when recording starts and rewritten at \
+            the end.
+
+            Example:
+              meltap record --socket /run/user/1000/meltap/meltap.sock -o take1.npy --duration 60
+            """)
+
+    @Option(help: ArgumentHelp(
+        "The socket `meltap run` publishes on (it prints it at start). Without it, the default path for the client name meltap.",
+        valueName: "path"))
+    var socket: String?
+
+    @Option(name: [.short, .customLong("output")], help: ArgumentHelp("The .npy file to write; the sidecar goes beside it with .json.", valueName: "path"))
+    var output: String
+
+    @Option(help: "Stop after this many seconds instead of waiting for Ctrl-C.")
+    var duration: Double?
+
+    @Option(help: ArgumentHelp(
+        "The channels to record, 1 being the first input port (in_1), separated by commas, e.g. 1,2. Without it, every channel of the stream.",
+        valueName: "list"))
+    var channels: String?
+
+    func validate() throws {
+        if !output.hasSuffix(".npy") {
+            throw ValidationError("Please give an output path ending in .npy (a NumPy array file); got '\(output)'.")
+        }
+        if let duration, duration <= 0 { throw ValidationError("Please give a positive --duration in seconds.") }
+        _ = try parsedChannels()
+    }
+
+    /// The requested channels as 0-based indices, or nil for all.
+    func parsedChannels() throws -> [Int]? {
+        guard let channels else { return nil }
+        var result: [Int] = []
+        for part in channels.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let number = Int(part.trimmingCharacters(in: .whitespaces)), number >= 1 else {
+                throw ValidationError("Please give --channels as numbers from 1 separated by commas, e.g. 1,2; got '\(channels)'.")
+            }
+            guard !result.contains(number - 1) else {
+                throw ValidationError("Channel \(number) appears twice in --channels '\(channels)'.")
+            }
+            result.append(number - 1)
+        }
+        return result
+    }
+
+    func run() throws {
+        LiveStop.install()
+        let socketPath: String
+        do {
+            socketPath = try socket ?? FramePublisher.defaultSocketPath(clientName: "meltap")
+        } catch {
+            throw CleanExit.failure("\(error)")
+        }
+        let wanted = try parsedChannels()
+        let subscriber: MeltapSubscriber
+        do {
+            subscriber = try MeltapSubscriber(socketPath: socketPath, channels: wanted, receiveTimeout: .milliseconds(200))
+        } catch {
+            throw CleanExit.failure("\(error)")
+        }
+        let header = subscriber.header
+        let recorded = wanted ?? Array(0..<header.channelCount)
+        if let missing = recorded.first(where: { $0 >= header.channelCount }) {
+            throw CleanExit.failure("channel \(missing + 1) does not exist: the stream at \(socketPath) has "
+                                    + "\(header.channelCount) channel(s). Give --channels between 1 and \(header.channelCount).")
+        }
+        let recorder: Recorder
+        do {
+            recorder = try Recorder(path: output, socketPath: socketPath, header: header, channels: recorded)
+        } catch let error as FeatureFileError {
+            throw CleanExit.failure(error.message)
+        }
+        try recorder.record(from: subscriber, duration: duration)
+    }
+}
+
+// MARK: Recorder
+
+/// Writes a subscriber's frames to a growing `.npy` and keeps the sidecar's facts.
+///
+/// Rows: with one channel, each frame is a row. With several, frames wait in `pending` (by
+/// sequence) until every recorded channel has delivered that sequence; complete rows go out in
+/// sequence order and incomplete rows older than a written one are dropped (their channel had a
+/// gap, recorded in `gaps`).
+final class Recorder {
+    let path: String
+    let sidecarPath: String
+    let socketPath: String
+    let header: StreamHeader
+    /// Recorded channel indices (0-based), in file order.
+    let channels: [Int]
+    let writer: NpyWriter
+    private var sidecar: RecordingSidecar
+    /// Per recorded channel position: the last sequence received.
+    private var lastSequence: [UInt64?]
+    /// Multi-channel rows in assembly: sequence → (values, channels filled).
+    private var pending: [UInt64: (values: [Float], filled: Set<Int>)] = [:]
+    private var nextRowSequence: UInt64?
+    private var framesReceived = 0
+    private let bandCount: Int
+    private let isTerminal = isatty(STDERR_FILENO) == 1
+
+    init(path: String, socketPath: String, header: StreamHeader, channels: [Int]) throws {
+        self.path = path
+        self.socketPath = socketPath
+        self.header = header
+        self.channels = channels
+        sidecarPath = Sidecar.path(forFeatureFile: path)
+        bandCount = Int(header.bandCount)
+        let trailing = channels.count == 1 ? [bandCount] : [channels.count, bandCount]
+        writer = try NpyWriter(path: path, trailingShape: trailing, mode: .growing)
+        lastSequence = Array(repeating: nil, count: channels.count)
+        sidecar = RecordingSidecar(header: header, socketPath: socketPath, channels: channels, trailingShape: trailing)
+        try Sidecar.write(sidecar, to: sidecarPath)
+    }
+
+    /// Records until a stop signal, `duration` seconds, or the end of the stream; finishes the
+    /// file. Throws `ExitCode.failure` (after saying why) on a write error or a changed band count.
+    func record(from subscriber: MeltapSubscriber, duration: Double?) throws {
+        let started = monotonicNow()
+        var lastPatch = started
+        var lastStatus = 0.0
+        var stopReason = "interrupted"
+        func status(_ final: Bool = false) {
+            guard isTerminal else { return }
+            let now = monotonicNow()
+            guard final || now - lastStatus >= 0.25 else { return }
+            lastStatus = now
+            let text = String(format: "\rmeltap: recording %@: %.1f s, %d frames, %d rows, %d gaps\u{1B}[K",
+                              path, now - started, framesReceived, writer.rowCount, sidecar.gaps.count)
+            FileHandle.standardError.write(Data(text.utf8))
+            if final { FileHandle.standardError.write(Data("\n".utf8)) }
+        }
+        print("meltap: recording \(channels.map { "in_\($0 + 1)" }.joined(separator: ", ")) from \(socketPath) to \(path)")
+        fflush(nil)
+        do {
+            loop: while true {
+                if LiveStop.requested { stopReason = "interrupted"; break }
+                if let duration, monotonicNow() - started >= duration { stopReason = "duration"; break }
+                let event: SubscriberEvent?
+                do {
+                    event = try subscriber.nextEvent()
+                } catch let error as MeltapClientError where error.code == .timedOut {
+                    event = .stats(subscriber.latestStats ?? StreamStats())  // nothing arrived: fall through to the patch
+                }
+                switch event {
+                case nil:
+                    stopReason = "stream ended"
+                    printError("meltap: the server at \(socketPath) closed the stream; finishing \(path).")
+                    break loop
+                case .header(let newHeader):
+                    if newHeader.bandCount != header.bandCount {
+                        finishQuietly(reason: "band count changed")
+                        throw CleanExit.failure("the stream's band count changed from \(header.bandCount) to "
+                                                + "\(newHeader.bandCount) (reconfigured); \(path) holds the frames before "
+                                                + "the change. Start a new recording for the new configuration.")
+                    }
+                    sidecar.reconfigurations.append(.init(sampleRate: newHeader.sampleRate, frameRate: newHeader.frameRate,
+                                                          atRow: writer.rowCount))
+                case .frame(let frame):
+                    try accept(frame)
+                case .stats:
+                    break
+                }
+                let now = monotonicNow()
+                if now - lastPatch >= 0.5 {
+                    try writer.patchHeader()
+                    lastPatch = now
+                }
+                status()
+            }
+            let rows = try writer.finish()
+            status(true)
+            sidecar.end = .init(rows: rows, framesReceived: framesReceived, wallClock: isoNow(), reason: stopReason)
+            try Sidecar.write(sidecar, to: sidecarPath)
+            print("meltap: recorded \(rows) rows (\(framesReceived) frames, \(sidecar.gaps.count) gaps) to \(path)")
+        } catch let error as FeatureFileError {
+            status(true)
+            writer.discard()  // growing mode: keeps the loadable rows
+            sidecar.end = .init(rows: writer.patchedRowCount, framesReceived: framesReceived, wallClock: isoNow(),
+                                reason: "write error: \(error.message)")
+            try? Sidecar.write(sidecar, to: sidecarPath)
+            throw CleanExit.failure(error.message)
+        }
+    }
+
+    private func finishQuietly(reason: String) {
+        let rows = (try? writer.finish()) ?? writer.patchedRowCount
+        sidecar.end = .init(rows: rows, framesReceived: framesReceived, wallClock: isoNow(), reason: reason)
+        try? Sidecar.write(sidecar, to: sidecarPath)
+    }
+
+    private func accept(_ frame: ReceivedFrame) throws {
+        let metadata = frame.metadata
+        guard let position = channels.firstIndex(of: Int(metadata.channel)) else { return }
+        guard frame.values.count == bandCount else { return }  // cannot happen after a matching header
+        framesReceived += 1
+        if sidecar.start == nil {
+            sidecar.start = .init(jackFrameTime: metadata.frameTime, sequence: metadata.sequence, wallClock: isoNow())
+            try Sidecar.write(sidecar, to: sidecarPath)
+        }
+        let previous = lastSequence[position]
+        let expected = previous.map { $0 + 1 }
+        if metadata.flags.contains(.gap) || (expected != nil && metadata.sequence != expected!) {
+            sidecar.gaps.append(.init(channel: Int(metadata.channel) + 1, fromSequence: expected, toSequence: metadata.sequence,
+                                      flags: metadata.flags.rawValue, atRow: writer.rowCount))
+        }
+        lastSequence[position] = metadata.sequence
+
+        if channels.count == 1 {
+            try writer.appendRows(frame.values)
+            return
+        }
+        if let next = nextRowSequence, metadata.sequence < next { return }  // its row is gone already
+        var entry = pending[metadata.sequence]
+            ?? (values: [Float](repeating: 0, count: channels.count * bandCount), filled: [])
+        entry.values.replaceSubrange(position * bandCount ..< (position + 1) * bandCount, with: frame.values)
+        entry.filled.insert(position)
+        if entry.filled.count < channels.count {
+            pending[metadata.sequence] = entry
+            // Bound the wait (a channel that stopped delivering): keep about 10 s of rows.
+            let limit = max(64, Int(header.frameRate * 10))
+            if pending.count > limit, let oldest = pending.keys.min() { pending[oldest] = nil }
+            return
+        }
+        pending[metadata.sequence] = nil
+        // Rows before this one can no longer complete in order: drop them.
+        for sequence in pending.keys where sequence < metadata.sequence { pending[sequence] = nil }
+        nextRowSequence = metadata.sequence + 1
+        try writer.appendRows(entry.values)
+    }
+}
+
+// MARK: Sidecar
+
+/// The `.json` beside a recording.
+struct RecordingSidecar: Codable {
+    var kind = "meltap-recording"
+    var socket: String
+    /// Shape after the first (row) dimension; the full shape is `[rows] + trailingShape`.
+    var trailingShape: [Int]
+    var layout: String
+    var dtype = "float32"
+    var sampleRate: Double
+    var frameRate: Double
+    var bandCount: Int
+    var hopLength: Int
+    var fftLength: Int
+    var latencySamples: Int
+    var clampRule: String
+    /// Recorded channels, in file order.
+    var channels: [Channel]
+    /// The stream's configuration JSON, as an object.
+    var configuration: JSONValue
+    var start: Start?
+    var end: End?
+    var gaps: [Gap] = []
+    var reconfigurations: [Reconfiguration] = []
+
+    struct Channel: Codable {
+        /// 1-based channel number (port in_N).
+        var channel: Int
+        var port: String
+        var source: String
+    }
+
+    struct Start: Codable {
+        /// JACK frame time (samples) of the first recorded frame's first sample.
+        var jackFrameTime: Int64
+        var sequence: UInt64
+        /// ISO 8601 wall-clock time when the first frame arrived.
+        var wallClock: String
+    }
+
+    struct End: Codable {
+        var rows: Int
+        var framesReceived: Int
+        var wallClock: String
+        var reason: String
+    }
+
+    /// Frames lost on one channel: sequences `fromSequence ..< toSequence` never arrived (from is
+    /// null when unknown); `flags` are the wire flags of the frame at `toSequence`.
+    struct Gap: Codable {
+        var channel: Int
+        var fromSequence: UInt64?
+        var toSequence: UInt64
+        var flags: UInt32
+        /// Rows written before the gap was seen.
+        var atRow: Int
+    }
+
+    struct Reconfiguration: Codable {
+        var sampleRate: Double
+        var frameRate: Double
+        var atRow: Int
+    }
+
+    init(header: StreamHeader, socketPath: String, channels: [Int], trailingShape: [Int]) {
+        socket = socketPath
+        self.trailingShape = trailingShape
+        layout = trailingShape.count == 1 ? "(frames, bands)" : "(frames, channels, bands)"
+        sampleRate = header.sampleRate
+        frameRate = header.frameRate
+        bandCount = Int(header.bandCount)
+        hopLength = Int(header.hopLength)
+        fftLength = Int(header.fftLength)
+        latencySamples = Int(header.latencySamples)
+        clampRule = header.clampRule
+        self.channels = channels.map { index in
+            let info = index < header.channels.count ? header.channels[index] : ChannelInfo(name: "in_\(index + 1)")
+            return Channel(channel: index + 1, port: info.name, source: info.source)
+        }
+        configuration = (try? JSONDecoder().decode(JSONValue.self, from: Data(header.configurationJSON)))
+            ?? .string(String(decoding: header.configurationJSON, as: UTF8.self))
+    }
+}
+
+/// Any JSON value, to embed the stream's configuration JSON as an object.
+enum JSONValue: Codable, Equatable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() { self = .null }
+        else if let value = try? container.decode(Bool.self) { self = .bool(value) }
+        else if let value = try? container.decode(Double.self) { self = .number(value) }
+        else if let value = try? container.decode(String.self) { self = .string(value) }
+        else if let value = try? container.decode([JSONValue].self) { self = .array(value) }
+        else { self = .object(try container.decode([String: JSONValue].self)) }
+    }
+
+    func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let value): try container.encode(value)
+        case .number(let value): try container.encode(value)
+        case .string(let value): try container.encode(value)
+        case .array(let value): try container.encode(value)
+        case .object(let value): try container.encode(value)
+        }
+    }
+}
+
+// MARK: Helpers shared by record and view
+
+/// Seconds on CLOCK_MONOTONIC.
+func monotonicNow() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) * 1e-9
+}
+
+/// The current wall-clock time in ISO 8601 with milliseconds and zone, e.g. 2025-01-31T12:00:00.123Z.
+func isoNow() -> String {
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    return formatter.string(from: Date())
+}
+
+/// A stop request from SIGINT/SIGTERM, polled by `record` and `view` (whose reads time out
+/// often enough to notice it).
+enum LiveStop {
+    /// Set by the signal handler; the only thing it touches.
+    static var requested: Bool { liveStopFlag.load(ordering: .relaxed) }
+
+    /// Installs the handlers and unblocks the signals (a parent may have started us with them blocked).
+    static func install() {
+        _ = liveStopFlag.load(ordering: .relaxed)  // initialise the global before any handler runs
+        signal(SIGINT, liveStopHandler)
+        signal(SIGTERM, liveStopHandler)
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGINT)
+        sigaddset(&signals, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &signals, nil)
+    }
+}
+
+private let liveStopFlag = Atomic<Bool>(false)
+
+/// Async-signal-safe: one atomic store.
+private func liveStopHandler(_ signal: Int32) {
+    liveStopFlag.store(true, ordering: .relaxed)
 }
