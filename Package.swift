@@ -58,6 +58,6 @@ let package = Package(
         .testTarget(name: "MelFilesTests", dependencies: ["MelFiles"]),
         .testTarget(name: "MelTransportTests", dependencies: ["MelTransport", "MelServer", "MeltapClient"]),
         .testTarget(name: "MelJackTests", dependencies: ["MelJack", "MelDSP", "MelFiles"]),
-        .testTarget(name: "MeltapCLITests", dependencies: ["MelDSP", "MelFiles"]),
+        .testTarget(name: "MeltapCLITests", dependencies: ["MelDSP", "MelFiles", "MeltapClient", "CJack"]),
     ]
 )

@@ -42,6 +42,19 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Frames the realtime ring holds before frames are dropped (rounded up to a power of two).")
     var ringFrames: Int = 4096
 
+    @Option(help: ArgumentHelp(
+        "Publish frames on this Unix socket. Without it, $XDG_RUNTIME_DIR/meltap/NAME.sock (or /tmp/meltap-UID/NAME.sock). The path is printed at start.",
+        valueName: "path"))
+    var socket: String?
+
+    @Option(help: ArgumentHelp("Permission bits of the socket file, in octal: 600 lets only you connect, 660 your group too.",
+                               valueName: "octal"))
+    var socketMode: String = "600"
+
+    @Option(help: ArgumentHelp("What to do with a subscriber that falls 5 s behind: drop (skip frames for it; its next frame carries the gap flag) or disconnect.",
+                               valueName: "drop|disconnect"))
+    var slowSubscriber: String = "drop"
+
     @OptionGroup var dsp: DSPOptions
 
     func validate() throws {
@@ -50,6 +63,12 @@ struct RunCommand: ParsableCommand {
         }
         if let duration, duration <= 0 { throw ValidationError("Please give a positive --duration in seconds.") }
         if ringFrames < 1 { throw ValidationError("Please give a positive --ring-frames.") }
+        if mode_t(socketMode, radix: 8).map({ $0 > 0o777 }) ?? true {
+            throw ValidationError("Please give --socket-mode as octal permission bits, e.g. 600 or 660; got '\(socketMode)'.")
+        }
+        if !["drop", "disconnect"].contains(slowSubscriber) {
+            throw ValidationError("Please give --slow-subscriber as drop or disconnect; got '\(slowSubscriber)'.")
+        }
     }
 
     func run() throws {
@@ -76,8 +95,19 @@ struct RunCommand: ParsableCommand {
         }
         let consumer = try FrameConsumer(ring: client.ring, channelCount: client.channelCount,
                                          sampleRate: client.configuration.sampleRate, dumpPath: dumpFrames)
+        let publishing: Publishing
+        do {
+            publishing = try Publishing(client: client, socketPath: socket, fileMode: mode_t(socketMode, radix: 8) ?? 0o600,
+                                        policy: slowSubscriber == "disconnect" ? .disconnect : .dropFrames)
+            try publishing.start()
+        } catch {
+            throw RunError(description: "\(error)")
+        }
+        defer { publishing.stop() }
+        consumer.publishing = publishing
         consumer.start()
         try client.start()
+        publishing.refreshHeaderAfterActivation()
         let configuration = client.configuration
         print("meltap: client \(client.clientName), \(client.channelCount) input(s) \(client.portNames.joined(separator: " ")), "
               + "\(Int(configuration.sampleRate)) Hz, preset \(configuration.preset), \(client.frameWidth) values per frame, "
@@ -126,6 +156,13 @@ private func installStopHandlers() {
     stopSemaphore = semaphore
     signal(SIGINT, stopSignalHandler)
     signal(SIGTERM, stopSignalHandler)
+    // A parent may have spawned us with these blocked (test runners do); threads created from
+    // here on inherit the unblocked mask.
+    var signals = sigset_t()
+    sigemptyset(&signals)
+    sigaddset(&signals, SIGINT)
+    sigaddset(&signals, SIGTERM)
+    pthread_sigmask(SIG_UNBLOCK, &signals, nil)
 }
 
 /// Sleeps until SIGINT/SIGTERM or `seconds` (nil: forever).
@@ -160,6 +197,8 @@ final class FrameConsumer: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
     private let stopping = ManagedFlag()
     private(set) var framesConsumed = 0
+    /// Publishes every popped frame on the socket; set before `start()`.
+    var publishing: Publishing?
 
     init(ring: FrameRing, channelCount: Int, sampleRate: Double, dumpPath: String?) throws {
         self.ring = ring
@@ -207,6 +246,7 @@ final class FrameConsumer: @unchecked Sendable {
     private func drain() {
         while let metadata = ring.pop(into: values) {
             framesConsumed += 1
+            publishing?.publish(metadata: metadata, values: UnsafeBufferPointer(start: values, count: ring.width))
             guard let file else { continue }
             var record = [UInt8]()
             record.reserveCapacity(24 + 4 * ring.width)
@@ -247,6 +287,7 @@ struct PrivateJackServer {
         process.executableURL = URL(fileURLWithPath: jackd)
         process.arguments = ["--no-realtime", "--port-max", "128", "-d", "dummy", "-r", "48000", "-p", "256"]
         process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice  // xrun chatter; on failure we say how to see it
         try process.run()
         let wait = Process()
         wait.executableURL = URL(fileURLWithPath: jackWait)
