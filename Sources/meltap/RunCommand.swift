@@ -126,6 +126,13 @@ private func installStopHandlers() {
     stopSemaphore = semaphore
     signal(SIGINT, stopSignalHandler)
     signal(SIGTERM, stopSignalHandler)
+    // A parent may have spawned us with these blocked (test runners do); threads created from
+    // here on inherit the unblocked mask.
+    var signals = sigset_t()
+    sigemptyset(&signals)
+    sigaddset(&signals, SIGINT)
+    sigaddset(&signals, SIGTERM)
+    pthread_sigmask(SIG_UNBLOCK, &signals, nil)
 }
 
 /// Sleeps until SIGINT/SIGTERM or `seconds` (nil: forever).

@@ -85,6 +85,7 @@ import Testing
             let compared = try compareLiveWithOffline(
                 live: frames.frames(channel: channel), record: recorded, recordChannel: channel,
                 silenceBefore: true, silenceAfter: true, configuration: librosaConfiguration())
+            print("channel \(channel): \(compared) live frames compared with offline")
             #expect(compared >= minimum, "channel \(channel): only \(compared) frames could be compared (want ≥ \(minimum))")
         }
     }
@@ -147,6 +148,7 @@ import Testing
         #expect(recorded.samples[0].contains { $0 != 0 }, "the recorder heard no clicks")
         let compared = try compareLiveWithOffline(live: frames.frames(channel: 0), record: recorded, recordChannel: 0,
                                                   silenceBefore: false, silenceAfter: false, configuration: librosaConfiguration())
+        print("metro: \(compared) live frames compared with offline")
         #expect(compared >= 20, "only \(compared) frames lay inside the recording")
     }
 
