@@ -254,6 +254,7 @@ struct PrivateJackServer {
         process.executableURL = URL(fileURLWithPath: jackd)
         process.arguments = ["--no-realtime", "--port-max", "128", "-d", "dummy", "-r", "48000", "-p", "256"]
         process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice  // xrun chatter; on failure we say how to see it
         try process.run()
         let wait = Process()
         wait.executableURL = URL(fileURLWithPath: jackWait)

@@ -152,18 +152,29 @@ import Testing
         #expect(compared >= 20, "only \(compared) frames lay inside the recording")
     }
 
-    @Test("Killing and restarting jackd: meltap reconnects and keeps producing frames")
+    @Test("Killing and restarting jackd: meltap reconnects, restores connections, keeps producing frames")
     func serverRestart() throws {
         let session = try Session(period: 256)
         defer { session.finish() }
         let dump = session.path("frames.bin")
         let meltap = try session.startMeltap(["--inputs", "2", "--dump-frames", dump], expectPort: "meltap:in_2")
+        // A connection made by someone else is remembered and restored when its source returns.
+        func metroConnected() -> Bool {
+            ((try? session.server.tool("jack_lsp", ["-c", "meltap:in_2"])) ?? "").contains("metro:")
+        }
+        let metro = try session.launch("jack_metro", ["-n", "metro", "-b", "120"], label: "metro-1")
+        #expect(eventually(timeout: 20) { session.server.ports().contains("metro:120_bpm") })
+        try session.server.tool("jack_connect", ["metro:120_bpm", "meltap:in_2"])
+        #expect(eventually(timeout: 20, metroConnected))
         usleep(1_000_000)
         session.server.stop()
+        metro.stop()
         usleep(500_000)
         try session.server.start()
         #expect(eventually(timeout: 30) { session.server.ports().contains("meltap:in_2") },
                 "meltap did not come back: \(meltap.errors)")
+        _ = try session.launch("jack_metro", ["-n", "metro", "-b", "120"], label: "metro-2")
+        #expect(eventually(timeout: 20, metroConnected), "meltap did not restore metro → in_2: \(meltap.errors)")
         usleep(1_500_000)
         #expect(meltap.stop(signal: SIGINT) == 0, "meltap: \(meltap.errors)")
         #expect(meltap.output.contains("restarts 1"), "output: \(meltap.output)")
