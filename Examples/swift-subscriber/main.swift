@@ -1,2 +1,39 @@
+// A small subscriber: prints one line per frame from a running `meltap run`.
+// Usage: swift-subscriber SOCKET [CHANNEL ...]
+//   swift run swift-subscriber /run/user/1000/meltap/meltap.sock 0
+import Foundation
 import MeltapClient
-print("swift-subscriber: not yet")
+
+let arguments = CommandLine.arguments.dropFirst()
+guard let socketPath = arguments.first else {
+    print("Usage: swift-subscriber SOCKET [CHANNEL ...]\n"
+          + "SOCKET is the path `meltap run` prints when it starts; CHANNELs are 0-based (default: all).")
+    exit(2)
+}
+let channels = arguments.dropFirst().compactMap { Int($0) }
+
+do {
+    let subscriber = try MeltapSubscriber(socketPath: socketPath, channels: channels.isEmpty ? nil : channels)
+    func describe(_ header: StreamHeader) -> String {
+        "\(header.sampleRate) Hz, \(header.bandCount) bands, \(header.frameRate) frames/s, "
+            + "channels \(header.channels.map(\.name)), live clamp rule \(header.clampRule)"
+    }
+    print("header: " + describe(subscriber.header))
+    while let event = try subscriber.nextEvent() {
+        switch event {
+        case .header(let header):
+            print("header: " + describe(header))
+        case .frame(let frame):
+            let m = frame.metadata
+            let head = frame.values.prefix(4).map { String(format: "%.3f", $0) }.joined(separator: " ")
+            print("channel \(m.channel) seq \(m.sequence) time \(m.frameTime) flags \(m.flags.rawValue): \(head) …")
+        case .stats(let stats):
+            print("stats: frames \(stats.frames) drops \(stats.drops) xruns \(stats.xruns) "
+                  + "subscriber drops \(stats.subscriberDrops)")
+        }
+    }
+    print("stream ended")
+} catch {
+    print("swift-subscriber: \(error)")
+    exit(1)
+}

@@ -434,11 +434,12 @@ public final class MelAnalyzer: @unchecked Sendable {
             for i in 0..<l { input[i] *= window[i] }
         } else if doublePrecision {
             // librosa: float32 frame × float64 window, float64 FFT, rounded to complex64.
-            let offset = windowOffset, inputDouble = fftInputDouble
-            for i in 0..<windowLength { inputDouble[offset + i] = Double(samples[offset + i]) * windowDouble[i] }
+            // Offset pointers first: keeps the loop free of overflow checks, so it vectorises.
+            let source = samples + windowOffset, destination = fftInputDouble + windowOffset, w = windowDouble
+            for i in 0..<windowLength { destination[i] = Double(source[i]) * w[i] }
         } else {
-            let offset = windowOffset
-            for i in 0..<windowLength { input[offset + i] = samples[offset + i] * window[i] }
+            let source = samples + windowOffset, destination = input + windowOffset, w = window
+            for i in 0..<windowLength { destination[i] = source[i] * w[i] }
         }
         let plan = fftPlan
         if doublePrecision {

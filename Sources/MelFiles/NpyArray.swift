@@ -22,8 +22,8 @@ public struct NpyArray: Sendable, Equatable {
     /// The elements in C order, exactly as stored for `<f8`, widened for `<f4` and `<i2`.
     public let doubles: [Double]
 
-    /// The elements in C order as `Float` (float64 input is rounded to nearest).
-    public var values: [Float] { doubles.map { Float($0) } }
+    /// The elements in C order as `Float` (float64 input is rounded to nearest). Stored, not computed.
+    public let values: [Float]
 
     /// Number of elements: the product of `shape` (1 for a 0-d array).
     public var count: Int { doubles.count }
@@ -34,6 +34,7 @@ public struct NpyArray: Sendable, Equatable {
         self.shape = shape
         self.descr = descr
         self.doubles = doubles
+        self.values = doubles.map { Float($0) }
     }
 
     /// Reads and parses the `.npy` file at `path`.
@@ -111,9 +112,7 @@ public struct NpyArray: Sendable, Equatable {
                 }
             }
         }
-        self.shape = parsed.shape
-        self.descr = parsed.descr
-        self.doubles = doubles
+        self.init(shape: parsed.shape, descr: parsed.descr, doubles: doubles)
     }
 }
 

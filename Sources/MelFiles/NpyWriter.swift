@@ -52,7 +52,8 @@ public final class NpyWriter: @unchecked Sendable {
     /// Size of the header in bytes (a multiple of 64); data start at this offset.
     public let headerSize: Int
     /// In `.growing` mode, the automatic header patch happens when at least this many seconds passed
-    /// since the last patch (checked on each append).
+    /// since the last patch. Checked only inside `appendRows`: if appends can pause for long, also
+    /// call `patchHeader()` from your own timer.
     public var patchInterval: Double = 1.0
 
     /// Complete rows appended so far (some may still be in the write buffer).
@@ -394,19 +395,20 @@ public struct FeatureFileError: Error, CustomStringConvertible, Sendable, Equata
     static func writeFailed(path: String, code: Int32, rowsSaved: Int?, atomic: Bool = false) -> FeatureFileError {
         let what: String
         let remedy: String
+        let again = atomic ? "run again" : "record again"
         switch code {
         case ENOSPC:
             what = "The disk is full while writing \(path)"
-            remedy = "free space and record again"
+            remedy = "free space and \(again)"
         case EDQUOT:
             what = "The disk quota is used up while writing \(path)"
-            remedy = "free space within your quota (or ask for a larger one) and record again"
+            remedy = "free space within your quota (or ask for a larger one) and \(again)"
         case EFBIG:
             what = "The file size limit was reached while writing \(path) (a file system limit or `ulimit -f`)"
             remedy = "raise the limit (ulimit -f unlimited), use a file system that allows larger files, or record shorter files"
         default:
             what = "Writing \(path) failed (\(errorText(code)))"
-            remedy = "check the disk and run again"
+            remedy = "check the disk (dmesg may say more) and \(again)"
         }
         let saved: String
         if atomic {

@@ -35,7 +35,7 @@ import Testing
         let array = try NpyArray.load(path: path)
         #expect(array.shape == [rowCount] + trailingShape)
         #expect(array.descr == "<f4")
-        #expect(array.values == values)
+        expectSameValues(array.values, values)
 
         let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int
         #expect(size == writer.headerSize + values.count * 4)
@@ -43,7 +43,7 @@ import Testing
         guard let python = pythonWithNumpy(), let loaded = try numpyLoad(path, python: python) else { return }
         #expect(loaded.shape == [rowCount] + trailingShape)
         #expect(loaded.dtype == "<f4")
-        #expect(loaded.values == values.map(Double.init))
+        expectSameValues(loaded.values, values.map(Double.init))
     }
 
     @Test func headerHasRoomForTwentyDigitsPerDimension() throws {
@@ -113,11 +113,11 @@ import Testing
         #expect(size > writer.headerSize + 1234 * 24 * 4, "unpatched data should already be on disk")
         let array = try NpyArray.load(path: snapshot)
         #expect(array.shape == [1234, 3, 8])
-        #expect(array.values == Array(first))
+        expectSameValues(array.values, Array(first))
 
         if let python = pythonWithNumpy(), let loaded = try numpyLoad(snapshot, python: python) {
             #expect(loaded.shape == [1234, 3, 8])
-            #expect(loaded.values == first.map(Double.init))
+            expectSameValues(loaded.values, first.map(Double.init))
         }
 
         // finish() drops the partial row and claims all complete rows.

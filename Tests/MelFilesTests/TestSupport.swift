@@ -92,3 +92,15 @@ func runPython(_ script: String, _ arguments: [String], python: String) throws -
 func directoryEntries(_ directory: String) -> [String] {
     ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
 }
+
+/// Expects `observed == expected`, reporting counts and the first differing index (not whole arrays).
+func expectSameValues<T: Equatable>(_ observed: [T], _ expected: [T], _ what: String = "values",
+                                    sourceLocation: SourceLocation = #_sourceLocation) {
+    if observed.count != expected.count {
+        Issue.record("\(what): \(observed.count) observed, \(expected.count) expected", sourceLocation: sourceLocation)
+        return
+    }
+    if let index = observed.indices.first(where: { observed[$0] != expected[$0] }) {
+        Issue.record("\(what): first difference at index \(index): observed \(observed[index]), expected \(expected[index])", sourceLocation: sourceLocation)
+    }
+}

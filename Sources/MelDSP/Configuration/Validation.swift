@@ -45,7 +45,7 @@ extension MelConfiguration {
                        + "Lower --fmax, or omit it to use sr/2.")
         }
         guard minimumFrequency < maximumFrequency else {
-            throw fail("fmin (\(f(minimumFrequency)) Hz) must be below fmax (\(f(maximumFrequency)) Hz).")
+            throw fail("fmin (\(f(minimumFrequency)) Hz) must be below fmax (\(f(maximumFrequency)) Hz). Raise --fmax or lower --fmin.")
         }
         guard power == 1 || power == 2 else {
             throw fail("power must be 1 (magnitude) or 2 (power); got \(f(power)).")
@@ -62,7 +62,7 @@ extension MelConfiguration {
         guard logFloor > 0 else { throw fail("The log floor must be positive; got \(logFloor).") }
         guard inputScale.isFinite, inputScale != 0 else { throw fail("The input scale must be finite and non-zero.") }
         if framing == .kaldiNoSnip && hopLength > windowLength {
-            throw fail("snip_edges=false needs hop_length (\(hopLength)) no longer than the frame length (\(windowLength)).")
+            throw fail("snip_edges=false needs hop_length (\(hopLength)) no longer than the frame length (\(windowLength)). Lower --hop-length or raise --win-length.")
         }
         if dropLastFrame && !(framing == .centerZero || framing == .centerReflect) {
             throw fail("Dropping the last frame (Whisper) needs centred framing.")

@@ -1,0 +1,240 @@
+"""Times meltap against its peers on one synthetic signal, one thread, and prints one table.
+
+Adapted from ../shared/bench/bench_peers.py (the team's peer benchmark). Driven by
+scripts/bench-peers, which sets up the venv, builds the binaries and passes their paths in
+the environment: MELBASE, MELTAP_BENCH, MELTAP (may be empty), BENCH_WORK (a temp dir),
+BENCH_SECONDS.
+
+Systems, per configuration:
+  librosa offline     librosa.feature.melspectrogram on the whole signal in memory (float64 FFT)
+  kaldi-native-fbank  OnlineFbank, whole signal at once and in 256-sample blocks (80 bins)
+  melbase             the C FFTW baseline (Benchmarks/melbase), FFTW_MEASURE, and FFTW_ESTIMATE
+  meltap core         meltap-bench: MelAnalyzer.process in 256-sample blocks (the live path)
+  meltap file         `meltap file` end to end: float WAV decode, DSP, .npy and sidecar written
+"""
+import os
+import re
+import resource
+import subprocess
+import sys
+
+for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
+             "VECLIB_MAXIMUM_THREADS"):
+    os.environ[name] = "1"
+import numpy as np  # noqa: E402  (after the thread limits)
+
+SECONDS = float(os.environ.get("BENCH_SECONDS", "120"))
+WORK = os.environ["BENCH_WORK"]
+MELBASE = os.environ["MELBASE"]
+MELTAP_BENCH = os.environ["MELTAP_BENCH"]
+MELTAP = os.environ.get("MELTAP", "")
+REPS = 3
+
+
+def signal(sr, secs):
+    """melbase.c's signal, vectorised: x[i] = 0.3·sinf(0.05·i) + LCG noise in ±0.05 (float32).
+
+    The LCG s ← 1664525·s + 1013904223 (mod 2³²) after i+1 steps is A·s0 + c·(1 + a + … + a^i),
+    with the powers from a wrapping uint64 cumulative product (exact mod 2³²)."""
+    n = int(secs * sr)
+    a = np.full(n, 1664525, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        powers = np.cumprod(a)                        # a^(i+1) mod 2^64
+        geometric = np.cumsum(np.concatenate(([np.uint64(1)], powers[:-1])))  # Σ_{j≤i} a^j
+        s = (powers * np.uint64(1) + np.uint64(1013904223) * geometric) & np.uint64(0xFFFFFFFF)
+    noise = ((s >> np.uint64(8)).astype(np.float32) / np.float32(16777216.0) - np.float32(0.5)) * np.float32(0.1)
+    sine = np.float32(0.3) * np.sin(np.arange(n, dtype=np.float32) * np.float32(0.05))
+    return (sine + noise).astype(np.float32)
+
+
+def best(fn, reps=REPS):
+    """Fastest of `reps` timed calls (after one untimed warm-up call), in CPU seconds of this
+    process (one thread) plus its children, and the last result. CPU time, not wall time: on a
+    shared machine the time other processes hold the core is not ours (melbase and meltap-bench
+    measure the same way)."""
+    result = fn()
+    times = []
+    for _ in range(reps):
+        t0 = cpu_seconds()
+        result = fn()
+        times.append(cpu_seconds() - t0)
+    return min(times), result
+
+
+def cpu_seconds():
+    """User + system CPU time of this process and its waited-for children."""
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+
+
+# One entry per configuration: geometry, the meltap-bench and `meltap file` arguments, the peers.
+CONFIGS = [
+    dict(name="librosa preset", sr=48000, n_fft=2048, hop=512, mels=128, f64=True,
+         meltap=["--preset", "librosa"], librosa=True),
+    dict(name="librosa, f32 FFT", sr=48000, n_fft=2048, hop=512, mels=128, f64=False,
+         meltap=["--preset", "librosa", "--n-fft", "2048", "--hop-length", "512", "--n-mels", "128",
+                 "--fft-precision", "single"], librosa=True),
+    dict(name="whisper preset", sr=16000, n_fft=400, hop=160, mels=80, f64=False,
+         meltap=["--preset", "whisper"], librosa=True),
+    dict(name="torchaudio preset", sr=16000, n_fft=400, hop=200, mels=128, f64=False,
+         meltap=["--preset", "torchaudio"], librosa=True),
+    # Kaldi frames are 25 ms (400 / 1200 samples) zero-padded to a power-of-two FFT; melbase
+    # windows the whole FFT length, the nearest geometry it has.
+    dict(name="kaldi, 80 bins", sr=16000, n_fft=512, hop=160, mels=80, f64=False,
+         meltap=["--preset", "kaldi", "--n-mels", "80"], knf=True),
+    dict(name="kaldi, 80 bins", sr=48000, n_fft=2048, hop=480, mels=80, f64=False,
+         meltap=["--preset", "kaldi", "--n-mels", "80"], knf=True),
+]
+
+signals = {}
+wavs = {}
+
+
+def get_signal(sr):
+    if sr not in signals:
+        signals[sr] = signal(sr, SECONDS)
+        import soundfile
+        path = os.path.join(WORK, f"signal-{sr}.wav")
+        soundfile.write(path, signals[sr], sr, subtype="FLOAT")
+        wavs[sr] = path
+    return signals[sr]
+
+
+librosa_cache = {}
+
+
+def time_librosa(c):
+    import librosa
+    key = (c["sr"], c["n_fft"], c["hop"], c["mels"])
+    if key not in librosa_cache:
+        y = get_signal(c["sr"])
+        dt, m = best(lambda: librosa.feature.melspectrogram(y=y, sr=c["sr"], n_fft=c["n_fft"],
+                                                            hop_length=c["hop"], n_mels=c["mels"]))
+        librosa_cache[key] = (dt, m.shape[1])
+    return librosa_cache[key]
+
+
+def time_knf(c, chunk):
+    import kaldi_native_fbank as knf
+    sr = c["sr"]
+    y = get_signal(sr) * 32768
+    if chunk is None:
+        chunk = len(y)
+
+    def run():
+        o = knf.FbankOptions()
+        o.frame_opts.samp_freq = sr
+        o.frame_opts.dither = 0
+        o.mel_opts.num_bins = c["mels"]
+        f = knf.OnlineFbank(o)
+        done = 0
+        for s in range(0, len(y), chunk):
+            f.accept_waveform(sr, y[s:s + chunk])
+            n = f.num_frames_ready          # absolute count, popped frames included
+            for i in range(done, n):
+                f.get_frame(i)
+            if n > done:
+                f.pop(n - done)
+                done = n
+        f.input_finished()
+        n = f.num_frames_ready
+        for i in range(done, n):
+            f.get_frame(i)
+        return n
+    return best(run, 1 if chunk < len(y) else REPS)
+
+
+def time_melbase(c, estimate=False):
+    args = [MELBASE, str(c["n_fft"]), str(c["hop"]), str(c["mels"]), str(c["sr"]), str(SECONDS)]
+    if c["f64"]:
+        args.append("--f64")
+    if estimate:
+        args.append("--estimate")
+    runs = []
+    for _ in range(REPS):
+        out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+        runs.append((float(re.search(r"ns_per_hop=(\S+)", out).group(1)),
+                     float(re.search(r"x_realtime=(\S+)", out).group(1))))
+    return min(runs)
+
+
+def time_meltap_core(c):
+    args = [MELTAP_BENCH, "--seconds", str(SECONDS), "--sample-rate", str(c["sr"]), "--repetitions", str(REPS)]
+    args += c["meltap"]
+    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        cols = line.split()
+        if len(cols) == 11 and cols[1] == str(c["sr"]) and cols[0] != "config":
+            return float(cols[8]), float(cols[9])
+    raise RuntimeError(f"meltap-bench printed no row for {c['name']}:\n{out}")
+
+
+def meltap_file_available():
+    if not MELTAP or not os.access(MELTAP, os.X_OK):
+        return False
+    r = subprocess.run([MELTAP, "file", "--help"], capture_output=True, text=True)
+    return r.returncode == 0
+
+
+def time_meltap_file(c):
+    get_signal(c["sr"])
+    out = os.path.join(WORK, "out.npy")
+    args = [MELTAP, "file", wavs[c["sr"]], "-o", out, "--no-progress"] + c["meltap"]
+    dt, _ = best(lambda: subprocess.run(args, check=True, capture_output=True))
+    return dt
+
+
+def main():
+    have_file = meltap_file_available()
+    rows = []  # (config label, system, x_realtime, ns_per_hop, ratio text, target text)
+
+    def fmt_ratio(x, target, better_high=True):
+        ok = x >= target if better_high else x <= target
+        return f"{'meets' if ok else 'MISSES'} {'≥' if better_high else '≤'} {target:g}×"
+
+    for c in CONFIGS:
+        label = f"{c['name']} {c['sr'] // 1000} kHz n_fft={c['n_fft']} hop={c['hop']} mels={c['mels']}"
+        core_ns, core_xrt = time_meltap_core(c)
+        rows.append((label, "meltap core (meltap-bench)", core_xrt, core_ns, "", ""))
+        mb_ns, mb_xrt = time_melbase(c)
+        precision = "f64" if c["f64"] else "f32"
+        ratio = core_ns / mb_ns
+        rows.append((label, f"melbase C, {precision} FFT, MEASURE", mb_xrt, mb_ns,
+                     f"core ns/hop ÷ this = {ratio:.2f}", fmt_ratio(ratio, 1.25, better_high=False)))
+        est_ns, est_xrt = time_melbase(c, estimate=True)
+        rows.append((label, f"melbase C, {precision} FFT, ESTIMATE", est_xrt, est_ns,
+                     f"core ns/hop ÷ this = {core_ns / est_ns:.2f}", ""))
+        if c.get("librosa"):
+            dt, frames = time_librosa(c)
+            xrt = SECONDS / dt
+            rows.append((label, "librosa offline (f64 FFT)", xrt, dt * 1e9 / frames,
+                         f"core ÷ this = {core_xrt / xrt:.1f}×", fmt_ratio(core_xrt / xrt, 4)))
+        if c.get("knf"):
+            for chunk, name in ((None, "kaldi-native-fbank, all at once"), (256, "kaldi-native-fbank, 256-sample blocks")):
+                dt, frames = time_knf(c, chunk)
+                xrt = SECONDS / dt
+                rows.append((label, name, xrt, dt * 1e9 / frames, f"core ÷ this = {core_xrt / xrt:.1f}×",
+                             fmt_ratio(core_xrt / xrt, 5)))
+        if have_file:
+            dt = time_meltap_file(c)
+            hops = int(SECONDS * c["sr"]) // c["hop"]
+            rows.append((label, "meltap file (end to end)", SECONDS / dt, dt * 1e9 / hops, "", ""))
+        print(f"done: {label}", file=sys.stderr, flush=True)
+
+    print(f"\nmeltap vs peers: {SECONDS:g} s synthetic signal, one thread, CPU time, best of {REPS}")
+    print("x_realtime = seconds of audio per CPU second for one channel; ns/hop = CPU time per frame.")
+    print("'core' is meltap's DSP core (MelAnalyzer.process, 256-sample blocks, running clamp).\n")
+    widths = (60, 40, 11, 9, 28, 14)
+    head = ("config", "system", "x_realtime", "ns/hop", "ratio", "target")
+    print("  ".join(h.ljust(w) if i < 2 or i > 3 else h.rjust(w) for i, (h, w) in enumerate(zip(head, widths))))
+    last = None
+    for label, system, xrt, ns, ratio, target in rows:
+        shown = label if label != last else ""
+        last = label
+        print("  ".join([shown.ljust(widths[0]), system.ljust(widths[1]), f"{xrt:.0f}".rjust(widths[2]),
+                         f"{ns:.0f}".rjust(widths[3]), ratio.ljust(widths[4]), target.ljust(widths[5])]).rstrip())
+    if not have_file:
+        print("\nmeltap file: not available (build .build/release/meltap with the `file` subcommand)")
+
+
+main()

@@ -1,0 +1,60 @@
+"""Records N seconds of one channel from `meltap run` into a numpy array, saves it as .npy and
+plots it (if matplotlib is installed).
+
+Usage: python record_and_plot.py SOCKET [--seconds 5] [--channel 0] [--out frames.npy]
+"""
+import argparse
+import sys
+
+import numpy as np
+
+from meltap_subscriber import frames
+
+
+def record(socket_path, seconds, channel):
+    """Returns (array of shape [frames, bands], header dict, frames lost to gaps)."""
+    header = {}
+    rows, first_seq, last_seq = [], None, None
+    for _, seq, _, values in frames(socket_path, [channel], header):
+        if first_seq is None:
+            first_seq = seq
+        last_seq = seq
+        rows.append(values.copy())
+        if len(rows) >= seconds * header["frame_rate"]:
+            break
+    lost = (last_seq - first_seq + 1 - len(rows)) if rows else 0
+    return np.array(rows, dtype=np.float32), header, lost
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Record frames from meltap and plot them.")
+    parser.add_argument("socket", help="The socket path `meltap run` prints when it starts.")
+    parser.add_argument("--seconds", type=float, default=5.0, help="How long to record, in seconds.")
+    parser.add_argument("--channel", type=int, default=0, help="Channel index to record (0 = in_1).")
+    parser.add_argument("--out", default="frames.npy", help="Where to save the array (.npy).")
+    args = parser.parse_args()
+
+    data, header, lost = record(args.socket, args.seconds, args.channel)
+    np.save(args.out, data)
+    print(f"saved {data.shape[0]} frames x {data.shape[1] if data.ndim == 2 else 0} bands to {args.out}"
+          f" ({header.get('sample_rate')} Hz, {header.get('frame_rate')} frames/s, {lost} frames lost)")
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed; to plot, run: .venv/bin/pip install matplotlib", file=sys.stderr)
+        return
+    if data.size == 0:
+        return
+    seconds = data.shape[0] / header["frame_rate"]
+    plt.imshow(data.T, origin="lower", aspect="auto", extent=[0, seconds, 0, data.shape[1]])
+    plt.xlabel("time (s)")
+    plt.ylabel("band")
+    plt.title(f"meltap channel {args.channel} ({header.get('config', {}).get('preset', '')})")
+    plt.colorbar()
+    image = args.out.rsplit(".", 1)[0] + ".png"
+    plt.savefig(image, dpi=120)
+    print(f"plot saved to {image}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+// Where the publisher's socket lives, and making that path safe to bind: default directory
+// checks, stale-socket removal, live-server detection.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An error from the publisher: what went wrong and what to do.
+public struct FramePublisherError: Error, Equatable, CustomStringConvertible {
+    public enum Code: Sendable, Equatable {
+        /// Another process answers on the socket path.
+        case addressInUse
+        /// The socket path exists and is not a socket.
+        case notASocket
+        /// The socket path does not fit `sockaddr_un` (107 bytes).
+        case pathTooLong
+        /// The client name cannot be used in a file name.
+        case invalidName
+        /// The socket directory is not ours or is writable by others.
+        case unsafeDirectory
+        /// `start` called twice, or after `stop`.
+        case invalidState
+        /// A system call failed; the message names it and the errno text.
+        case systemCall
+        /// Binding the socket failed.
+        case bindFailed
+    }
+
+    public var code: Code
+    public var message: String
+    public var description: String { message }
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+}
+
+/// Socket path helpers (thin wrappers over `lstat`, `mkdir`, `connect`, `unlink`).
+enum SocketPath {
+    /// `sun_path` holds 108 bytes including the terminating NUL.
+    static let maximumLength = 107
+
+    static func errnoText(_ code: Int32) -> String { String(cString: strerror(code)) }
+
+    /// `$XDG_RUNTIME_DIR/meltap/<name>.sock`, else `/tmp/meltap-<uid>/<name>.sock`; creates the
+    /// directory with mode 0700 and checks it is ours and not writable by group or others.
+    static func defaultPath(clientName: String) throws -> String {
+        guard !clientName.isEmpty, !clientName.contains("/"), clientName != ".", clientName != ".." else {
+            throw FramePublisherError(.invalidName,
+                                      "client name \"\(clientName)\" cannot be a file name; "
+                                      + "use letters, digits, '-' or '_' (no '/')")
+        }
+        let directory: String
+        if let runtime = getenv("XDG_RUNTIME_DIR").map({ String(cString: $0) }), !runtime.isEmpty,
+           isDirectory(runtime) {
+            directory = runtime + "/meltap"
+        } else {
+            directory = "/tmp/meltap-\(getuid())"
+        }
+        try makePrivateDirectory(directory)
+        let path = directory + "/" + clientName + ".sock"
+        try checkLength(path)
+        return path
+    }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// Creates `path` with mode 0700 if missing; then requires a real directory (not a symlink)
+    /// owned by this user with no group/other write bit.
+    static func makePrivateDirectory(_ path: String) throws {
+        if mkdir(path, 0o700) != 0 && errno != EEXIST {
+            let code = errno
+            throw FramePublisherError(.systemCall,
+                                      "cannot create socket directory \(path): \(errnoText(code)); "
+                                      + "pass --socket with a path in a writable directory")
+        }
+        var info = stat()
+        guard lstat(path, &info) == 0 else {
+            let code = errno
+            throw FramePublisherError(.systemCall, "cannot inspect \(path): \(errnoText(code))")
+        }
+        guard (info.st_mode & S_IFMT) == S_IFDIR else {
+            throw FramePublisherError(.unsafeDirectory,
+                                      "\(path) is not a directory (or is a symlink); remove it or pass --socket")
+        }
+        guard info.st_uid == getuid() else {
+            throw FramePublisherError(.unsafeDirectory,
+                                      "socket directory \(path) belongs to uid \(info.st_uid), not to you "
+                                      + "(uid \(getuid())); someone may be intercepting it. Pass --socket "
+                                      + "with a directory you own")
+        }
+        guard info.st_mode & 0o022 == 0 else {
+            throw FramePublisherError(.unsafeDirectory,
+                                      "socket directory \(path) is writable by group or others (mode "
+                                      + String(info.st_mode & 0o777, radix: 8) + "); run chmod 700 on it "
+                                      + "or pass --socket")
+        }
+    }
+
+    static func checkLength(_ path: String) throws {
+        guard path.utf8.count <= maximumLength else {
+            throw FramePublisherError(.pathTooLong,
+                                      "socket path \(path) is \(path.utf8.count) bytes; Unix sockets allow at "
+                                      + "most \(maximumLength). Choose a shorter --socket or --name")
+        }
+    }
+
+    /// Makes `path` free to bind: nothing there is fine; a socket nobody answers on (stale, left
+    /// by a crashed server) is removed; a live server or a non-socket file is an error.
+    static func prepareForBind(_ path: String) throws {
+        try checkLength(path)
+        var info = stat()
+        if lstat(path, &info) != 0 {
+            let code = errno
+            if code == ENOENT { return }
+            throw FramePublisherError(.systemCall, "cannot inspect socket path \(path): \(errnoText(code))")
+        }
+        guard (info.st_mode & S_IFMT) == S_IFSOCK else {
+            throw FramePublisherError(.notASocket,
+                                      "\(path) exists and is not a socket; refusing to replace it. "
+                                      + "Choose another --socket or --name, or remove that file")
+        }
+        switch probe(path) {
+        case 0:
+            throw FramePublisherError(.addressInUse,
+                                      "another meltap is serving at \(path); choose another --socket or "
+                                      + "--name, or stop that one first")
+        case ECONNREFUSED:
+            // Stale socket from a process that exited without removing it.
+            if unlink(path) != 0 && errno != ENOENT {
+                let code = errno
+                throw FramePublisherError(.systemCall,
+                                          "cannot remove stale socket \(path): \(errnoText(code))")
+            }
+        case ENOENT:
+            return
+        case let code:
+            throw FramePublisherError(.systemCall,
+                                      "cannot check whether a server answers at \(path): \(errnoText(code)); "
+                                      + "choose another --socket or --name")
+        }
+    }
+
+    /// Tries to connect to the Unix socket at `path`; returns 0 when something answers, else errno.
+    static func probe(_ path: String) -> Int32 {
+        #if canImport(Glibc)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        #else
+        let fd = socket(AF_UNIX, SOCK_STREAM, 0)
+        #endif
+        guard fd >= 0 else { return errno }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            let bytes = Array(path.utf8.prefix(raw.count - 1))
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        while true {
+            let result = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
+            }
+            if result == 0 { return 0 }
+            if errno != EINTR { return errno }
+        }
+    }
+}

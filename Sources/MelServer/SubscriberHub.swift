@@ -1,0 +1,198 @@
+// The event-loop side of the publisher: the set of connected subscribers, each with its own
+// bounded queue, channel filter and gap bookkeeping.
+import MelTransport
+import NIOCore
+import Synchronization
+
+/// What the publisher hands to the event loop, in publish order.
+enum PendingItem: Sendable {
+    /// One encoded frame message for `channel`.
+    case frame(ByteBuffer, channel: UInt32)
+    /// An encoded header message; becomes the header sent to new subscribers.
+    case header(ByteBuffer)
+    /// An encoded stats message.
+    case stats(ByteBuffer)
+}
+
+/// Counters read from any thread, written on the event loop.
+final class PublisherCounters: Sendable {
+    /// Frames not delivered to some subscriber (queue full, or dropped by `.disconnect`).
+    let subscriberDrops = Atomic<UInt64>(0)
+    /// Connected subscribers.
+    let subscribers = Atomic<Int>(0)
+    /// Subscribe messages applied.
+    let subscribesApplied = Atomic<Int>(0)
+}
+
+/// One connected subscriber. Event-loop confined.
+final class Subscriber {
+    let context: ChannelHandlerContext
+    /// Channel indices to deliver; nil means all.
+    var filter: Set<UInt32>?
+    /// Frame messages written and not yet handed to the kernel (bounded by the queue bound).
+    var framesInFlight = 0
+    /// Channels whose next delivered frame must carry `.gap`.
+    var gapChannels: Set<UInt32> = []
+    var needsFlush = false
+    var closing = false
+
+    init(context: ChannelHandlerContext) { self.context = context }
+}
+
+/// The subscribers of one publisher.
+///
+/// Confined to `eventLoop`: every method must be called on it (checked in debug builds). It is
+/// `@unchecked Sendable` only so closures scheduled on that loop can carry it.
+final class SubscriberHub: @unchecked Sendable {
+    let eventLoop: EventLoop
+    let queueBound: Int
+    let policy: FramePublisher.SlowSubscriberPolicy
+    let counters: PublisherCounters
+    private var subscribers: [ObjectIdentifier: Subscriber] = [:]
+    /// The header every new subscriber gets first; nil before `start`.
+    private(set) var header: ByteBuffer?
+    /// Batch being delivered; swapped with the publisher's pending list so neither reallocates.
+    var batch: [PendingItem] = []
+
+    init(eventLoop: EventLoop, queueBound: Int, policy: FramePublisher.SlowSubscriberPolicy,
+         counters: PublisherCounters) {
+        self.eventLoop = eventLoop
+        self.queueBound = queueBound
+        self.policy = policy
+        self.counters = counters
+    }
+
+    func add(_ subscriber: Subscriber) {
+        eventLoop.assertInEventLoop()
+        subscribers[ObjectIdentifier(subscriber)] = subscriber
+        counters.subscribers.add(1, ordering: .relaxed)  // a statistic: no ordering needed
+        if let header {
+            subscriber.context.writeAndFlush(NIOAny(header), promise: nil)
+        }
+    }
+
+    func remove(_ subscriber: Subscriber) {
+        eventLoop.assertInEventLoop()
+        if subscribers.removeValue(forKey: ObjectIdentifier(subscriber)) != nil {
+            counters.subscribers.subtract(1, ordering: .relaxed)
+        }
+    }
+
+    /// Delivers `batch` to every subscriber, flushing each once, then empties it.
+    func deliverBatch() {
+        eventLoop.assertInEventLoop()
+        for item in batch {
+            switch item {
+            case .frame(let buffer, let channel): deliverFrame(buffer, channel: channel)
+            case .header(let buffer):
+                header = buffer
+                for subscriber in subscribers.values where !subscriber.closing {
+                    subscriber.context.write(NIOAny(buffer), promise: nil)
+                    subscriber.needsFlush = true
+                }
+            case .stats(let buffer):
+                // Stats are advisory: skipped for a subscriber whose queue is full.
+                for subscriber in subscribers.values
+                where !subscriber.closing && subscriber.framesInFlight < queueBound {
+                    subscriber.context.write(NIOAny(buffer), promise: nil)
+                    subscriber.needsFlush = true
+                }
+            }
+        }
+        batch.removeAll(keepingCapacity: true)
+        for subscriber in subscribers.values where subscriber.needsFlush {
+            subscriber.needsFlush = false
+            subscriber.context.flush()
+        }
+    }
+
+    private func deliverFrame(_ buffer: ByteBuffer, channel: UInt32) {
+        for subscriber in subscribers.values where !subscriber.closing {
+            if let filter = subscriber.filter, !filter.contains(channel) { continue }
+            if subscriber.framesInFlight >= queueBound {
+                counters.subscriberDrops.add(1, ordering: .relaxed)  // a statistic
+                switch policy {
+                case .dropFrames:
+                    subscriber.gapChannels.insert(channel)
+                case .disconnect:
+                    subscriber.closing = true
+                    subscriber.context.close(promise: nil)
+                }
+                continue
+            }
+            var message = buffer  // shares storage with every other subscriber's copy
+            if !subscriber.gapChannels.isEmpty, subscriber.gapChannels.remove(channel) != nil {
+                // Copy-on-write: only this subscriber's copy gets the flag.
+                let at = message.readerIndex + WireFormat.frameFlagsOffset
+                let flags = message.getInteger(at: at, endianness: .little, as: UInt32.self) ?? 0
+                message.setInteger(flags | FrameFlags.gap.rawValue, at: at, endianness: .little)
+            }
+            subscriber.framesInFlight += 1
+            let promise = eventLoop.makePromise(of: Void.self)
+            promise.futureResult.assumeIsolated().whenComplete { _ in subscriber.framesInFlight -= 1 }
+            subscriber.context.write(NIOAny(message), promise: promise)
+            subscriber.needsFlush = true
+        }
+    }
+
+    /// Closes every subscriber connection.
+    func closeAll() {
+        eventLoop.assertInEventLoop()
+        for subscriber in subscribers.values where !subscriber.closing {
+            subscriber.closing = true
+            subscriber.context.close(promise: nil)
+        }
+    }
+}
+
+/// Per-connection handler: registers the subscriber, reads its Subscribe messages.
+/// Anything malformed closes this one connection.
+final class SubscriberHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// Subscriber messages are tiny; a large payload means garbage.
+    static let maximumPayloadLength = 64 * 1024
+
+    let hub: SubscriberHub
+    private var decoder = WireDecoder(maximumPayloadLength: SubscriberHandler.maximumPayloadLength)
+    private var subscriber: Subscriber?
+
+    init(hub: SubscriberHub) { self.hub = hub }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let subscriber = Subscriber(context: context)
+        self.subscriber = subscriber
+        hub.add(subscriber)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let subscriber { hub.remove(subscriber) }
+        subscriber = nil
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        buffer.withUnsafeReadableBytes { decoder.append($0) }
+        do {
+            while let message = try decoder.next() {
+                if case .subscribe(let channels) = message, let subscriber {
+                    subscriber.filter = channels.isEmpty ? nil : Set(channels)
+                    hub.counters.subscribesApplied.add(1, ordering: .relaxed)  // a statistic
+                }
+                // Other message types are not for the server: ignored.
+            }
+        } catch {
+            // Garbage from this subscriber: drop it, nobody else notices.
+            subscriber?.closing = true
+            context.close(promise: nil)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        subscriber?.closing = true
+        context.close(promise: nil)
+    }
+}

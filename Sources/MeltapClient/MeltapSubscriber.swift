@@ -1,0 +1,280 @@
+// A blocking subscriber to a meltap frame stream over its Unix-domain socket. Plain POSIX
+// sockets, no event loop: one thread calls `next()` in a loop.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+@_exported import MelTransport
+
+/// One frame as received.
+public struct ReceivedFrame: Sendable, Equatable {
+    /// Sequence (per channel; jumps show lost frames), channel, frame time, flags.
+    public var metadata: FrameMetadata
+    /// The frame's band values; `values.count` is the header's band count.
+    public var values: [Float]
+
+    public init(metadata: FrameMetadata, values: [Float]) {
+        self.metadata = metadata
+        self.values = values
+    }
+}
+
+/// What the server sends, in order.
+public enum SubscriberEvent: Sendable, Equatable {
+    /// A new stream description (reconfiguration); later frames follow it.
+    case header(StreamHeader)
+    case frame(ReceivedFrame)
+    case stats(StreamStats)
+}
+
+/// A client error: what went wrong and what to do.
+public struct MeltapClientError: Error, Equatable, CustomStringConvertible {
+    public enum Code: Sendable, Equatable {
+        /// No socket file at the path.
+        case socketMissing
+        /// The socket (or its directory) does not let this user connect.
+        case permissionDenied
+        /// A socket file exists but nobody serves on it.
+        case connectionRefused
+        /// The socket path does not fit `sockaddr_un` (107 bytes).
+        case pathTooLong
+        /// The server sent bytes that are not a valid meltap stream.
+        case protocolError
+        /// The server closed the connection before sending a header.
+        case connectionClosed
+        /// No data arrived within the receive timeout.
+        case timedOut
+        /// Another system call failed.
+        case systemCall
+    }
+
+    public var code: Code
+    public var message: String
+    public var description: String { message }
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+}
+
+/// Subscribes to a running `meltap run` over its Unix socket and reads frames.
+///
+/// Not thread-safe: one thread owns it. The connection closes on `close()` or deinit.
+///
+/// ```swift
+/// let subscriber = try MeltapSubscriber(socketPath: path, channels: [0])
+/// while let frame = try subscriber.next() { print(frame.metadata.sequence, frame.values[0]) }
+/// ```
+public final class MeltapSubscriber {
+    public let socketPath: String
+    /// Requested channel indices; nil means all.
+    public let channels: [Int]?
+    /// The latest stream description; updated when the server reconfigures.
+    public private(set) var header: StreamHeader
+    /// The latest counters the server sent, if any.
+    public private(set) var latestStats: StreamStats?
+
+    private var descriptor: Int32
+    private var decoder = WireDecoder()
+    private var receiveBuffer = [UInt8](repeating: 0, count: 64 * 1024)
+    private let channelFilter: Set<UInt32>?
+
+    /// Connects, sends the channel subscription and waits for the stream header.
+    ///
+    /// - Parameters:
+    ///   - socketPath: the path `meltap run` prints at start.
+    ///   - channels: channel indices to receive (0 = first input port); nil or empty for all.
+    ///   - receiveTimeout: when set, a read that gets nothing for this long throws `.timedOut`.
+    public init(socketPath: String, channels: [Int]? = nil, receiveTimeout: Duration? = nil) throws {
+        self.socketPath = socketPath
+        self.channels = channels
+        let wanted = (channels ?? []).map { UInt32(clamping: $0) }
+        channelFilter = wanted.isEmpty ? nil : Set(wanted)
+        descriptor = try Self.connect(to: socketPath)
+        header = StreamHeader(sampleRate: 0, frameRate: 0, bandCount: 0, latencySamples: 0, hopLength: 0,
+                              fftLength: 0, clampRule: "", configurationJSON: [], channels: [])
+        do {
+            if let receiveTimeout { try setReceiveTimeout(receiveTimeout) }
+            if !wanted.isEmpty {
+                var bytes: [UInt8] = []
+                WireEncoder.appendSubscribe(channels: wanted, to: &bytes)
+                try sendAll(bytes)
+            }
+            while true {
+                guard let message = try readMessage() else {
+                    throw MeltapClientError(.connectionClosed,
+                                            "the server at \(socketPath) closed the connection before sending "
+                                            + "a stream header; check the meltap log")
+                }
+                if case .header(let first) = message {
+                    header = first
+                    break
+                }
+            }
+        } catch {
+            closeFileDescriptor(descriptor)
+            descriptor = -1
+            throw error
+        }
+    }
+
+    deinit { close() }
+
+    /// Closes the connection; later reads return nil.
+    public func close() {
+        if descriptor >= 0 {
+            closeFileDescriptor(descriptor)
+            descriptor = -1
+        }
+    }
+
+    /// The next frame of a subscribed channel, or nil once the server has closed the stream.
+    /// Header and stats messages update `header` and `latestStats` on the way.
+    public func next() throws -> ReceivedFrame? {
+        while let event = try nextEvent() {
+            if case .frame(let frame) = event { return frame }
+        }
+        return nil
+    }
+
+    /// The next event (header, frame of a subscribed channel, or stats), or nil once the server
+    /// has closed the stream.
+    public func nextEvent() throws -> SubscriberEvent? {
+        while let message = try readMessage() {
+            switch message {
+            case .header(let newHeader):
+                header = newHeader
+                return .header(newHeader)
+            case .frame(let metadata, let values):
+                // The server may send a few frames of other channels before our Subscribe arrives.
+                if let channelFilter, !channelFilter.contains(metadata.channel) { continue }
+                return .frame(ReceivedFrame(metadata: metadata, values: values))
+            case .stats(let stats):
+                latestStats = stats
+                return .stats(stats)
+            case .subscribe, .unknown:
+                continue  // not for subscribers, or from a newer server: skip
+            }
+        }
+        return nil
+    }
+
+    /// Reads until one whole message is decoded; nil at end of stream.
+    private func readMessage() throws -> WireMessage? {
+        while true {
+            do {
+                if let message = try decoder.next() { return message }
+            } catch let error as WireFormatError {
+                throw MeltapClientError(.protocolError,
+                                        "the stream at \(socketPath) is not a valid meltap stream: "
+                                        + "\(error.message)")
+            }
+            guard descriptor >= 0 else { return nil }
+            let count = receiveBuffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+            if count > 0 {
+                receiveBuffer.withUnsafeBytes { decoder.append(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+            } else if count == 0 {
+                return nil
+            } else {
+                let code = errno
+                if code == EINTR { continue }
+                if code == EAGAIN || code == EWOULDBLOCK {
+                    throw MeltapClientError(.timedOut, "no data from \(socketPath) within the receive timeout")
+                }
+                if code == ECONNRESET { return nil }
+                throw MeltapClientError(.systemCall, "recv from \(socketPath) failed: \(Self.errnoText(code))")
+            }
+        }
+    }
+
+    private func sendAll(_ bytes: [UInt8]) throws {
+        var sent = 0
+        while sent < bytes.count {
+            let count = bytes.withUnsafeBytes {
+                send(descriptor, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL))
+            }
+            if count < 0 {
+                let code = errno
+                if code == EINTR { continue }
+                throw MeltapClientError(.systemCall, "send to \(socketPath) failed: \(Self.errnoText(code))")
+            }
+            sent += count
+        }
+    }
+
+    private func setReceiveTimeout(_ timeout: Duration) throws {
+        let (seconds, attoseconds) = timeout.components
+        var value = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+        if value.tv_sec == 0 && value.tv_usec == 0 { value.tv_usec = 1 }  // 0 would mean "forever"
+        guard setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size)) == 0
+        else {
+            let code = errno
+            throw MeltapClientError(.systemCall, "setsockopt(SO_RCVTIMEO) failed: \(Self.errnoText(code))")
+        }
+    }
+
+    static func errnoText(_ code: Int32) -> String { String(cString: strerror(code)) }
+
+    /// `socket` + `connect` to the Unix socket at `path`, with errors that say what to do.
+    static func connect(to path: String) throws -> Int32 {
+        guard path.utf8.count <= 107 else {
+            throw MeltapClientError(.pathTooLong,
+                                    "socket path \(path) is \(path.utf8.count) bytes; Unix sockets allow at "
+                                    + "most 107. Use a shorter path")
+        }
+        #if canImport(Glibc)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        #else
+        let fd = socket(AF_UNIX, SOCK_STREAM, 0)
+        #endif
+        guard fd >= 0 else {
+            let code = errno
+            throw MeltapClientError(.systemCall, "socket(AF_UNIX) failed: \(errnoText(code))")
+        }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            let bytes = Array(path.utf8)
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        while true {
+            let result = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connectSocket(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
+            }
+            if result == 0 { return fd }
+            let code = errno
+            if code == EINTR { continue }
+            closeFileDescriptor(fd)
+            switch code {
+            case ENOENT:
+                throw MeltapClientError(.socketMissing,
+                                        "no meltap socket at \(path): is `meltap run` running? It prints its "
+                                        + "socket path when it starts")
+            case EACCES, EPERM:
+                throw MeltapClientError(.permissionDenied,
+                                        "permission denied connecting to \(path): the socket (or its "
+                                        + "directory) does not let this user in. Run as the same user, or start "
+                                        + "meltap with a group-readable socket mode (e.g. 0660) and join its group")
+            case ECONNREFUSED:
+                throw MeltapClientError(.connectionRefused,
+                                        "nobody is serving at \(path) (a stale socket left by a meltap that "
+                                        + "exited?); start `meltap run` and use the path it prints")
+            default:
+                throw MeltapClientError(.systemCall, "cannot connect to \(path): \(errnoText(code))")
+            }
+        }
+    }
+}
+
+/// `close(2)`; a free function because `MeltapSubscriber.close()` shadows it inside the class.
+private func closeFileDescriptor(_ descriptor: Int32) { _ = close(descriptor) }
+
+/// `connect(2)`; a free function because `MeltapSubscriber.connect(to:)` shadows it.
+private func connectSocket(_ descriptor: Int32, _ address: UnsafePointer<sockaddr>, _ length: socklen_t) -> Int32 {
+    connect(descriptor, address, length)
+}
