@@ -204,7 +204,9 @@ func realtimeProcess(_ state: UnsafeMutablePointer<RealtimeState>, blockLength: 
         blockFlags |= state.pointee.streamStartFlags
         state.pointee.streamStartFlags = 0
     } else if start != state.pointee.expectedBlockStart {
-        // Time jumped (a missed cycle): later frames keep true times; the straddling one is flagged.
+        // The block clock jumped: a missed cycle, or jack2 restamping the first block after a
+        // buffer-size change (previous start + new period). Later frames follow JACK's clock;
+        // frames whose samples span the jump are flagged `.gap` (see `lastJumpIndex`).
         let jump = start - state.pointee.expectedBlockStart
         for channel in 0..<channelCount { state.pointee.streamStart[channel] += jump }
         state.pointee.lastJumpIndex = state.pointee.samplesFed

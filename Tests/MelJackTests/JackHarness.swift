@@ -224,27 +224,54 @@ struct SourceRecord {
         samples = (0..<channels).map { _ in (0..<count).map { _ in Float(bitPattern: reader.u32()) } }
     }
 
-    /// First and one-past-last frame time recorded.
-    var span: Range<Int64> {
-        guard let first = blocks.first, let last = blocks.last else { return 0..<0 }
-        return first.frameTime..<(last.frameTime + Int64(last.count))
+    /// A run of blocks whose frame times follow each other without a jump. jack2 moves the
+    /// frame time at a buffer-size change to previous start + new period (so it can go
+    /// backwards), and a missed cycle skips ahead; each such jump starts a new epoch.
+    struct Epoch {
+        var start: Int64
+        var end: Int64
+        var firstSample: Int
     }
 
-    /// Sample of `channel` at JACK frame time `time`: the recorded value; 0 before the record
-    /// (and after it, with `silenceAfter`), where the source played silence; nil in a hole
-    /// between recorded blocks (a cycle the source missed) or in unknown territory.
-    func sample(channel: Int, at time: Int64, silenceBefore: Bool, silenceAfter: Bool) -> Float? {
-        let span = self.span
-        if time < span.lowerBound { return silenceBefore ? 0 : nil }
-        if time >= span.upperBound { return silenceAfter ? 0 : nil }
-        var low = 0, high = blocks.count - 1
-        while low < high {  // last block starting at or before `time`
-            let middle = (low + high + 1) / 2
-            if blocks[middle].frameTime <= time { low = middle } else { high = middle - 1 }
+    var epochs: [Epoch] {
+        var result: [Epoch] = []
+        for block in blocks {
+            if var last = result.last, last.end == block.frameTime,
+               last.firstSample + Int(last.end - last.start) == block.first {
+                last.end += Int64(block.count)
+                result[result.count - 1] = last
+            } else {
+                result.append(Epoch(start: block.frameTime, end: block.frameTime + Int64(block.count), firstSample: block.first))
+            }
         }
-        let block = blocks[low]
-        guard time < block.frameTime + Int64(block.count) else { return nil }
-        return samples[channel][block.first + Int(time - block.frameTime)]
+        return result
+    }
+
+    /// The `count` samples of `channel` from JACK frame time `time`, read within the epoch that
+    /// holds `time` (the latest one starting at or before it): 0 before the record (and after it,
+    /// with `silenceAfter`), where the source played silence; nil when a sample falls outside that
+    /// epoch or in unknown territory.
+    func window(channel: Int, from time: Int64, count: Int, silenceBefore: Bool, silenceAfter: Bool) -> [Float]? {
+        let epochs = self.epochs
+        guard let firstEpoch = epochs.first else { return nil }
+        let index = epochs.lastIndex(where: { $0.start <= time })
+        var result: [Float] = []
+        result.reserveCapacity(count)
+        for i in 0..<count {
+            let t = time + Int64(i)
+            let epoch = epochs[index ?? 0]
+            if index == nil && t < firstEpoch.start {
+                guard silenceBefore else { return nil }
+                result.append(0)
+            } else if t >= epoch.start && t < epoch.end {
+                result.append(samples[channel][epoch.firstSample + Int(t - epoch.start)])
+            } else if t >= epoch.end && (index ?? 0) == epochs.count - 1 && silenceAfter {
+                result.append(0)
+            } else {
+                return nil
+            }
+        }
+        return result
     }
 }
 
@@ -329,15 +356,9 @@ func compareLiveWithOffline(live: [DumpedFrame], record: SourceRecord, recordCha
             }
         }
         guard frame.metadata.flags.isDisjoint(with: suspicious) else { continue }
-        var window = [Float]()
-        window.reserveCapacity(fftLength)
-        for i in 0..<fftLength {
-            let time = frame.metadata.frameTime + Int64(i)
-            guard let value = record.sample(channel: recordChannel, at: time, silenceBefore: silenceBefore,
-                                            silenceAfter: silenceAfter) else { break }
-            window.append(value)
-        }
-        guard window.count == fftLength, window.contains(where: { $0 != 0 }) else { continue }
+        guard let window = record.window(channel: recordChannel, from: frame.metadata.frameTime, count: fftLength,
+                                         silenceBefore: silenceBefore, silenceAfter: silenceAfter),
+              window.contains(where: { $0 != 0 }) else { continue }
         compared += 1
         let expected = try offlineFrame(window: window, analyzer: analyzer)
         if frame.values != expected {

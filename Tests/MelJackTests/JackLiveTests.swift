@@ -85,6 +85,7 @@ import Testing
             let compared = try compareLiveWithOffline(
                 live: frames.frames(channel: channel), record: recorded, recordChannel: channel,
                 silenceBefore: true, silenceAfter: true, configuration: librosaConfiguration())
+            print("channel \(channel): \(compared) live frames compared with offline")
             #expect(compared >= minimum, "channel \(channel): only \(compared) frames could be compared (want ≥ \(minimum))")
         }
     }
@@ -147,21 +148,33 @@ import Testing
         #expect(recorded.samples[0].contains { $0 != 0 }, "the recorder heard no clicks")
         let compared = try compareLiveWithOffline(live: frames.frames(channel: 0), record: recorded, recordChannel: 0,
                                                   silenceBefore: false, silenceAfter: false, configuration: librosaConfiguration())
+        print("metro: \(compared) live frames compared with offline")
         #expect(compared >= 20, "only \(compared) frames lay inside the recording")
     }
 
-    @Test("Killing and restarting jackd: meltap reconnects and keeps producing frames")
+    @Test("Killing and restarting jackd: meltap reconnects, restores connections, keeps producing frames")
     func serverRestart() throws {
         let session = try Session(period: 256)
         defer { session.finish() }
         let dump = session.path("frames.bin")
         let meltap = try session.startMeltap(["--inputs", "2", "--dump-frames", dump], expectPort: "meltap:in_2")
+        // A connection made by someone else is remembered and restored when its source returns.
+        func metroConnected() -> Bool {
+            ((try? session.server.tool("jack_lsp", ["-c", "meltap:in_2"])) ?? "").contains("metro:")
+        }
+        let metro = try session.launch("jack_metro", ["-n", "metro", "-b", "120"], label: "metro-1")
+        #expect(eventually(timeout: 20) { session.server.ports().contains("metro:120_bpm") })
+        try session.server.tool("jack_connect", ["metro:120_bpm", "meltap:in_2"])
+        #expect(eventually(timeout: 20, metroConnected))
         usleep(1_000_000)
         session.server.stop()
+        metro.stop()
         usleep(500_000)
         try session.server.start()
         #expect(eventually(timeout: 30) { session.server.ports().contains("meltap:in_2") },
                 "meltap did not come back: \(meltap.errors)")
+        _ = try session.launch("jack_metro", ["-n", "metro", "-b", "120"], label: "metro-2")
+        #expect(eventually(timeout: 20, metroConnected), "meltap did not restore metro → in_2: \(meltap.errors)")
         usleep(1_500_000)
         #expect(meltap.stop(signal: SIGINT) == 0, "meltap: \(meltap.errors)")
         #expect(meltap.output.contains("restarts 1"), "output: \(meltap.output)")

@@ -165,6 +165,11 @@ func installStopHandlers() {
     _ = stopFlag.load(ordering: .relaxed)  // initialise the global before a handler can run
     signal(SIGINT, stopHandler)
     signal(SIGTERM, stopHandler)
+    var signals = sigset_t()  // a parent may have spawned us with these blocked
+    sigemptyset(&signals)
+    sigaddset(&signals, SIGINT)
+    sigaddset(&signals, SIGTERM)
+    pthread_sigmask(SIG_UNBLOCK, &signals, nil)
 }
 
 func stopRequested() -> Bool { stopFlag.load(ordering: .relaxed) }
