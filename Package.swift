@@ -54,10 +54,12 @@ let package = Package(
         .executableTarget(name: "swift-subscriber", dependencies: ["MeltapClient"],
                           path: "Examples/swift-subscriber"),
 
+        // What the JACK test suites share: meltap-testsource's record format, the offline reference.
+        .target(name: "JackTestSupport", dependencies: ["MelDSP"], path: "Tests/JackTestSupport"),
         .testTarget(name: "MelDSPTests", dependencies: ["MelDSP", "MelFiles"], exclude: ["Fixtures"]),
         .testTarget(name: "MelFilesTests", dependencies: ["MelFiles"]),
         .testTarget(name: "MelTransportTests", dependencies: ["MelTransport", "MelServer", "MeltapClient"]),
-        .testTarget(name: "MelJackTests", dependencies: ["MelJack", "MelDSP", "MelFiles"]),
-        .testTarget(name: "MeltapCLITests", dependencies: ["MelDSP", "MelFiles", "MeltapClient", "CJack"]),
+        .testTarget(name: "MelJackTests", dependencies: ["MelJack", "MelDSP", "MelFiles", "JackTestSupport"]),
+        .testTarget(name: "MeltapCLITests", dependencies: ["MelDSP", "MelFiles", "MeltapClient", "CJack", "JackTestSupport"]),
     ]
 )

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import JackTestSupport
 import MelDSP
 import MelTransport
 import Testing
@@ -199,130 +200,11 @@ struct FrameDump {
     func frames(channel: Int) -> [DumpedFrame] { frames.filter { $0.metadata.channel == UInt32(channel) } }
 }
 
-/// A `meltap-testsource --record` file: samples by JACK frame time.
-struct SourceRecord {
-    var channels: Int
-    var sampleRate: Int
-    var blocks: [(frameTime: Int64, first: Int, count: Int)]
-    var samples: [[Float]]
-
-    init(path: String) throws {
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
-        var reader = ByteReader(data: data)
-        guard reader.bytes(4) == Array("MTSR".utf8), reader.u32() == 1 else { throw HarnessError("\(path) is not a source record") }
-        channels = Int(reader.u32())
-        sampleRate = Int(reader.u32())
-        let blockCount = Int(reader.u64())
-        let count = Int(reader.u64())
-        blocks = (0..<blockCount).map { _ in
-            let time = Int64(bitPattern: reader.u64())
-            let first = Int(reader.u64())
-            let n = Int(reader.u32())
-            _ = reader.u32()
-            return (time, first, n)
-        }
-        samples = (0..<channels).map { _ in (0..<count).map { _ in Float(bitPattern: reader.u32()) } }
-    }
-
-    /// A run of blocks whose frame times follow each other without a jump. jack2 moves the
-    /// frame time at a buffer-size change to previous start + new period (so it can go
-    /// backwards), and a missed cycle skips ahead; each such jump starts a new epoch.
-    struct Epoch {
-        var start: Int64
-        var end: Int64
-        var firstSample: Int
-    }
-
-    var epochs: [Epoch] {
-        var result: [Epoch] = []
-        for block in blocks {
-            if var last = result.last, last.end == block.frameTime,
-               last.firstSample + Int(last.end - last.start) == block.first {
-                last.end += Int64(block.count)
-                result[result.count - 1] = last
-            } else {
-                result.append(Epoch(start: block.frameTime, end: block.frameTime + Int64(block.count), firstSample: block.first))
-            }
-        }
-        return result
-    }
-
-    /// The `count` samples of `channel` from JACK frame time `time`, read within the epoch that
-    /// holds `time` (the latest one starting at or before it): 0 before the record (and after it,
-    /// with `silenceAfter`), where the source played silence; nil when a sample falls outside that
-    /// epoch or in unknown territory.
-    func window(channel: Int, from time: Int64, count: Int, silenceBefore: Bool, silenceAfter: Bool) -> [Float]? {
-        let epochs = self.epochs
-        guard let firstEpoch = epochs.first else { return nil }
-        let index = epochs.lastIndex(where: { $0.start <= time })
-        var result: [Float] = []
-        result.reserveCapacity(count)
-        for i in 0..<count {
-            let t = time + Int64(i)
-            let epoch = epochs[index ?? 0]
-            if index == nil && t < firstEpoch.start {
-                guard silenceBefore else { return nil }
-                result.append(0)
-            } else if t >= epoch.start && t < epoch.end {
-                result.append(samples[channel][epoch.firstSample + Int(t - epoch.start)])
-            } else if t >= epoch.end && (index ?? 0) == epochs.count - 1 && silenceAfter {
-                result.append(0)
-            } else {
-                return nil
-            }
-        }
-        return result
-    }
-}
-
-struct ByteReader {
-    let data: Data
-    var offset = 0
-    var remaining: Int { data.count - offset }
-    mutating func bytes(_ n: Int) -> [UInt8] {
-        defer { offset += n }
-        return Array(data[data.startIndex + offset ..< data.startIndex + offset + n])
-    }
-    mutating func u32() -> UInt32 {
-        let b = bytes(4)
-        return UInt32(b[0]) | UInt32(b[1]) << 8 | UInt32(b[2]) << 16 | UInt32(b[3]) << 24
-    }
-    mutating func u64() -> UInt64 { UInt64(u32()) | UInt64(u32()) << 32 }
-}
-
 // MARK: Offline reference
 
 /// The configuration `meltap run --preset librosa` uses.
 func librosaConfiguration(sampleRate: Double = 48000) -> MelConfiguration {
     MelPreset.librosa.configuration(sampleRate: sampleRate)
-}
-
-/// One frame computed offline from `window` (n_fft samples starting at the frame's first
-/// sample): the samples are placed where centred framing puts frame 4 (after n_fft/2 zeros), so
-/// the analyzer computes it with exactly the arithmetic of any interior frame.
-func offlineFrame(window: [Float], analyzer: MelAnalyzer) throws -> [Float] {
-    analyzer.reset()
-    let configuration = analyzer.configuration
-    let lead = -analyzer.firstSample(ofFrame: 0)
-    let target = lead / configuration.hopLength + (lead % configuration.hopLength == 0 ? 0 : 1)
-    let offset = target * configuration.hopLength - lead  // where the target frame's first sample sits
-    var samples = [Float](repeating: 0, count: offset)
-    samples += window
-    var frame = [Float](repeating: 0, count: max(1, analyzer.frameWidth))
-    var result: [Float]?
-    try samples.withUnsafeBufferPointer { input in
-        var position = 0
-        while position < input.count {
-            let step = frame.withUnsafeMutableBufferPointer {
-                analyzer.process(UnsafeBufferPointer(rebasing: input[position...]), into: $0.baseAddress!)
-            }
-            if step.consumed == 0 && step.frameIndex < 0 { throw HarnessError("analyzer made no progress") }
-            position += step.consumed
-            if step.frameIndex == target { result = Array(frame.prefix(analyzer.frameWidth)) }
-        }
-    }
-    guard let result else { throw HarnessError("frame \(target) was not produced from \(samples.count) samples") }
-    return result
 }
 
 /// Compares one channel's live frames with offline frames computed from the samples the source

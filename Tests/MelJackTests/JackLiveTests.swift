@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import JackTestSupport
 import MelDSP
 import MelTransport
 import Testing

@@ -3,6 +3,7 @@
 import CJack
 import Foundation
 import Glibc
+import JackTestSupport
 import MelDSP
 import MelFiles
 import MeltapClient
@@ -168,59 +169,12 @@ final class LiveSession {
     }
 }
 
-// MARK: Offline reference (as in Tests/MelJackTests/JackHarness.swift)
-
-/// A `meltap-testsource --record` file: samples by JACK frame time.
-struct LiveSourceRecord {
-    var blocks: [(frameTime: Int64, first: Int, count: Int)]
-    var samples: [[Float]]
-
-    init(path: String) throws {
-        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-        var offset = 0
-        func u32() -> UInt32 {
-            defer { offset += 4 }
-            return UInt32(bytes[offset]) | UInt32(bytes[offset + 1]) << 8 | UInt32(bytes[offset + 2]) << 16 | UInt32(bytes[offset + 3]) << 24
-        }
-        func u64() -> UInt64 { UInt64(u32()) | UInt64(u32()) << 32 }
-        guard Array(bytes.prefix(4)) == Array("MTSR".utf8) else { throw LiveError("\(path) is not a source record") }
-        offset = 4
-        guard u32() == 1 else { throw LiveError("\(path): unknown source record version") }
-        let channels = Int(u32())
-        _ = u32()
-        let blockCount = Int(u64())
-        let count = Int(u64())
-        blocks = (0..<blockCount).map { _ in
-            let time = Int64(bitPattern: u64())
-            let first = Int(u64())
-            let n = Int(u32())
-            _ = u32()
-            return (time, first, n)
-        }
-        samples = (0..<channels).map { _ in (0..<count).map { _ in Float(bitPattern: u32()) } }
-    }
-
-    /// The sample at JACK frame time `time`: 0 before the record (silence was played), nil after
-    /// it or in a hole between recorded blocks.
-    func sample(channel: Int, at time: Int64) -> Float? {
-        guard let firstBlock = blocks.first, let lastBlock = blocks.last else { return nil }
-        if time < firstBlock.frameTime { return 0 }
-        if time >= lastBlock.frameTime + Int64(lastBlock.count) { return nil }
-        var low = 0, high = blocks.count - 1
-        while low < high {
-            let middle = (low + high + 1) / 2
-            if blocks[middle].frameTime <= time { low = middle } else { high = middle - 1 }
-        }
-        let block = blocks[low]
-        guard time < block.frameTime + Int64(block.count) else { return nil }
-        return samples[channel][block.first + Int(time - block.frameTime)]
-    }
-}
+// MARK: Offline reference (SourceRecord and offlineFrame come from JackTestSupport)
 
 /// Recomputes live frames offline from the samples the source sent at the same JACK frame times
 /// (frame-local: the librosa preset's power output has no state across frames) and counts the
 /// frames compared; records an issue for every frame that differs in any bit.
-func compareWithOffline(_ frames: [ReceivedFrame], record: LiveSourceRecord, channel: Int,
+func compareWithOffline(_ frames: [ReceivedFrame], record: SourceRecord, channel: Int,
                         sourceLocation: SourceLocation = #_sourceLocation) throws -> Int {
     let configuration = MelPreset.librosa.configuration(sampleRate: 48000)
     let analyzer = try MelAnalyzer(configuration: configuration, clampRule: .running)
@@ -245,31 +199,6 @@ func compareWithOffline(_ frames: [ReceivedFrame], record: LiveSourceRecord, cha
     }
     #expect(mismatches == 0, "\(mismatches) of \(compared) frames differ", sourceLocation: sourceLocation)
     return compared
-}
-
-/// One frame computed offline from `window` (n_fft samples from the frame's first sample), placed
-/// where centred framing computes an interior frame.
-func offlineFrame(window: [Float], analyzer: MelAnalyzer) throws -> [Float] {
-    analyzer.reset()
-    let hop = analyzer.configuration.hopLength
-    let lead = -analyzer.firstSample(ofFrame: 0)
-    let target = lead / hop + (lead % hop == 0 ? 0 : 1)
-    let samples = [Float](repeating: 0, count: target * hop - lead) + window
-    var frame = [Float](repeating: 0, count: max(1, analyzer.frameWidth))
-    var result: [Float]?
-    try samples.withUnsafeBufferPointer { input in
-        var position = 0
-        while position < input.count {
-            let step = frame.withUnsafeMutableBufferPointer {
-                analyzer.process(UnsafeBufferPointer(rebasing: input[position...]), into: $0.baseAddress!)
-            }
-            if step.consumed == 0 && step.frameIndex < 0 { throw LiveError("analyzer made no progress") }
-            position += step.consumed
-            if step.frameIndex == target { result = Array(frame.prefix(analyzer.frameWidth)) }
-        }
-    }
-    guard let result else { throw LiveError("frame \(target) was not produced") }
-    return result
 }
 
 // MARK: Subscribers on threads
@@ -395,7 +324,7 @@ func sequencesAreContiguous(_ frames: [ReceivedFrame]) -> Bool {
         #expect(meltap.stop(signal: SIGINT) == 0, "meltap: \(meltap.errors)")
         #expect(swift.join(timeout: 20), "the Swift subscriber did not see the stream end")
         #expect(python.waitForExit(timeout: 20), "the Python subscriber did not see the stream end")
-        let recorded = try LiveSourceRecord(path: record)
+        let recorded = try SourceRecord(path: record)
 
         // Python prints "channel sequence frame_time v0 v1 …" (float32 values printed exactly as float64).
         var pythonFrames: [ReceivedFrame] = []
