@@ -24,8 +24,11 @@ let package = Package(
         .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
         .systemLibrary(name: "CJack", pkgConfig: "jack", providers: [.apt(["libjack-jackd2-dev"])]),
 
+        // glibc's vector maths (libmvec) behind one C function: the log of a frame's bands.
+        .target(name: "CVectorMath", linkerSettings: [.linkedLibrary("mvec"), .linkedLibrary("m")]),
+
         // Pure DSP: configuration, windows, FFT plan, streaming STFT, mel bank, output stages.
-        .target(name: "MelDSP", dependencies: ["CFFTW"]),
+        .target(name: "MelDSP", dependencies: ["CFFTW", "CVectorMath"]),
         // Audio files in (libsndfile), feature files out (.npy + sidecar JSON).
         .target(name: "MelFiles", dependencies: ["CSndFile"]),
         // SPSC frame ring and the wire-format codec: pure bytes, no sockets.

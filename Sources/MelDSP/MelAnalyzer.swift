@@ -394,83 +394,162 @@ public final class MelAnalyzer: @unchecked Sendable {
 
     // MARK: - One frame
 
-    /// |X|² → |X|^power (power 1 or 2).
-    @_noAllocation @_noLocks
-    @inline(__always)
-    private func power(_ squared: Float) -> Float {
-        magnitudeOnly ? _unsafePerformance { sqrtf(squared) } : squared
-    }
-
     /// Window → FFT → power → mel → output stage for the F samples at `samples`.
     /// With `scratchOnly` it stops before the output stage (used to prefault).
+    /// One function per step keeps each loop's code generation independent of the others.
     /// Real-time safe: no allocation, locks or system calls.
     @_noAllocation @_noLocks
     private func computeFrame(_ samples: UnsafePointer<Float>, into frame: UnsafeMutablePointer<Float>,
                               scratchOnly: Bool) {
-        let input = fftInput
         var logEnergy: Float = 0
         if kaldiStyle {
-            // kaldi-native-fbank order: scale, remove DC, raw energy, pre-emphasis, window.
-            let l = frameLength, scale = configuration.inputScale
-            for i in 0..<l { input[i] = samples[i] * scale }
-            if configuration.removeDCOffset {
-                var sum: Float = 0
-                for i in 0..<l { sum += input[i] }
-                let mean = sum / Float(l)
-                for i in 0..<l { input[i] -= mean }
-            }
-            if configuration.useEnergy {
-                var energy: Float = 0
-                for i in 0..<l { energy += input[i] * input[i] }
-                let floored = max(energy, Float.ulpOfOne)
-                logEnergy = _unsafePerformance { logf(floored) }
-            }
-            let c = configuration.preemphasis
-            if c != 0 {
-                var i = l - 1
-                while i > 0 { input[i] -= c * input[i - 1]; i -= 1 }
-                input[0] -= c * input[0]
-            }
-            for i in 0..<l { input[i] *= window[i] }
+            logEnergy = prepareKaldiFrame(samples)
         } else if doublePrecision {
-            // librosa: float32 frame × float64 window, float64 FFT, rounded to complex64.
-            // Offset pointers first: keeps the loop free of overflow checks, so it vectorises.
-            let source = samples + windowOffset, destination = fftInputDouble + windowOffset, w = windowDouble
-            for i in 0..<windowLength { destination[i] = Double(source[i]) * w[i] }
+            windowFrameDouble(samples)
         } else {
-            let source = samples + windowOffset, destination = input + windowOffset, w = window
-            for i in 0..<windowLength { destination[i] = source[i] * w[i] }
+            windowFrame(samples)
         }
-        let plan = fftPlan
-        if doublePrecision {
-            _unsafePerformance { fftw_execute(plan) }
-            let bins = fftOutputDouble
-            for k in 0..<binCount {
-                let re = Float(bins[2 * k]), im = Float(bins[2 * k + 1])
-                spectrum[k] = power(re * re + im * im)
-            }
-        } else {
-            _unsafePerformance { fftwf_execute(plan) }
-            let bins = fftOutput
-            for k in 0..<binCount {
-                let re = bins[2 * k], im = bins[2 * k + 1]
-                spectrum[k] = power(re * re + im * im)
-            }
-        }
-        var weight = bankWeights
-        for band in 0..<melBandCount {
-            let first = spectrum + bankFirstBin[band], span = bankSpan[band]
-            var sum: Float = 0
-            for j in 0..<span { sum += weight[j] * first[j] }
-            melBands[band] = sum
-            weight += span
-        }
+        if doublePrecision { powerSpectrumDouble() } else { powerSpectrum() }
+        applyMelBank()
         if scratchOnly { return }
         if configuration.useEnergy {
             frame[0] = logEnergy
             outputStage.apply(melBands, into: frame + 1)
         } else {
             outputStage.apply(melBands, into: frame)
+        }
+    }
+
+    /// librosa / torchaudio / Whisper: the window (times the input scale) into the centre of
+    /// the float32 FFT input; the zero padding around it never changes.
+    @_noAllocation @_noLocks
+    @inline(never)
+    private func windowFrame(_ samples: UnsafePointer<Float>) {
+        // Offset pointers first: keeps the loop free of overflow checks, so it vectorises.
+        let source = samples + windowOffset, destination = fftInput + windowOffset, w = window
+        for i in 0..<windowLength { destination[i] = source[i] * w[i] }
+    }
+
+    /// librosa: float32 frame × float64 window into the float64 FFT input.
+    @_noAllocation @_noLocks
+    @inline(never)
+    private func windowFrameDouble(_ samples: UnsafePointer<Float>) {
+        let source = samples + windowOffset, destination = fftInputDouble + windowOffset, w = windowDouble
+        for i in 0..<windowLength { destination[i] = Double(source[i]) * w[i] }
+    }
+
+    /// Kaldi (kaldi-native-fbank's order): scale, remove the DC offset, raw log energy,
+    /// pre-emphasis, window, into the float32 FFT input (zero-padded at the end). Returns
+    /// ln(max(energy, FLT_EPSILON)), or 0 without `useEnergy`.
+    ///
+    /// The mean and the energy are summed in four interleaved partial sums so the loops
+    /// vectorise; kaldi-native-fbank sums serially, so they differ from it in the last bits of
+    /// the mean (a relative 1e-7, far inside the 2e-3 tolerance on log values).
+    @_noAllocation @_noLocks
+    @inline(never)
+    private func prepareKaldiFrame(_ samples: UnsafePointer<Float>) -> Float {
+        let input = fftInput, l = frameLength, scale = configuration.inputScale
+        var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0
+        var i = 0
+        while i &+ 4 <= l {
+            let a = samples[i] * scale, b = samples[i &+ 1] * scale
+            let c = samples[i &+ 2] * scale, d = samples[i &+ 3] * scale
+            input[i] = a; input[i &+ 1] = b; input[i &+ 2] = c; input[i &+ 3] = d
+            s0 += a; s1 += b; s2 += c; s3 += d
+            i &+= 4
+        }
+        while i < l { let a = samples[i] * scale; input[i] = a; s0 += a; i &+= 1 }
+        if configuration.removeDCOffset {
+            let mean = ((s0 + s1) + (s2 + s3)) / Float(l)
+            for i in 0..<l { input[i] -= mean }
+        }
+        var logEnergy: Float = 0
+        if configuration.useEnergy {
+            var e0: Float = 0, e1: Float = 0, e2: Float = 0, e3: Float = 0
+            i = 0
+            while i &+ 4 <= l {
+                let a = input[i], b = input[i &+ 1], c = input[i &+ 2], d = input[i &+ 3]
+                e0 += a * a; e1 += b * b; e2 += c * c; e3 += d * d
+                i &+= 4
+            }
+            while i < l { e0 += input[i] * input[i]; i &+= 1 }
+            let floored = max((e0 + e1) + (e2 + e3), Float.ulpOfOne)
+            logEnergy = _unsafePerformance { logf(floored) }
+        }
+        // Pre-emphasis y[i] = x[i] − c·x[i−1] (y[0] = x[0] − c·x[0]) and the window, in one pass.
+        let c = configuration.preemphasis, w = window
+        var previous = input[0]
+        input[0] = (previous - c * previous) * w[0]
+        for i in 1..<l {
+            let current = input[i]
+            input[i] = (current - c * previous) * w[i]
+            previous = current
+        }
+        return logEnergy
+    }
+
+    /// |X|² (or |X|) of the float32 FFT output into `spectrum`.
+    @_noAllocation @_noLocks
+    @inline(never)
+    private func powerSpectrum() {
+        let plan = fftPlan
+        _unsafePerformance { fftwf_execute(plan) }
+        let bins = fftOutput, out = spectrum
+        if magnitudeOnly {
+            for k in 0..<binCount {
+                let re = bins[2 * k], im = bins[2 * k + 1]
+                out[k] = _unsafePerformance { sqrtf(re * re + im * im) }
+            }
+        } else {
+            for k in 0..<binCount {
+                let re = bins[2 * k], im = bins[2 * k + 1]
+                out[k] = re * re + im * im
+            }
+        }
+    }
+
+    /// The float64 FFT, its bins rounded to complex64 (as librosa's STFT output), then |X|² or |X|.
+    @_noAllocation @_noLocks
+    @inline(never)
+    private func powerSpectrumDouble() {
+        let plan = fftPlan
+        _unsafePerformance { fftw_execute(plan) }
+        let bins = fftOutputDouble, out = spectrum
+        if magnitudeOnly {
+            for k in 0..<binCount {
+                let re = Float(bins[2 * k]), im = Float(bins[2 * k + 1])
+                out[k] = _unsafePerformance { sqrtf(re * re + im * im) }
+            }
+        } else {
+            for k in 0..<binCount {
+                let re = Float(bins[2 * k]), im = Float(bins[2 * k + 1])
+                out[k] = re * re + im * im
+            }
+        }
+    }
+
+    /// The sparse mel bank: melBands[b] = Σⱼ weight[b, j]·spectrum[first[b] + j].
+    /// Four interleaved partial sums per band so the product vectorises; bands of fewer than
+    /// four bins sum exactly as a serial loop would.
+    @_noAllocation @_noLocks
+    @inline(never)
+    private func applyMelBank() {
+        var weight = UnsafePointer(bankWeights)
+        let out = melBands
+        for band in 0..<melBandCount {
+            let first = UnsafePointer(spectrum + bankFirstBin[band]), span = bankSpan[band]
+            var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0
+            var j = 0
+            while j &+ 4 <= span {
+                s0 += weight[j] * first[j]
+                s1 += weight[j &+ 1] * first[j &+ 1]
+                s2 += weight[j &+ 2] * first[j &+ 2]
+                s3 += weight[j &+ 3] * first[j &+ 3]
+                j &+= 4
+            }
+            while j < span { s0 += weight[j] * first[j]; j &+= 1 }
+            out[band] = (s0 + s1) + (s2 + s3)
+            weight += span
         }
     }
 }

@@ -1,3 +1,4 @@
+import CVectorMath
 import Glibc
 
 /// Turns one frame of mel bands into the configured output: power, dB, log, Whisper, MFCC or PCEN.
@@ -103,23 +104,31 @@ struct OutputStage: @unchecked Sendable {
         case .power:
             for i in 0..<n { out[i] = bands[i] }
         case .log:
+            // Kaldi: ln(max(x, FLT_EPSILON)).
             let floor = logFloor
-            for i in 0..<n { out[i] = Math.log(max(bands[i], floor)) }
+            for i in 0..<n { out[i] = max(bands[i], floor) }
+            Math.logInPlace(out, count: n)
         case .db, .mfcc:
+            // librosa power_to_db: 10·log10(max(amin, x)) − 10·log10(max(amin, ref)).
             let target = writesDBToOutput ? out : scratch
             let floor = amin, reference = referenceDB
+            for i in 0..<n { target[i] = max(floor, bands[i]) }
+            Math.logInPlace(target, count: n)
             var frameMax = -Float.infinity
             for i in 0..<n {
-                let v = 10 * Math.log10(max(floor, bands[i])) - reference
+                let v = Math.decibelsPerNeper * target[i] - reference
                 target[i] = v
                 frameMax = max(frameMax, v)
             }
             clampRunning(target, count: n, frameMaximum: frameMax)
             if !writesDBToOutput { applyDCT(target, into: out) }
         case .whisper:
+            // Whisper: log10(clamp(x, min=1e-10)).
+            for i in 0..<n { out[i] = max(bands[i], 1e-10) }
+            Math.logInPlace(out, count: n)
             var frameMax = -Float.infinity
             for i in 0..<n {
-                let v = Math.log10(max(bands[i], 1e-10))
+                let v = Math.log10OfE * out[i]
                 out[i] = v
                 frameMax = max(frameMax, v)
             }
@@ -168,8 +177,14 @@ struct OutputStage: @unchecked Sendable {
 
 /// C maths functions wrapped for the performance-annotated path (they neither allocate nor lock).
 enum Math {
-    @inline(__always) static func log(_ x: Float) -> Float { _unsafePerformance { logf(x) } }
-    @inline(__always) static func log10(_ x: Float) -> Float { _unsafePerformance { log10f(x) } }
+    /// log10(e): log10(x) = ln(x)·log10(e).
+    static var log10OfE: Float { 0.434_294_48 }
+    /// 10·log10(e): decibels of a power ratio per neper of ln(power).
+    static var decibelsPerNeper: Float { 4.342_944_8 }
+    /// x[i] = ln(x[i]) for i < count, vectorised (glibc libmvec, see CVectorMath).
+    @inline(__always) static func logInPlace(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        _unsafePerformance { meltap_log_f32(x, x, count) }
+    }
     @inline(__always) static func exp(_ x: Double) -> Double { _unsafePerformance { Glibc.exp(x) } }
     @inline(__always) static func log1p(_ x: Double) -> Double { _unsafePerformance { Glibc.log1p(x) } }
     @inline(__always) static func expm1(_ x: Double) -> Double { _unsafePerformance { Glibc.expm1(x) } }
