@@ -183,8 +183,12 @@ public final class MelAnalyzer: @unchecked Sendable {
         state = .allocate(capacity: 1)
         state.initialize(to: FramerState())
         reset()
-        // Prefault: one dry frame touches every page the hot path uses, then start afresh.
-        computeFrame(ring, into: UnsafeMutablePointer(melBands), scratchOnly: true)
+        // Prefault: one dry frame, output stage included, touches every page the hot path uses
+        // and binds every C symbol it calls (FFTW, libmvec), so the realtime thread never enters
+        // the dynamic linker; then start afresh.
+        let dryFrame = UnsafeMutablePointer<Float>.allocate(capacity: frameWidth)
+        computeFrame(ring, into: dryFrame)
+        dryFrame.deallocate()
         reset()
     }
 
@@ -320,7 +324,7 @@ public final class MelAnalyzer: @unchecked Sendable {
         guard s.pointee.streamPosition == frameEnd, s.pointee.nextFrame < s.pointee.totalFrames else { return -1 }
         let index = s.pointee.nextFrame
         s.pointee.nextFrame += 1
-        computeFrame(ring + s.pointee.streamPosition % frameLength, into: frame, scratchOnly: false)
+        computeFrame(ring + s.pointee.streamPosition % frameLength, into: frame)
         return index
     }
 
@@ -395,12 +399,10 @@ public final class MelAnalyzer: @unchecked Sendable {
     // MARK: - One frame
 
     /// Window → FFT → power → mel → output stage for the F samples at `samples`.
-    /// With `scratchOnly` it stops before the output stage (used to prefault).
     /// One function per step keeps each loop's code generation independent of the others.
     /// Real-time safe: no allocation, locks or system calls.
     @_noAllocation @_noLocks
-    private func computeFrame(_ samples: UnsafePointer<Float>, into frame: UnsafeMutablePointer<Float>,
-                              scratchOnly: Bool) {
+    private func computeFrame(_ samples: UnsafePointer<Float>, into frame: UnsafeMutablePointer<Float>) {
         var logEnergy: Float = 0
         if kaldiStyle {
             logEnergy = prepareKaldiFrame(samples)
@@ -411,7 +413,6 @@ public final class MelAnalyzer: @unchecked Sendable {
         }
         if doublePrecision { powerSpectrumDouble() } else { powerSpectrum() }
         applyMelBank()
-        if scratchOnly { return }
         if configuration.useEnergy {
             frame[0] = logEnergy
             outputStage.apply(melBands, into: frame + 1)
