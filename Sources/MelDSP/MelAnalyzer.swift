@@ -69,10 +69,12 @@ public final class MelAnalyzer: @unchecked Sendable {
     private let windowLength: Int
     /// Offset of the window inside the FFT input (centred for librosa style, 0 for Kaldi).
     private let windowOffset: Int
-    /// n_fft/2 + 1 power (or magnitude) bins.
+    /// n_fft/2 + 1 power (or magnitude) bins, then three zeros.
     private let spectrum: UnsafeMutablePointer<Float>
     /// n_mels mel values before the output stage.
     private let melBands: UnsafeMutablePointer<Float>
+    /// The mel bank, sparse: band b weighs bins first[b] ..< first[b] + span[b] with the next
+    /// span[b] weights. Spans are padded to a multiple of 4 with zero weights.
     private let bankFirstBin: UnsafeMutablePointer<Int>
     private let bankSpan: UnsafeMutablePointer<Int>
     private let bankWeights: UnsafeMutablePointer<Float>
@@ -148,20 +150,27 @@ public final class MelAnalyzer: @unchecked Sendable {
         let w64 = Window.makeDouble(c.window, length: c.windowLength)
         for i in 0..<c.windowLength { windowDouble[i] = w64[i] * Double(c.inputScale) }
 
-        spectrum = .allocate(capacity: binCount)
-        spectrum.initialize(repeating: 0, count: binCount)
+        // Three zero bins past Nyquist: a padded band may read up to three bins beyond its span.
+        spectrum = .allocate(capacity: binCount + 3)
+        spectrum.initialize(repeating: 0, count: binCount + 3)
         melBands = .allocate(capacity: c.melBandCount)
         melBands.initialize(repeating: 0, count: c.melBandCount)
         let bank = MelFilterbank(configuration: c)
         bankFirstBin = .allocate(capacity: c.melBandCount)
         bankSpan = .allocate(capacity: c.melBandCount)
-        bankWeights = .allocate(capacity: max(1, bank.weights.count))
+        var paddedWeights: [Float] = []
+        var source = 0
         for band in 0..<c.melBandCount {
+            let span = bank.binSpan[band], padded = (span + 3) / 4 * 4
             bankFirstBin[band] = bank.firstBin[band]
-            bankSpan[band] = bank.binSpan[band]
+            bankSpan[band] = padded
+            paddedWeights += bank.weights[source..<source + span]
+            paddedWeights += repeatElement(0, count: padded - span)
+            source += span
         }
-        bankWeights.initialize(repeating: 0, count: max(1, bank.weights.count))
-        for (i, weight) in bank.weights.enumerated() { bankWeights[i] = weight }
+        bankWeights = .allocate(capacity: max(1, paddedWeights.count))
+        bankWeights.initialize(repeating: 0, count: max(1, paddedWeights.count))
+        for (i, weight) in paddedWeights.enumerated() { bankWeights[i] = weight }
 
         magnitudeOnly = c.power == 1
         doublePrecision = c.fftPrecision == .double && !kaldiStyle
@@ -530,8 +539,10 @@ public final class MelAnalyzer: @unchecked Sendable {
     }
 
     /// The sparse mel bank: melBands[b] = Σⱼ weight[b, j]·spectrum[first[b] + j].
-    /// Four interleaved partial sums per band so the product vectorises; bands of fewer than
-    /// four bins sum exactly as a serial loop would.
+    /// Spans are padded to a multiple of four with zero weights (finite bins times zero add
+    /// nothing), so each band is whole four-lane steps with interleaved partial sums: the
+    /// product vectorises and has no scalar tail. Bands of up to three bins sum exactly as a
+    /// serial loop would.
     @_noAllocation @_noLocks
     @inline(never)
     private func applyMelBank() {
@@ -539,17 +550,28 @@ public final class MelAnalyzer: @unchecked Sendable {
         let out = melBands
         for band in 0..<melBandCount {
             let first = UnsafePointer(spectrum + bankFirstBin[band]), span = bankSpan[band]
+            // Eight partial sums (two vector registers) halve the add chain of wide bands.
             var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0
+            var s4: Float = 0, s5: Float = 0, s6: Float = 0, s7: Float = 0
             var j = 0
-            while j &+ 4 <= span {
+            while j &+ 8 <= span {
                 s0 += weight[j] * first[j]
                 s1 += weight[j &+ 1] * first[j &+ 1]
                 s2 += weight[j &+ 2] * first[j &+ 2]
                 s3 += weight[j &+ 3] * first[j &+ 3]
-                j &+= 4
+                s4 += weight[j &+ 4] * first[j &+ 4]
+                s5 += weight[j &+ 5] * first[j &+ 5]
+                s6 += weight[j &+ 6] * first[j &+ 6]
+                s7 += weight[j &+ 7] * first[j &+ 7]
+                j &+= 8
             }
-            while j < span { s0 += weight[j] * first[j]; j &+= 1 }
-            out[band] = (s0 + s1) + (s2 + s3)
+            if j < span {  // one last four-lane step (spans are multiples of 4)
+                s0 += weight[j] * first[j]
+                s1 += weight[j &+ 1] * first[j &+ 1]
+                s2 += weight[j &+ 2] * first[j &+ 2]
+                s3 += weight[j &+ 3] * first[j &+ 3]
+            }
+            out[band] = ((s0 + s4) + (s1 + s5)) + ((s2 + s6) + (s3 + s7))
             weight += span
         }
     }
