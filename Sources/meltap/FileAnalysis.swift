@@ -44,7 +44,6 @@ struct FileAnalysis {
         // Frames per channel not yet written (a row needs every channel's frame t).
         var pending = [[Float]](repeating: [], count: channels.count)
         var deferredRows: [Float] = []   // whole-file rows when the clamp needs the global maximum
-        var frame = [Float](repeating: 0, count: width)
         var row: [Float] = []
         func emitRows() throws {
             let ready = pending.map { $0.count / width }.min() ?? 0
@@ -59,32 +58,43 @@ struct FileAnalysis {
 
         let progress = ProgressBar(enabled: !command.noProgress, totalFrames: reader.frameCount,
                                    sampleRate: reader.sampleRate)
-        var interleaved = [Float](repeating: 0, count: FileAnalysis.blockLength * reader.channelCount)
-        var block = [Float](repeating: 0, count: FileAnalysis.blockLength)
+        // Read buffers, owned here, reused for every block.
+        let channelCount = reader.channelCount
+        let interleaved = UnsafeMutablePointer<Float>.allocate(capacity: FileAnalysis.blockLength * channelCount)
+        let block = UnsafeMutablePointer<Float>.allocate(capacity: FileAnalysis.blockLength)
+        let framePointer = UnsafeMutablePointer<Float>.allocate(capacity: width)
+        defer { interleaved.deallocate(); block.deallocate(); framePointer.deallocate() }
+        let frameBuffer = UnsafeBufferPointer(start: framePointer, count: width)
         var framesRead: Int64 = 0
         while true {
-            let n = try interleaved.withUnsafeMutableBufferPointer {
-                try reader.read(into: $0.baseAddress!, frames: FileAnalysis.blockLength)
-            }
+            let n = try reader.read(into: interleaved, frames: FileAnalysis.blockLength)
             if n == 0 { break }
             framesRead += Int64(n)
             for (c, source) in channels.enumerated() {
-                for i in 0..<n {
-                    if mixDown {
+                // One channel's samples, contiguous (a mono file is used in place).
+                let samples: UnsafePointer<Float>
+                if channelCount == 1 {
+                    samples = UnsafePointer(interleaved)
+                } else if mixDown {
+                    let divisor = Float(channelCount)
+                    for i in 0..<n {
+                        let frameStart = interleaved + i * channelCount
                         var sum: Float = 0
-                        for k in 0..<reader.channelCount { sum += interleaved[i * reader.channelCount + k] }
-                        block[i] = sum / Float(reader.channelCount)
-                    } else {
-                        block[i] = interleaved[i * reader.channelCount + source]
+                        for k in 0..<channelCount { sum += frameStart[k] }
+                        block[i] = sum / divisor
                     }
+                    samples = UnsafePointer(block)
+                } else {
+                    for i in 0..<n { block[i] = interleaved[i * channelCount + source] }
+                    samples = UnsafePointer(block)
                 }
-                block.withUnsafeBufferPointer { all in
-                    var offset = 0
-                    while offset < n {
-                        let step = analyzers[c].process(UnsafeBufferPointer(rebasing: all[offset..<n]), into: &frame)
-                        offset += step.consumed
-                        if step.frameIndex >= 0 { pending[c].append(contentsOf: frame) }
-                    }
+                let analyzer = analyzers[c]
+                var offset = 0
+                while offset < n {
+                    let step = analyzer.process(UnsafeBufferPointer(start: samples + offset, count: n - offset),
+                                                into: framePointer)
+                    offset += step.consumed
+                    if step.frameIndex >= 0 { pending[c].append(contentsOf: frameBuffer) }
                 }
             }
             try emitRows()
@@ -94,7 +104,7 @@ struct FileAnalysis {
             throw MelConfigurationError("\(command.input) holds no audio samples; there is nothing to analyse.")
         }
         for (c, analyzer) in analyzers.enumerated() {
-            while try analyzer.flush(into: &frame) >= 0 { pending[c].append(contentsOf: frame) }
+            while try analyzer.flush(into: framePointer) >= 0 { pending[c].append(contentsOf: frameBuffer) }
         }
         try emitRows()
         progress.finish()
