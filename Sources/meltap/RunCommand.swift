@@ -115,6 +115,7 @@ struct RunCommand: ParsableCommand {
         if let counts = client.hooks.rtguardCounts { print("meltap: rtguard loaded (\(counts.allocations) allocations so far)") }
         fflush(nil)
 
+        let usageAtStart = ProcessCPU.now()
         waitForStop(seconds: duration)
 
         client.stop()
@@ -126,6 +127,7 @@ struct RunCommand: ParsableCommand {
         print("meltap: periods: last \(statistics.blockLength), largest \(statistics.largestBlockLength) samples; "
               + "capture latency \(client.captureLatency.lowerBound)…\(client.captureLatency.upperBound) samples")
         print("meltap: \(statistics.callbackDurations)")
+        print("meltap: \(ProcessCPU.now().share(since: usageAtStart))")
         if statistics.drops > 0 {
             print("meltap: frames were dropped because the consumer fell behind; raise --ring-frames.")
         }
@@ -316,5 +318,31 @@ struct PrivateJackServer {
             if access(candidate, X_OK) == 0 { return candidate }
         }
         return nil
+    }
+}
+
+// MARK: CPU use
+
+/// The process's CPU time (every thread) against wall time, for the exit report.
+struct ProcessCPU {
+    /// Seconds of user and system CPU time, and of CLOCK_MONOTONIC.
+    var user: Double, system: Double, wall: Double
+
+    static func now() -> ProcessCPU {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        var clock = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &clock)
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) * 1e-6 }
+        return ProcessCPU(user: seconds(usage.ru_utime), system: seconds(usage.ru_stime),
+                          wall: Double(clock.tv_sec) + Double(clock.tv_nsec) * 1e-9)
+    }
+
+    /// "CPU 0.41 s user + 0.12 s system over 20.0 s running = 2.7 % of one core".
+    func share(since start: ProcessCPU) -> String {
+        let user = self.user - start.user, system = self.system - start.system, wall = self.wall - start.wall
+        let percent = wall > 0 ? 100 * (user + system) / wall : 0
+        return "CPU \(String(format: "%.2f", user)) s user + \(String(format: "%.2f", system)) s system over "
+            + "\(String(format: "%.1f", wall)) s running = \(String(format: "%.1f", percent)) % of one core (all threads)"
     }
 }
