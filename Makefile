@@ -3,7 +3,7 @@
 #   make test   installs what is needed and runs every test (CI runs this)
 SWIFT ?= swift
 
-.PHONY: deps demo test build release bench bench-peers clean
+.PHONY: deps demo test build release bench bench-peers bench-realtime clean
 
 deps:
 	./scripts/install-deps
@@ -23,6 +23,9 @@ bench: release
 bench-peers: release
 	MELTAP_PEERS=1 ./scripts/install-deps
 	./scripts/bench-peers
+
+bench-realtime: release
+	./scripts/bench-realtime
 
 clean:
 	rm -rf .build .build-*

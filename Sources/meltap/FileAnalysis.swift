@@ -112,8 +112,9 @@ struct FileAnalysis {
         if deferred {
             // Channels are finished separately: the reference clamps each signal at its own maximum.
             let rowsCount = deferredRows.count / (width * channels.count)
-            var finished = [Float](repeating: 0, count: rowsCount * outputWidth * channels.count)
-            for c in 0..<channels.count {
+            var finished = channels.count == 1 ? finisher.finish(deferredRows)
+                : [Float](repeating: 0, count: rowsCount * outputWidth * channels.count)
+            for c in 0..<channels.count where channels.count > 1 {
                 var single = [Float](); single.reserveCapacity(rowsCount * width)
                 for t in 0..<rowsCount {
                     let base = (t * channels.count + c) * width

@@ -30,18 +30,25 @@ public struct OfflineFinisher: Sendable {
         guard OfflineFinisher.isNeeded(c) else { return frames }
         let energyColumns = c.useEnergy ? 1 : 0
         let count = frames.count / max(1, inputWidth)
-        // The maximum over the band values (not the energy column), as float32 like numpy.
-        var maximum = -Float.infinity
-        for t in 0..<count {
-            for i in energyColumns..<inputWidth { maximum = max(maximum, frames[t * inputWidth + i]) }
-        }
         let distance = Float(c.topDB ?? 8)
-        let floor = maximum - distance
+        let whisper = c.output == .whisper
         var clamped = frames
-        for t in 0..<count {
-            for i in energyColumns..<inputWidth {
-                let v = max(clamped[t * inputWidth + i], floor)
-                clamped[t * inputWidth + i] = c.output == .whisper ? (v + 4) / 4 : v
+        clamped.withUnsafeMutableBufferPointer { values in
+            guard let base = values.baseAddress, count > 0 else { return }
+            // The maximum over the band values (not the energy column), as float32 like numpy.
+            var maximum = -Float.infinity
+            for t in 0..<count {
+                let row = base + t * inputWidth
+                for i in energyColumns..<inputWidth { maximum = max(maximum, row[i]) }
+            }
+            let floor = maximum - distance
+            for t in 0..<count {
+                let row = base + t * inputWidth
+                if whisper {
+                    for i in energyColumns..<inputWidth { row[i] = (max(row[i], floor) + 4) / 4 }
+                } else {
+                    for i in energyColumns..<inputWidth { row[i] = max(row[i], floor) }
+                }
             }
         }
         guard c.output == .mfcc else { return clamped }
