@@ -111,21 +111,26 @@ struct FileAnalysis {
 
         if deferred {
             // Channels are finished separately: the reference clamps each signal at its own maximum.
-            let rowsCount = deferredRows.count / (width * channels.count)
-            var finished = channels.count == 1 ? finisher.finish(deferredRows)
-                : [Float](repeating: 0, count: rowsCount * outputWidth * channels.count)
-            for c in 0..<channels.count where channels.count > 1 {
-                var single = [Float](); single.reserveCapacity(rowsCount * width)
-                for t in 0..<rowsCount {
-                    let base = (t * channels.count + c) * width
-                    single.append(contentsOf: deferredRows[base..<(base + width)])
-                }
-                let done = finisher.finish(single)
-                for t in 0..<rowsCount {
-                    let target = (t * channels.count + c) * outputWidth
-                    finished.replaceSubrange(target..<(target + outputWidth),
+            let finished: [Float]
+            if channels.count == 1 {
+                finished = finisher.finish(deferredRows)  // the rows are that channel's frames already
+            } else {
+                let rowsCount = deferredRows.count / (width * channels.count)
+                var rows = [Float](repeating: 0, count: rowsCount * outputWidth * channels.count)
+                for c in 0..<channels.count {
+                    var single = [Float](); single.reserveCapacity(rowsCount * width)
+                    for t in 0..<rowsCount {
+                        let base = (t * channels.count + c) * width
+                        single.append(contentsOf: deferredRows[base..<(base + width)])
+                    }
+                    let done = finisher.finish(single)
+                    for t in 0..<rowsCount {
+                        let target = (t * channels.count + c) * outputWidth
+                        rows.replaceSubrange(target..<(target + outputWidth),
                                              with: done[(t * outputWidth)..<((t + 1) * outputWidth)])
+                    }
                 }
+                finished = rows
             }
             try writer.appendRows(finished)
         }
