@@ -210,22 +210,23 @@ def main():
         est_ns, est_xrt = time_melbase(c, estimate=True)
         rows.append((label, f"melbase C, {precision} FFT, ESTIMATE", est_xrt, est_ns,
                      f"core ns/hop ÷ this = {core_ns / est_ns:.2f}", ""))
+        peer_xrt, peer_target = None, None   # the peer `meltap file` is compared with
         if c.get("librosa"):
             dt, frames = time_librosa(c)
             xrt = SECONDS / dt
+            peer_xrt, peer_target = xrt, 4
             rows.append((label, "librosa offline (f64 FFT)", xrt, dt * 1e9 / frames,
                          f"core ÷ this = {core_xrt / xrt:.1f}×", fmt_ratio(core_xrt / xrt, 4)))
         if c.get("knf"):
             for chunk, name in ((None, "kaldi-native-fbank, all at once"), (256, "kaldi-native-fbank, 256-sample blocks")):
                 dt, frames = time_knf(c, chunk)
                 xrt = SECONDS / dt
+                if chunk is None:
+                    peer_xrt, peer_target = xrt, 5
                 rows.append((label, name, xrt, dt * 1e9 / frames, f"core ÷ this = {core_xrt / xrt:.1f}×",
                              fmt_ratio(core_xrt / xrt, 5)))
         if have_file:
-            # Compared with the peer this configuration has (librosa, else kaldi-native-fbank).
-            peer_xrt = next((r[2] for r in rows if r[0] == label and r[1].startswith(("librosa", "kaldi-native-fbank, all"))), None)
-            peer_target = 4 if c.get("librosa") else 5
-
+            # Compared with the peer this configuration has (librosa, else kaldi-native-fbank all at once).
             def vs_peer(xrt, with_target):
                 if peer_xrt is None:
                     return "", ""
@@ -238,6 +239,12 @@ def main():
             rows.append((label, "meltap file (end to end)", SECONDS / dt, dt * 1e9 / hops, *vs_peer(SECONDS / dt, False)))
             short_dt = time_meltap_file(c, short=True)
             per_hop = (dt - short_dt) / (hops - short_hops)
+            if SECONDS < 10 * SHORT_SECONDS or per_hop <= 0:
+                # The difference of two short runs is timing noise, not throughput.
+                rows.append((label, "meltap file throughput", 0, 0,
+                             f"n/a: needs BENCH_SECONDS ≥ {10 * SHORT_SECONDS:g}", ""))
+                print(f"done: {label}", file=sys.stderr, flush=True)
+                continue
             startup_ms = (short_dt - per_hop * short_hops) * 1e3
             xrt = c["hop"] / c["sr"] / per_hop
             rows.append((label, f"meltap file throughput (−{startup_ms:.1f} ms start-up)", xrt, per_hop * 1e9,
