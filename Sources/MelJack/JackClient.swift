@@ -25,6 +25,14 @@ public struct JackClientOptions: Sendable {
     public var ringCapacity: Int = 4096
     /// Clamp rule for the analyzers (live: `.running`).
     public var clampRule: ClampRule = .running
+    /// Seconds each computed frame is held in the realtime thread before it is pushed, so that
+    /// an xrun JACK reports after the frame was computed can still flag it `.xrun`. 0: frames go
+    /// out in the callback that computes them, and a frame completed before the notification
+    /// arrived can carry damaged samples without the flag. Adds this much latency.
+    public var xrunHold: Double = 0
+    /// Whether the realtime thread wakes a sleeping consumer (at most one `sem_post` per
+    /// callback). False: it never does, and the consumer must poll the ring.
+    public var wakesConsumer = true
     /// Where status messages go (the supervisor thread calls it).
     public var log: @Sendable (String) -> Void = { message in
         FileHandle.standardError.write(Data(("meltap: " + message + "\n").utf8))
@@ -43,8 +51,16 @@ public struct JackStatistics: Sendable {
     public var xruns: UInt64
     /// Process callbacks run.
     public var blocks: UInt64
-    /// Block starts that did not follow the previous block (missed cycles).
+    /// Block starts that did not follow the previous block (missed cycles, buffer-size changes).
     public var discontinuities: UInt64
+    /// Frames pushed with `.xrun` and with `.discontinuity`.
+    public var xrunFrames: UInt64
+    public var discontinuityFrames: UInt64
+    /// Frames pushed before their hold ended because the hold was full.
+    public var holdOverflows: UInt64
+    /// Consumer wake-ups posted by the realtime thread (each a possible system call; at most one
+    /// per callback).
+    public var consumerWakeups: UInt64
     /// Server restarts survived.
     public var restarts: UInt64
     /// Analyzer rebuilds after sample-rate changes.
@@ -148,16 +164,22 @@ public final class JackClient: @unchecked Sendable {
         sequence.initialize(repeating: 0, count: channels)
         let flags = UnsafeMutablePointer<UInt32>.allocate(capacity: channels)
         flags.initialize(repeating: 0, count: channels)
+        let pushFlags = UnsafeMutablePointer<UInt32>.allocate(capacity: channels)
+        pushFlags.initialize(repeating: 0, count: channels)
+        // Room for every frame completed within the hold, plus one largest period's frames.
+        let holdSamples = Int((max(0, options.xrunHold) * rate).rounded())
+        let holdCapacity = (holdSamples + realtimeMaximumBlockLength) / configuration.hopLength + 2
+        let hold = FrameHold(channels: channels, capacity: holdCapacity, width: frameWidth)
         let streamStart = UnsafeMutablePointer<Int64>.allocate(capacity: channels)
         streamStart.initialize(repeating: 0, count: channels)
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(1, frameWidth))
-        scratch.initialize(repeating: 0, count: max(1, frameWidth))
         state = .allocate(capacity: 1)
         state.initialize(to: RealtimeState(
             client: client, ports: ports, channelCount: channels,
-            set: AnalyzerSet.make(analyzers, sampleRate: rate),
-            ring: .passUnretained(ring), scratch: scratch, sequence: sequence,
-            pendingFlags: flags, streamStart: streamStart, shared: shared, hooks: hooks))
+            set: AnalyzerSet.make(analyzers, sampleRate: rate, holdSeconds: options.xrunHold),
+            ring: .passUnretained(ring), hold: hold, sequence: sequence,
+            pendingFlags: flags, pushFlags: pushFlags, streamStart: streamStart, damage: DamageLog(),
+            wakesConsumer: options.wakesConsumer,
+            shared: shared, hooks: hooks))
 
         var assignment: [String: Int] = [:]
         for (index, name) in initialSources.prefix(channels).enumerated() { assignment[name] = index }
@@ -179,8 +201,10 @@ public final class JackClient: @unchecked Sendable {
         state.pointee.ports.deallocate()
         state.pointee.sequence.deallocate()
         state.pointee.pendingFlags.deallocate()
+        state.pointee.pushFlags.deallocate()
         state.pointee.streamStart.deallocate()
-        state.pointee.scratch.deallocate()
+        state.pointee.hold.deallocate()
+        state.pointee.damage.deallocate()
         state.deinitialize(count: 1)
         state.deallocate()
         shared.deinitialize(count: 1)
@@ -213,11 +237,23 @@ public final class JackClient: @unchecked Sendable {
         }
     }
 
+    /// Samples each frame is held in the realtime thread before it is pushed (`xrunHold`).
+    public var holdLatency: Int { Int((max(0, options.xrunHold) * configuration.sampleRate).rounded()) }
+
     /// Capture latency of our inputs as last reported by the latency callback, in samples.
     public var captureLatency: ClosedRange<Int> {
         let low = Int(shared.pointee.captureLatencyMinimum.load(ordering: .relaxed))
         let high = Int(shared.pointee.captureLatencyMaximum.load(ordering: .relaxed))
         return low...max(low, high)
+    }
+
+    /// JACK's estimate of when the sample at `frameTime` was (or will be) captured, and JACK's
+    /// clock now, both in microseconds of `jack_get_time` (CLOCK_MONOTONIC on Linux). Nil while
+    /// no client is open. For latency reports off the realtime thread.
+    public func captureTime(ofFrameTime frameTime: Int64) -> (sample: UInt64, now: UInt64)? {
+        guard let client = state.pointee.client else { return nil }
+        // jack_nframes_t is 32-bit and wraps; JACK resolves the wrap against its current cycle.
+        return (jack_frames_to_time(client, jack_nframes_t(truncatingIfNeeded: frameTime)), jack_get_time())
     }
 
     /// A snapshot of the counters and the callback-duration histogram.
@@ -228,6 +264,10 @@ public final class JackClient: @unchecked Sendable {
             frames: s.pointee.frames.load(ordering: .relaxed), drops: s.pointee.drops.load(ordering: .relaxed),
             xruns: s.pointee.xruns.load(ordering: .relaxed), blocks: s.pointee.blocks.load(ordering: .relaxed),
             discontinuities: s.pointee.discontinuities.load(ordering: .relaxed),
+            xrunFrames: s.pointee.xrunFrames.load(ordering: .relaxed),
+            discontinuityFrames: s.pointee.discontinuityFrames.load(ordering: .relaxed),
+            holdOverflows: s.pointee.holdOverflows.load(ordering: .relaxed),
+            consumerWakeups: ring.wakeups,
             restarts: restarts, reconfigurations: reconfigurations,
             blockLength: Int(s.pointee.blockLength.load(ordering: .relaxed)),
             largestBlockLength: Int(s.pointee.largestBlockLength.load(ordering: .relaxed)),
@@ -322,7 +362,7 @@ public final class JackClient: @unchecked Sendable {
             mutable.withLock { $0.configuration.sampleRate = rate }
             return
         }
-        let set = AnalyzerSet.make(analyzers, sampleRate: rate)
+        let set = AnalyzerSet.make(analyzers, sampleRate: rate, holdSeconds: options.xrunHold)
         mutable.withLock { $0.configuration = configuration; $0.reconfigurations += 1 }
         if state.pointee.client != nil && mutable.withLock({ $0.active }) {
             // Releasing: the set is fully built before the realtime thread can see it.
@@ -331,13 +371,14 @@ public final class JackClient: @unchecked Sendable {
             AnalyzerSet.destroy(state.pointee.set)
             state.pointee.set = set
             state.pointee.needsStreamStart = true
-            state.pointee.streamStartFlags |= RawFlags.reconfigured
+            state.pointee.streamStartFlags |= RawFlags.reconfigured | RawFlags.discontinuity
         }
         options.log("sample rate is now \(Int(rate)) Hz; analyzers rebuilt")
     }
 
     /// The server went away: close, then poll `jack_client_open` with backoff until a server is
-    /// back; re-register, reactivate and reconnect. The next frames carry `.serverRestart|.gap`.
+    /// back; re-register, reactivate and reconnect. The next frames carry
+    /// `.serverRestart|.discontinuity` (a new frame-time epoch; sequence numbers continue).
     private func reconnectAfterShutdown() {
         options.log("the JACK server went away; waiting for it to come back")
         mutable.withLock { $0.active = false }
@@ -361,7 +402,7 @@ public final class JackClient: @unchecked Sendable {
                 for channel in 0..<set.pointee.count { set.pointee.analyzers[channel].takeUnretainedValue().reset() }
                 state.pointee.client = client
                 state.pointee.needsStreamStart = true
-                state.pointee.streamStartFlags |= RawFlags.serverRestart | RawFlags.gap
+                state.pointee.streamStartFlags |= RawFlags.serverRestart | RawFlags.discontinuity
                 state.pointee.expectedBlockStart = -1
                 shared.pointee.serverSampleRate.store(jack_get_sample_rate(client), ordering: .relaxed)
                 do { try registerPortsAndCallbacks(client) } catch {

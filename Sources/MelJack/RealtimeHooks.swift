@@ -16,6 +16,11 @@ public struct RealtimeHooks: Sendable {
     let allocationCount: Counter?
     let freeCount: Counter?
     let regionCount: Counter?
+    /// rtguard's counts of blocking or kernel-entering calls (newer shims only).
+    let postCount: Counter?
+    let maximumPostCount: Counter?
+    let lockCount: Counter?
+    let systemCallCount: Counter?
 
     /// Looks the hooks up in the running process (RTLD_DEFAULT is a null handle on glibc).
     public static func lookUp() -> RealtimeHooks {
@@ -25,14 +30,28 @@ public struct RealtimeHooks: Sendable {
                 enter: unsafeBitCast(enter, to: Hook.self), leave: unsafeBitCast(leave, to: Hook.self),
                 allocationCount: symbol("rtguard_allocs").map { unsafeBitCast($0, to: Counter.self) },
                 freeCount: symbol("rtguard_frees").map { unsafeBitCast($0, to: Counter.self) },
-                regionCount: symbol("rtguard_regions").map { unsafeBitCast($0, to: Counter.self) })
+                regionCount: symbol("rtguard_regions").map { unsafeBitCast($0, to: Counter.self) },
+                postCount: symbol("rtguard_posts").map { unsafeBitCast($0, to: Counter.self) },
+                maximumPostCount: symbol("rtguard_max_posts").map { unsafeBitCast($0, to: Counter.self) },
+                lockCount: symbol("rtguard_locks").map { unsafeBitCast($0, to: Counter.self) },
+                systemCallCount: symbol("rtguard_syscalls").map { unsafeBitCast($0, to: Counter.self) })
         }
         if let enter = symbol("__rtsan_realtime_enter"), let leave = symbol("__rtsan_realtime_exit") {
             return RealtimeHooks(enter: unsafeBitCast(enter, to: Hook.self),
                                  leave: unsafeBitCast(leave, to: Hook.self),
-                                 allocationCount: nil, freeCount: nil, regionCount: nil)
+                                 allocationCount: nil, freeCount: nil, regionCount: nil,
+                                 postCount: nil, maximumPostCount: nil, lockCount: nil, systemCallCount: nil)
         }
-        return RealtimeHooks(enter: nil, leave: nil, allocationCount: nil, freeCount: nil, regionCount: nil)
+        return RealtimeHooks(enter: nil, leave: nil, allocationCount: nil, freeCount: nil, regionCount: nil,
+                             postCount: nil, maximumPostCount: nil, lockCount: nil, systemCallCount: nil)
+    }
+
+    /// rtguard's counts of calls that block or enter the kernel inside realtime regions: `sem_post`
+    /// (total, and the most in one region), mutex / condition-variable calls, other system-call
+    /// wrappers. Nil without rtguard or with a shim that does not count them.
+    public var rtguardBlockingCounts: (posts: Int, mostPostsInOneRegion: Int, locks: Int, systemCalls: Int)? {
+        guard let postCount, let maximumPostCount, let lockCount, let systemCallCount else { return nil }
+        return (postCount(), maximumPostCount(), lockCount(), systemCallCount())
     }
 
     /// Whether rtguard is preloaded.

@@ -18,9 +18,16 @@ struct RealtimeShared: ~Copyable {
     let xruns = Atomic<UInt64>(0)
     /// Process callbacks run.
     let blocks = Atomic<UInt64>(0)
-    /// Block-start discontinuities (frame time jumped), flagged `.gap`.
+    /// Block-start discontinuities (frame time jumped); frames spanning one carry `.discontinuity`.
     let discontinuities = Atomic<UInt64>(0)
-    /// Set by the xrun callback, taken by the realtime thread: flag the next frames `.xrun`.
+    /// Frames pushed with `.xrun` (their window overlaps a stretch marked damaged by an xrun).
+    let xrunFrames = Atomic<UInt64>(0)
+    /// Frames pushed with `.discontinuity`.
+    let discontinuityFrames = Atomic<UInt64>(0)
+    /// Frames released from the hold early because it was full (they could miss a late xrun flag).
+    let holdOverflows = Atomic<UInt64>(0)
+    /// Set by the xrun callback, taken by the realtime thread at its next block start: it marks
+    /// the recent stretch damaged (see `RealtimeState.markXrunDamage`).
     let pendingXrun = Atomic<Bool>(false)
     /// The current period, in samples, from the buffer-size callback.
     let blockLength = Atomic<UInt32>(0)
@@ -70,15 +77,21 @@ struct AnalyzerSet {
     let analyzers: UnsafeMutablePointer<Unmanaged<MelAnalyzer>>
     let count: Int
     let sampleRate: Double
+    /// Input samples one frame's window spans (n_fft, or win_length for Kaldi framing).
+    let frameSpan: Int
+    /// Samples a computed frame is held before it is pushed (the xrun hold), ≥ 0.
+    let holdSamples: Int
 
-    static func make(_ list: [MelAnalyzer], sampleRate: Double) -> UnsafeMutablePointer<AnalyzerSet> {
+    static func make(_ list: [MelAnalyzer], sampleRate: Double, holdSeconds: Double) -> UnsafeMutablePointer<AnalyzerSet> {
         let storage = UnsafeMutablePointer<Unmanaged<MelAnalyzer>>.allocate(capacity: max(1, list.count))
         for (index, analyzer) in list.enumerated() {
             // +1 retain, released in `destroy`: the realtime thread borrows without retaining.
             (storage + index).initialize(to: .passRetained(analyzer))
         }
         let set = UnsafeMutablePointer<AnalyzerSet>.allocate(capacity: 1)
-        set.initialize(to: AnalyzerSet(analyzers: storage, count: list.count, sampleRate: sampleRate))
+        let span = list.first.map { $0.configuration.frameLength } ?? 0
+        set.initialize(to: AnalyzerSet(analyzers: storage, count: list.count, sampleRate: sampleRate, frameSpan: span,
+                                       holdSamples: max(0, Int((holdSeconds * sampleRate).rounded()))))
         return set
     }
 
@@ -88,6 +101,70 @@ struct AnalyzerSet {
         set.deinitialize(count: 1)
         set.deallocate()
     }
+}
+
+/// Frames computed but not yet pushed, per channel: a FIFO of fixed slots, so that an xrun
+/// reported after a frame was computed can still flag it (`JackClientOptions.xrunHold`).
+/// With no hold, frames pass through it within the same callback.
+///
+/// Ownership: allocated and prefaulted by `JackClient.init`, freed by its deinit; touched only
+/// by the realtime thread while a client is active.
+struct FrameHold {
+    /// Slots per channel.
+    let capacity: Int
+    /// Values per frame.
+    let width: Int
+    /// channels × capacity × width floats, channel-major.
+    let values: UnsafeMutablePointer<Float>
+    /// channels × capacity: frame time, raw flags, analyzer index of the first sample.
+    let frameTime: UnsafeMutablePointer<Int64>
+    let flags: UnsafeMutablePointer<UInt32>
+    let firstSample: UnsafeMutablePointer<Int64>
+    /// Per channel: slot of the oldest held frame, and how many are held.
+    let oldest: UnsafeMutablePointer<Int>
+    let count: UnsafeMutablePointer<Int>
+
+    init(channels: Int, capacity: Int, width: Int) {
+        self.capacity = capacity
+        self.width = width
+        let slots = channels * capacity
+        values = .allocate(capacity: max(1, slots * width))
+        values.initialize(repeating: 0, count: max(1, slots * width))  // prefault
+        frameTime = .allocate(capacity: slots)
+        frameTime.initialize(repeating: 0, count: slots)
+        flags = .allocate(capacity: slots)
+        flags.initialize(repeating: 0, count: slots)
+        firstSample = .allocate(capacity: slots)
+        firstSample.initialize(repeating: 0, count: slots)
+        oldest = .allocate(capacity: channels)
+        oldest.initialize(repeating: 0, count: channels)
+        count = .allocate(capacity: channels)
+        count.initialize(repeating: 0, count: channels)
+    }
+
+    func deallocate() {
+        values.deallocate(); frameTime.deallocate(); flags.deallocate(); firstSample.deallocate()
+        oldest.deallocate(); count.deallocate()
+    }
+}
+
+/// Stretches of analyzer input marked damaged by xruns, in analyzer sample indices
+/// (`RealtimeState.samplesFed` coordinates): the last `capacity`, oldest overwritten first.
+struct DamageLog {
+    static var capacity: Int { 8 }
+    /// `capacity` half-open ranges [start, end); unused ones are [Int64.min, Int64.min), which no
+    /// window overlaps (frames' first samples can be negative, inside the centre padding).
+    let start: UnsafeMutablePointer<Int64>
+    let end: UnsafeMutablePointer<Int64>
+
+    init() {
+        start = .allocate(capacity: Self.capacity)
+        start.initialize(repeating: .min, count: Self.capacity)
+        end = .allocate(capacity: Self.capacity)
+        end.initialize(repeating: .min, count: Self.capacity)
+    }
+
+    func deallocate() { start.deallocate(); end.deallocate() }
 }
 
 /// Everything the process callback reads and writes, preallocated before activation.
@@ -105,12 +182,14 @@ struct RealtimeState {
     var set: UnsafeMutablePointer<AnalyzerSet>
     /// Destination ring; the JackClient keeps the object alive.
     let ring: Unmanaged<FrameRing>
-    /// One frame's values, `frameWidth` floats.
-    let scratch: UnsafeMutablePointer<Float>
+    /// Computed frames waiting to be pushed.
+    let hold: FrameHold
     /// Per channel: the next frame's sequence number.
     let sequence: UnsafeMutablePointer<UInt64>
-    /// Per channel: flags for the next frame pushed (raw `FrameFlags`).
+    /// Per channel: flags for the next frame computed (raw `FrameFlags`: a new stream's flags).
     let pendingFlags: UnsafeMutablePointer<UInt32>
+    /// Per channel: flags for the next frame pushed (`.gap` after a drop).
+    let pushFlags: UnsafeMutablePointer<UInt32>
     /// Per channel: JACK frame time (64-bit) of the analyzer's input sample 0.
     let streamStart: UnsafeMutablePointer<Int64>
     /// The next block starts a new stream (after activation, restart, reconfiguration).
@@ -125,8 +204,13 @@ struct RealtimeState {
     /// Analyzer input samples fed since the stream started (same for every channel).
     var samplesFed: Int64 = 0
     /// Input-sample index at which the block times last jumped: frames whose first sample lies
-    /// before it but complete after it span the jump and are flagged `.gap`.
+    /// before it but complete after it span the jump and carry `.discontinuity`.
     var lastJumpIndex: Int64 = .min
+    /// Stretches damaged by xruns, and the slot the next one goes to.
+    let damage: DamageLog
+    var nextDamageSlot: Int = 0
+    /// Whether to wake a sleeping consumer after pushing (false: it polls).
+    let wakesConsumer: Bool
     /// Shared atomics.
     let shared: UnsafeMutablePointer<RealtimeShared>
     /// rtguard / RealtimeSanitizer hooks, nil when not preloaded.
@@ -141,11 +225,13 @@ enum RawFlags {
     static var xrun: UInt32 { 1 << 1 }
     static var reconfigured: UInt32 { 1 << 2 }
     static var serverRestart: UInt32 { 1 << 3 }
+    static var discontinuity: UInt32 { 1 << 4 }
 
     static func check() {
         precondition(FrameFlags.gap.rawValue == gap && FrameFlags.xrun.rawValue == xrun
                      && FrameFlags.reconfigured.rawValue == reconfigured
-                     && FrameFlags.serverRestart.rawValue == serverRestart,
+                     && FrameFlags.serverRestart.rawValue == serverRestart
+                     && FrameFlags.discontinuity.rawValue == discontinuity,
                      "MelJack.RawFlags is out of date with MelTransport.FrameFlags")
     }
 }
@@ -164,10 +250,111 @@ private func blockStart(_ state: UnsafeMutablePointer<RealtimeState>, now: UInt3
     return state.pointee.frameTime64
 }
 
-/// The body of the JACK process callback: feeds each channel's block to its analyzer and
-/// pushes the completed frames into the ring.
-/// Real-time safe: no allocation, locks or system calls (`sem_post` in `tryPush` enters the
-/// kernel only to wake a sleeping consumer; `clock_gettime` is a vDSO call).
+/// Whether a frame whose window is [first, first + span) overlaps a stretch in the damage log.
+/// Real-time safe: no allocation, locks or system calls.
+@_noAllocation @_noLocks
+@inline(__always)
+private func overlapsDamage(_ damage: DamageLog, first: Int64, span: Int64) -> Bool {
+    for slot in 0..<DamageLog.capacity where first < damage.end[slot] && first + span > damage.start[slot] {
+        return true
+    }
+    return false
+}
+
+/// An xrun was reported: marks [samplesFed − lookback, samplesFed + blockLength) damaged, and
+/// flags `.xrun` on every held frame whose window overlaps it. Frames computed later are checked
+/// against the log as they complete.
+///
+/// JACK reports an xrun on the notification thread some time after the damaged cycle, so the
+/// damage lies before the block in which the realtime thread learns of it. The lookback is the
+/// xrun hold (frames older than that were pushed already and cannot be flagged), and at least
+/// four periods, which covered every notification delay measured (see docs/realtime.md).
+/// Real-time safe: no allocation, locks or system calls.
+@_noAllocation @_noLocks
+private func markXrunDamage(_ state: UnsafeMutablePointer<RealtimeState>, blockLength: Int) {
+    let set = state.pointee.set
+    let lookback = Int64(max(set.pointee.holdSamples, 4 * blockLength))
+    let from = state.pointee.samplesFed - lookback
+    let to = state.pointee.samplesFed + Int64(blockLength)
+    let damage = state.pointee.damage
+    let slot = state.pointee.nextDamageSlot
+    damage.start[slot] = from
+    damage.end[slot] = to
+    state.pointee.nextDamageSlot = (slot + 1) % DamageLog.capacity
+    let hold = state.pointee.hold
+    let span = Int64(set.pointee.frameSpan)
+    for channel in 0..<state.pointee.channelCount {
+        let held = hold.count[channel]
+        var index = 0
+        while index < held {
+            let slotIndex = channel * hold.capacity + (hold.oldest[channel] + index) % hold.capacity
+            let first = hold.firstSample[slotIndex]
+            if first < to && first + span > from { hold.flags[slotIndex] |= RawFlags.xrun }
+            index += 1
+        }
+    }
+}
+
+/// Clears the damage log (a new stream restarts the sample indices at 0).
+/// Real-time safe: no allocation, locks or system calls.
+@_noAllocation @_noLocks
+private func clearDamage(_ state: UnsafeMutablePointer<RealtimeState>) {
+    let damage = state.pointee.damage
+    for slot in 0..<DamageLog.capacity {
+        damage.start[slot] = .min
+        damage.end[slot] = .min
+    }
+}
+
+/// Pushes up to `limit` of the channel's held frames, oldest first: those whose last sample is
+/// `holdSamples` or more behind the stream, or any with `ignoringAge`. A full ring drops the
+/// frame, counts it and flags the channel's next pushed frame `.gap`. Returns the frames pushed.
+/// Real-time safe: no allocation, locks or system calls.
+@_noAllocation @_noLocks
+private func releaseHeld(_ state: UnsafeMutablePointer<RealtimeState>, channel: Int,
+                         limit: Int = .max, ignoringAge: Bool = false) -> Int {
+    let hold = state.pointee.hold
+    let set = state.pointee.set
+    let shared = state.pointee.shared
+    let ring = state.pointee.ring
+    // A frame may go once the stream has moved `holdSamples` past its last sample.
+    let releasable = state.pointee.samplesFed - Int64(set.pointee.holdSamples) - Int64(set.pointee.frameSpan)
+    var pushed = 0
+    var released = 0
+    while hold.count[channel] > 0 && released < limit {
+        let slotIndex = channel * hold.capacity + hold.oldest[channel]
+        if !ignoringAge && hold.firstSample[slotIndex] > releasable { break }
+        released += 1
+        let sequence = state.pointee.sequence[channel]
+        state.pointee.sequence[channel] = sequence &+ 1
+        let flags = hold.flags[slotIndex] | state.pointee.pushFlags[channel]
+        let values = UnsafePointer(hold.values + slotIndex * hold.width)
+        let frameTime = hold.frameTime[slotIndex]
+        // Relaxed counters: reports only.
+        if ring._withUnsafeGuaranteedRef({
+            $0.tryPush(sequence: sequence, channel: UInt32(channel), frameTime: frameTime, rawFlags: flags, values: values)
+        }) {
+            state.pointee.pushFlags[channel] = 0
+            shared.pointee.frames.add(1, ordering: .relaxed)
+            if flags & RawFlags.xrun != 0 { shared.pointee.xrunFrames.add(1, ordering: .relaxed) }
+            if flags & RawFlags.discontinuity != 0 { shared.pointee.discontinuityFrames.add(1, ordering: .relaxed) }
+            pushed += 1
+        } else {
+            state.pointee.pushFlags[channel] |= RawFlags.gap
+            shared.pointee.drops.add(1, ordering: .relaxed)
+        }
+        hold.oldest[channel] = (hold.oldest[channel] + 1) % hold.capacity
+        hold.count[channel] -= 1
+    }
+    return pushed
+}
+
+/// The body of the JACK process callback: feeds each channel's block to its analyzer, flags the
+/// completed frames, holds them for the xrun hold, pushes the ones that are due into the ring,
+/// and wakes the consumer at most once.
+/// Real-time safe: no allocation or locks. System calls: at most one `sem_post` per callback, and
+/// only when the consumer announced it is asleep (`FrameRing.wakeConsumerIfWaiting`);
+/// `clock_gettime` is a vDSO call.
 @_noAllocation @_noLocks
 func realtimeProcess(_ state: UnsafeMutablePointer<RealtimeState>, blockLength: UInt32) {
     let hooks = state.pointee.hooks
@@ -175,52 +362,59 @@ func realtimeProcess(_ state: UnsafeMutablePointer<RealtimeState>, blockLength: 
     let started = monotonicNanoseconds()
     let shared = state.pointee.shared
     let count = Int(blockLength)
+    let channelCount = state.pointee.channelCount
+    var pushed = 0
 
     // Adopt a new analyzer set without waiting. Acquiring: the set was fully built before it was
     // published; releasing: our last use of the old set happens before the supervisor frees it.
     let pending = shared.pointee.pendingSet.exchange(0, ordering: .acquiringAndReleasing)
     if pending != 0, let adopted = UnsafeMutablePointer<AnalyzerSet>(bitPattern: pending) {
+        // Frames held from the old set go out first, unchanged.
+        for channel in 0..<channelCount { pushed += releaseHeld(state, channel: channel, ignoringAge: true) }
         let old = state.pointee.set
         state.pointee.set = adopted
         state.pointee.needsStreamStart = true
-        state.pointee.streamStartFlags |= RawFlags.reconfigured
+        state.pointee.streamStartFlags |= RawFlags.reconfigured | RawFlags.discontinuity
         shared.pointee.retiredSet.store(Int(bitPattern: old), ordering: .releasing)
     }
 
     let client = state.pointee.client
     let now = _unsafePerformance { jack_last_frame_time(client) }
     let start = blockStart(state, now: now)
-    let channelCount = state.pointee.channelCount
-    var blockFlags: UInt32 = 0
-    // Relaxed: a notification flag, no data travels with it.
-    if shared.pointee.pendingXrun.exchange(false, ordering: .relaxed) {
-        blockFlags |= RawFlags.xrun
-    }
     if state.pointee.needsStreamStart {
+        // A new timeline: frames held from before a server restart go out first.
+        for channel in 0..<channelCount { pushed += releaseHeld(state, channel: channel, ignoringAge: true) }
         state.pointee.needsStreamStart = false
-        for channel in 0..<channelCount { state.pointee.streamStart[channel] = start }
+        for channel in 0..<channelCount {
+            state.pointee.streamStart[channel] = start
+            state.pointee.pendingFlags[channel] |= state.pointee.streamStartFlags
+        }
         state.pointee.samplesFed = 0
         state.pointee.lastJumpIndex = .min
-        blockFlags |= state.pointee.streamStartFlags
+        clearDamage(state)
         state.pointee.streamStartFlags = 0
     } else if start != state.pointee.expectedBlockStart {
         // The block clock jumped: a missed cycle, or jack2 restamping the first block after a
-        // buffer-size change (previous start + new period). Later frames follow JACK's clock;
-        // frames whose samples span the jump are flagged `.gap` (see `lastJumpIndex`).
+        // buffer-size change (previous start + new period). The analyzer input stays contiguous;
+        // later frames follow JACK's clock, and frames whose windows span the jump carry
+        // `.discontinuity` (see `lastJumpIndex`).
         let jump = start - state.pointee.expectedBlockStart
         for channel in 0..<channelCount { state.pointee.streamStart[channel] += jump }
         state.pointee.lastJumpIndex = state.pointee.samplesFed
-        blockFlags |= RawFlags.gap
         shared.pointee.discontinuities.add(1, ordering: .relaxed)
     }
     state.pointee.expectedBlockStart = start + Int64(count)
+    // Relaxed: a notification flag, no data travels with it.
+    if shared.pointee.pendingXrun.exchange(false, ordering: .relaxed) {
+        markXrunDamage(state, blockLength: count)
+    }
 
     let set = state.pointee.set
-    let ring = state.pointee.ring
-    let scratch = state.pointee.scratch
+    let hold = state.pointee.hold
+    let damage = state.pointee.damage
+    let span = Int64(set.pointee.frameSpan)
     let usable = min(channelCount, set.pointee.count)
     for channel in 0..<usable {
-        state.pointee.pendingFlags[channel] |= blockFlags
         let port = state.pointee.ports[channel]
         let raw = _unsafePerformance { jack_port_get_buffer(port, blockLength) }
         guard let raw else { continue }
@@ -228,35 +422,36 @@ func realtimeProcess(_ state: UnsafeMutablePointer<RealtimeState>, blockLength: 
         let analyzer = set.pointee.analyzers[channel]
         var offset = 0
         while offset < count {
+            if hold.count[channel] == hold.capacity {
+                // Never wait: push the oldest early (it may miss a late xrun flag; counted).
+                shared.pointee.holdOverflows.add(1, ordering: .relaxed)
+                pushed += releaseHeld(state, channel: channel, limit: 1, ignoringAge: true)
+            }
+            let slotIndex = channel * hold.capacity + (hold.oldest[channel] + hold.count[channel]) % hold.capacity
             let step = analyzer._withUnsafeGuaranteedRef {
-                $0.process(UnsafeBufferPointer(start: samples + offset, count: count - offset), into: scratch)
+                $0.process(UnsafeBufferPointer(start: samples + offset, count: count - offset),
+                           into: hold.values + slotIndex * hold.width)
             }
             offset += step.consumed
             if step.frameIndex >= 0 {
-                let first = _unsafePerformance {
+                let first = Int64(_unsafePerformance {
                     analyzer._withUnsafeGuaranteedRef { $0.firstSample(ofFrame: step.frameIndex) }
-                }
-                let sequence = state.pointee.sequence[channel]
-                let frameTime = state.pointee.streamStart[channel] + Int64(first)
+                })
                 var flags = state.pointee.pendingFlags[channel]
-                if Int64(first) < state.pointee.lastJumpIndex { flags |= RawFlags.gap }  // spans a jump
-                state.pointee.sequence[channel] = sequence &+ 1
-                // Relaxed counters: reports only.
-                if ring._withUnsafeGuaranteedRef({
-                    $0.tryPush(sequence: sequence, channel: UInt32(channel), frameTime: frameTime,
-                               rawFlags: flags, values: scratch)
-                }) {
-                    state.pointee.pendingFlags[channel] = 0
-                    shared.pointee.frames.add(1, ordering: .relaxed)
-                } else {
-                    state.pointee.pendingFlags[channel] |= RawFlags.gap
-                    shared.pointee.drops.add(1, ordering: .relaxed)
-                }
+                state.pointee.pendingFlags[channel] = 0
+                if first < state.pointee.lastJumpIndex { flags |= RawFlags.discontinuity }  // spans a jump
+                if overlapsDamage(damage, first: first, span: span) { flags |= RawFlags.xrun }
+                hold.frameTime[slotIndex] = state.pointee.streamStart[channel] + first
+                hold.flags[slotIndex] = flags
+                hold.firstSample[slotIndex] = first
+                hold.count[channel] += 1
             }
             if step.consumed == 0 && step.frameIndex < 0 { break }  // defensive: never spin
         }
     }
     state.pointee.samplesFed += Int64(count)
+    for channel in 0..<usable { pushed += releaseHeld(state, channel: channel) }
+    if pushed > 0 && state.pointee.wakesConsumer { state.pointee.ring._withUnsafeGuaranteedRef { $0.wakeConsumerIfWaiting() } }
     shared.pointee.blocks.add(1, ordering: .relaxed)
     shared.pointee.histogram.record(nanoseconds: monotonicNanoseconds() &- started)
     _unsafePerformance { hooks.leave?() }

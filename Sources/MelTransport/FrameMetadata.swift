@@ -3,14 +3,21 @@ public struct FrameFlags: OptionSet, Sendable, Hashable {
     public let rawValue: UInt32
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
-    /// Frames were lost before this one (ring full, subscriber queue full, server restart).
+    /// Frames of this channel were lost before this one: the sequence number jumps (realtime ring
+    /// full, a subscriber's queue full, the publisher's backlog full). Set on nothing else.
     public static let gap = FrameFlags(rawValue: 1 << 0)
-    /// A JACK xrun happened before this frame.
+    /// The frame's analysis window overlaps a stretch of input that JACK reported as an xrun:
+    /// its samples may not be what the source sent.
     public static let xrun = FrameFlags(rawValue: 1 << 1)
     /// The configuration changed before this frame (sample rate); a new header precedes it.
     public static let reconfigured = FrameFlags(rawValue: 1 << 2)
-    /// The JACK server went away and came back before this frame.
+    /// The JACK server went away and came back before this frame: frame time starts a new epoch
+    /// (it may go backwards).
     public static let serverRestart = FrameFlags(rawValue: 1 << 3)
+    /// The input timeline inside the frame's window is not contiguous (skipped cycles, a
+    /// buffer-size change, a restart or reconfiguration): the frame time does not follow the
+    /// previous frame's by hop_length.
+    public static let discontinuity = FrameFlags(rawValue: 1 << 4)
 }
 
 /// What travels with every frame, from the realtime ring to the socket and the recorder.

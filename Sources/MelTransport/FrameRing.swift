@@ -29,8 +29,13 @@ public final class FrameRing: @unchecked Sendable {
     private let head = Atomic<Int>(0)
     /// Pops completed: written only by the consumer, read by the producer.
     private let tail = Atomic<Int>(0)
-    /// Posted once per push; the consumer sleeps on it.
+    /// The consumer sleeps on it; the producer posts it at most once per `wakeConsumerIfWaiting`,
+    /// and only while `consumerWaiting` is set.
     private let semaphore: UnsafeMutablePointer<sem_t>
+    /// Set by the consumer just before it sleeps, cleared by whichever side sees it first.
+    private let consumerWaiting = Atomic<Bool>(false)
+    /// `sem_post` calls made by the producer (each one may enter the kernel); a report only.
+    private let wakeCount = Atomic<UInt64>(0)
 
     /// Allocates and touches every byte of the ring so the realtime thread never page-faults.
     /// - Parameters:
@@ -65,11 +70,11 @@ public final class FrameRing: @unchecked Sendable {
         head.load(ordering: .acquiring) - tail.load(ordering: .acquiring)
     }
 
-    /// Copies one frame into the next free slot and wakes the consumer.
+    /// Copies one frame into the next free slot. Does not wake the consumer: the producer calls
+    /// `wakeConsumerIfWaiting()` once after a batch of pushes (once per JACK callback).
     ///
     /// Returns false, without waiting or writing anything, when the ring is full: the caller
     /// counts the drop and flags the next frame with `.gap`.
-    /// `sem_post` makes a futex system call only when the consumer is asleep in `wait`.
     /// Real-time safe: no allocation, locks or system calls.
     /// - Parameters:
     ///   - values: `width` floats, read before this returns.
@@ -113,8 +118,8 @@ public final class FrameRing: @unchecked Sendable {
         return position - popped >= capacity ? nil : position
     }
 
-    /// Copies the values into slot `position`, publishes it and wakes the consumer.
-    /// Real-time safe: no allocation, locks or system calls (see `tryPush` on `sem_post`).
+    /// Copies the values into slot `position` and publishes it.
+    /// Real-time safe: no allocation, locks or system calls.
     @_noAllocation @_noLocks
     @inline(__always)
     private func commit(_ position: Int, values source: UnsafePointer<Float>) {
@@ -125,9 +130,32 @@ public final class FrameRing: @unchecked Sendable {
         }
         // Releasing: publishes the slot's contents before the consumer can see the new head.
         head.store(position + 1, ordering: .releasing)
+    }
+
+    /// Wakes the consumer if, and only if, it has announced that it is about to sleep; then
+    /// `sem_post` enters the kernel (a futex wake). Call it once after a batch of pushes: the
+    /// JACK callback calls it at most once per period, so there is at most one system call per
+    /// callback, and none while the consumer is busy draining.
+    ///
+    /// Lost wake-ups cannot happen: the consumer sets `consumerWaiting` and then checks for
+    /// frames, the producer publishes frames and then checks `consumerWaiting`, each with a
+    /// sequentially consistent fence between its store and its load, so at least one of them
+    /// sees the other's store. (The consumer's wait also times out, as a backstop.)
+    /// Real-time safe: no allocation or locks; at most one `sem_post`, only for a sleeping consumer.
+    @_noAllocation @_noLocks
+    public func wakeConsumerIfWaiting() {
+        // Pairs with the fence in `wait`: orders our head store before the load below.
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+        // Relaxed load first: the common case (consumer awake) writes nothing shared.
+        guard consumerWaiting.load(ordering: .relaxed),
+              consumerWaiting.exchange(false, ordering: .relaxed) else { return }
+        wakeCount.add(1, ordering: .relaxed)
         let semaphore = self.semaphore  // a local: capturing self in the closure would retain it
         _unsafePerformance { _ = sem_post(semaphore) }
     }
+
+    /// `sem_post` calls made by `wakeConsumerIfWaiting` so far (each one a possible system call).
+    public var wakeups: UInt64 { wakeCount.load(ordering: .relaxed) }
 
     /// Copies the oldest frame's values into `destination` (`width` floats) and returns its
     /// metadata, or returns nil when the ring is empty. Consumer thread only.
@@ -149,11 +177,20 @@ public final class FrameRing: @unchecked Sendable {
         return record
     }
 
-    /// Sleeps until a frame may have been pushed or `timeout` seconds pass, whichever is first.
-    /// Returns true when woken by a push. Spurious wakeups are harmless: call `pop` in a loop.
-    /// Uses `sem_timedwait` (CLOCK_REALTIME deadline), retried on EINTR.
+    /// Sleeps until frames are pushed (and the producer calls `wakeConsumerIfWaiting`) or
+    /// `timeout` seconds pass, whichever is first. Returns at once, true, when frames are
+    /// already waiting. Spurious wakeups are harmless: call `pop` in a loop.
+    /// Uses `sem_timedwait` (CLOCK_REALTIME deadline), retried on EINTR. Consumer thread only.
     @discardableResult
     public func wait(timeout: Double) -> Bool {
+        // Announce the sleep, then look for frames (see `wakeConsumerIfWaiting`).
+        consumerWaiting.store(true, ordering: .relaxed)
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+        if head.load(ordering: .relaxed) != tail.load(ordering: .relaxed) {
+            consumerWaiting.store(false, ordering: .relaxed)
+            return true
+        }
+        defer { consumerWaiting.store(false, ordering: .relaxed) }
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         let nanoseconds = Int(now.tv_nsec) + Int(max(0, timeout) * 1e9)

@@ -43,14 +43,15 @@ final class Publishing: @unchecked Sendable {
     var socketPath: String { publisher.socketPath }
 
     /// The header for the client's current configuration: configuration JSON with sorted keys,
-    /// channels `in_1`…, latency = largest capture latency + the algorithmic latency, clamp rule
+    /// channels `in_1`…, latency = largest capture latency + the algorithmic latency + the xrun
+    /// hold, clamp rule
     /// "running" (meltap run's analyzers clamp causally).
     static func header(for client: JackClient) -> StreamHeader {
         let configuration = client.configuration
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let json = (try? encoder.encode(configuration)).map { [UInt8]($0) } ?? Array("{}".utf8)
-        let latency = client.captureLatency.upperBound + client.algorithmicLatency
+        let latency = client.captureLatency.upperBound + client.algorithmicLatency + client.holdLatency
         let channels = (1...client.channelCount).map { ChannelInfo(name: "in_\($0)", source: "") }
         return StreamHeader(
             sampleRate: configuration.sampleRate,

@@ -1,5 +1,6 @@
 import Foundation
 import MelTransport
+import Synchronization
 import Testing
 
 @Suite struct FrameRingTests {
@@ -66,8 +67,10 @@ import Testing
                 for j in 0..<16 { values[j] = Float(n &+ j) }
                 box.value[n] = ring.tryPush(metadata: FrameMetadata(sequence: UInt64(n), channel: 1, frameTime: Int64(n)),
                                             values: values)
+                if n % 8 == 7 { ring.wakeConsumerIfWaiting() }
                 if n % 64 == 0 { usleep(1) }
             }
+            ring.wakeConsumerIfWaiting()
             box.done.signal()
         }
         producer.start()
@@ -93,12 +96,61 @@ import Testing
         #expect(received.count > 0)
     }
 
-    @Test func waitReturnsAfterAPushAndTimesOutOtherwise() {
+    @Test func waitReturnsAtOnceWhenFramesWaitAndTimesOutOtherwise() {
         let ring = FrameRing(width: 1, minimumCapacity: 2)
         #expect(!ring.wait(timeout: 0.01))
         let value: [Float] = [1]
         #expect(ring.tryPush(metadata: FrameMetadata(sequence: 0, channel: 0, frameTime: 0), values: value))
         #expect(ring.wait(timeout: 5))
+    }
+
+    /// Nobody waits: the producer's wake is a plain load, no `sem_post`.
+    @Test func noWakeupWithoutASleepingConsumer() {
+        let ring = FrameRing(width: 1, minimumCapacity: 4)
+        let value: [Float] = [1]
+        for _ in 0..<3 {
+            #expect(ring.tryPush(metadata: FrameMetadata(sequence: 0, channel: 0, frameTime: 0), values: value))
+            ring.wakeConsumerIfWaiting()
+        }
+        #expect(ring.wakeups == 0)
+    }
+
+    /// The producer pushes in bursts and wakes once per burst (as the JACK callback does); the
+    /// consumer sleeps with a 10 s timeout whenever the ring is empty. A lost wake-up would leave
+    /// it asleep until the timeout: every wait must end by a wake, and there is at most one
+    /// `sem_post` per burst. The last frame (sequence UInt64.max) ends the run; a push refused
+    /// because the ring is full counts as a drop, as in the callback.
+    @Test func burstsWakeTheConsumerWithoutLosingAWakeup() {
+        let ring = FrameRing(width: 4, minimumCapacity: 64)
+        let bursts = 2_000
+        let accepted = Atomic<Int>(0)
+        let producer = Thread {
+            let values: [Float] = [1, 2, 3, 4]
+            for n in 0..<bursts {
+                for k in 0..<(n % 3 + 1) {
+                    if ring.tryPush(metadata: FrameMetadata(sequence: UInt64(k), channel: 0, frameTime: 0), values: values) {
+                        accepted.add(1, ordering: .relaxed)
+                    }
+                }
+                ring.wakeConsumerIfWaiting()
+                if n % 4 == 0 { usleep(50) }
+            }
+            while !ring.tryPush(metadata: FrameMetadata(sequence: .max, channel: 0, frameTime: 0), values: values) { usleep(100) }
+            ring.wakeConsumerIfWaiting()
+        }
+        producer.start()
+        var out = [Float](repeating: 0, count: 4)
+        var received = 0, timeouts = 0, finished = false
+        while !finished {
+            while let metadata = out.withUnsafeMutableBufferPointer({ ring.pop(into: $0.baseAddress!) }) {
+                if metadata.sequence == .max { finished = true } else { received += 1 }
+            }
+            if !finished && !ring.wait(timeout: 10) { timeouts += 1; break }
+        }
+        #expect(timeouts == 0, "the consumer slept through a push: a lost wake-up")
+        #expect(received == accepted.load(ordering: .relaxed))
+        #expect(ring.wakeups <= UInt64(bursts + 1))
+        print("FrameRing: \(ring.wakeups) wake-ups for \(bursts) bursts, \(received) frames")
     }
 }
 
