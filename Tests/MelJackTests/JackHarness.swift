@@ -99,19 +99,37 @@ func eventually(timeout: Double, _ condition: () -> Bool) -> Bool {
 
 nonisolated(unsafe) private var serverCounter = 0
 
+/// Whether this process may give threads realtime (SCHED_FIFO) priority, as jackd -R needs:
+/// root, or an rtprio limit.
+let realtimeSchedulingAllowed: Bool = {
+    var parameters = sched_param(sched_priority: 1)
+    let previous = sched_getscheduler(0)
+    var old = sched_param()
+    sched_getparam(0, &old)
+    guard sched_setscheduler(0, SCHED_FIFO, &parameters) == 0 else { return false }
+    sched_setscheduler(0, previous, &old)
+    return true
+}()
+
 /// A private dummy jackd for one test.
 final class JackServer {
     let name: String
     let directory: URL
+    /// jackd runs its (and its clients') process threads with SCHED_FIFO, as on an audio box.
+    let realtime: Bool
     private(set) var period: Int
     private var child: Child?
     private var generation = 0
 
-    init(period: Int, directory: URL) throws {
+    /// - Parameter realtime: run with `-R` (realtime scheduling) when this process may; otherwise,
+    ///   and by default, `--no-realtime`, where other load on the machine delays the callbacks
+    ///   and JACK reports xruns.
+    init(period: Int, directory: URL, realtime: Bool = false) throws {
         serverCounter += 1
         name = "meltap-test-\(getpid())-\(serverCounter)"
         self.period = period
         self.directory = directory
+        self.realtime = realtime && realtimeSchedulingAllowed
         try start()
     }
 
@@ -125,7 +143,8 @@ final class JackServer {
 
     func start() throws {
         generation += 1
-        child = try Child("jackd", ["--no-realtime", "--port-max", "128", "-d", "dummy", "-r", "48000", "-p", "\(period)"],
+        let scheduling = realtime ? ["-R", "-P", "70"] : ["--no-realtime"]
+        child = try Child("jackd", scheduling + ["--port-max", "128", "-d", "dummy", "-r", "48000", "-p", "\(period)"],
                           environment: environment, directory: directory, label: "jackd-\(generation)")
         let wait = try Child("jack_wait", ["-w", "-t", "10"], environment: environment, directory: directory,
                              label: "jack_wait-\(generation)")

@@ -19,9 +19,9 @@ let liveTestXrunHold = ProcessInfo.processInfo.environment["MELTAP_TEST_XRUN_HOL
         let server: JackServer
         var children: [Child] = []
 
-        init(period: Int) throws {
+        init(period: Int, realtime: Bool = false) throws {
             directory = try scratchDirectory()
-            server = try JackServer(period: period, directory: directory)
+            server = try JackServer(period: period, directory: directory, realtime: realtime)
         }
 
         func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
@@ -66,9 +66,11 @@ let liveTestXrunHold = ProcessInfo.processInfo.environment["MELTAP_TEST_XRUN_HOL
 
     /// Plays `channels` seeded signals from the test source into meltap, optionally running
     /// `during` while the source records, then checks every channel bit for bit.
-    func liveMatchesOffline(period: Int, channels: Int, signal: String, seconds: Double,
-                            during: (JackServer) throws -> Void = { _ in }) throws {
-        let session = try Session(period: period)
+    /// Returns the frames skipped because they carry a flag, for tests that expect some.
+    @discardableResult
+    func liveMatchesOffline(period: Int, channels: Int, signal: String, seconds: Double, realtime: Bool = false,
+                            during: (Session, Child) throws -> Void = { _, _ in }) throws -> Int {
+        let session = try Session(period: period, realtime: realtime)
         defer { session.finish() }
         let dump = session.path("frames.bin")
         let record = session.path("source.bin")
@@ -78,7 +80,7 @@ let liveTestXrunHold = ProcessInfo.processInfo.environment["MELTAP_TEST_XRUN_HOL
         let source = try session.startSource(
             ["--outputs", "\(channels)", "--signal", signal, "--seed", "7", "--connect", "meltap:in_.*",
              "--wait-connected", "--record", record, "--record-seconds", "\(seconds)", "--exit-when-recorded"])
-        try during(session.server)
+        try during(session, meltap)
         #expect(source.waitForExit(timeout: seconds + 40), "the test source did not finish: \(source.errors)")
         #expect(source.process.terminationStatus == 0, "test source: \(source.errors)")
         usleep(300_000)  // a few more blocks of silence reach meltap
@@ -92,13 +94,17 @@ let liveTestXrunHold = ProcessInfo.processInfo.environment["MELTAP_TEST_XRUN_HOL
         // A loaded machine makes the dummy driver skip cycles; frames spanning a skip are not
         // comparable, so ask for a modest number (the comparison itself is bit for bit).
         let minimum = Int(seconds * 48000) / 512 / 8
+        var flagged = 0
         for channel in 0..<channels {
+            let live = frames.frames(channel: channel)
             let compared = try compareLiveWithOffline(
-                live: frames.frames(channel: channel), record: recorded, recordChannel: channel,
+                live: live, record: recorded, recordChannel: channel,
                 silenceBefore: true, silenceAfter: true, configuration: librosaConfiguration())
+            flagged += live.filter { !$0.metadata.flags.isDisjoint(with: [.xrun, .discontinuity]) }.count
             print("channel \(channel): \(compared) live frames compared with offline")
             #expect(compared >= minimum, "channel \(channel): only \(compared) frames could be compared (want ≥ \(minimum))")
         }
+        return flagged
     }
 
     @Test("No server: the error says how to start one")
@@ -117,19 +123,39 @@ let liveTestXrunHold = ProcessInfo.processInfo.environment["MELTAP_TEST_XRUN_HOL
         #expect(message.contains("--start-server"), "stderr: \(message)")
     }
 
+    /// Period 64 (1.3 ms) runs on a realtime-scheduled server when allowed, as on an audio box:
+    /// without it, two busy cores make the dummy driver miss so many cycles that nearly every
+    /// frame is (rightly) flagged and nothing is left to compare. 256 and 1024 run without, so
+    /// load on the machine produces xruns and discontinuities that the flags must cover.
     @Test("Live frames equal offline frames on the samples sent", arguments: [64, 256, 1024])
     func liveEqualsOffline(period: Int) throws {
-        try liveMatchesOffline(period: period, channels: 1, signal: "noise", seconds: 2)
+        try liveMatchesOffline(period: period, channels: 1, signal: "noise", seconds: 2, realtime: period < 256)
     }
 
     @Test("Framing stays exact across jack_bufsize changes")
     func bufferSizeChanges() throws {
-        try liveMatchesOffline(period: 256, channels: 1, signal: "chirp", seconds: 5) { server in
+        try liveMatchesOffline(period: 256, channels: 1, signal: "chirp", seconds: 5) { session, _ in
             for period in [128, 1024, 64, 512] {
                 usleep(700_000)
-                try server.setPeriod(period)
+                try session.server.setPeriod(period)
             }
         }
+    }
+
+    /// Stopping meltap (SIGSTOP) for 40 ms makes it miss JACK cycles for certain: JACK reports
+    /// xruns and the block clock jumps. Frames whose windows touch the stall must carry `.xrun`
+    /// or `.discontinuity`, and every unflagged frame must still equal the offline analysis.
+    @Test("A stalled client: frames touching the stall are flagged, every other frame is exact")
+    func stalledClientFlagsDamagedFrames() throws {
+        let flagged = try liveMatchesOffline(period: 256, channels: 2, signal: "noise", seconds: 4) { _, meltap in
+            for _ in 0..<3 {
+                usleep(900_000)
+                kill(meltap.pid, SIGSTOP)
+                usleep(40_000)
+                kill(meltap.pid, SIGCONT)
+            }
+        }
+        #expect(flagged > 0, "no frame was flagged although meltap missed cycles three times")
     }
 
     @Test("Eight inputs, each matching its own signal")
@@ -197,7 +223,10 @@ let liveTestXrunHold = ProcessInfo.processInfo.environment["MELTAP_TEST_XRUN_HOL
                 continue
             }
             #expect(restart > 0, "frames before the restart")
-            #expect(live[restart].metadata.flags.contains(.gap))
+            // A new epoch of frame time: flagged, so time may go backwards; no frame was lost.
+            #expect(live[restart].metadata.flags.contains(.discontinuity))
+            #expect(!live[restart].metadata.flags.contains(.gap))
+            #expect(live[restart].metadata.sequence == live[restart - 1].metadata.sequence + 1)
             #expect(live.count - restart > 20, "frames after the restart: \(live.count - restart)")
             #expect(live[restart].metadata.sequence > live[restart - 1].metadata.sequence)
         }
@@ -237,5 +266,17 @@ let liveTestXrunHold = ProcessInfo.processInfo.environment["MELTAP_TEST_XRUN_HOL
         #expect(numbers.dropFirst().first == 0, "frees in the realtime thread: \(line)")
         #expect((numbers.last ?? 0) > 100, "realtime regions: \(line)")
         #expect(output.contains("largest 1024"), "the buffer-size changes did not reach meltap: \(output)")
+        // The only call into the kernel the callback may make: one sem_post, to wake a sleeping consumer.
+        guard let blocking = output.split(separator: "\n").first(where: { $0.hasPrefix("rtguard: in realtime regions:") }) else {
+            Issue.record("meltap did not report rtguard's blocking-call counts: \(output)")
+            return
+        }
+        let counts = blocking.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+        #expect(counts.count == 4, "\(blocking)")
+        if counts.count == 4 {
+            #expect(counts[1] <= 1, "more than one sem_post in one callback: \(blocking)")
+            #expect(counts[2] == 0, "mutex or condition-variable calls in the callback: \(blocking)")
+            #expect(counts[3] == 0, "system-call wrappers in the callback: \(blocking)")
+        }
     }
 }
