@@ -28,6 +28,9 @@ struct BenchOptions {
     /// Overrides: when any is set, one custom configuration (preset + overrides) is run.
     var overrides = MelOverrides()
     var hasOverrides = false
+    /// `--sweep-n-fft`: count heap calls for each of these n_fft values instead of timing (SizeSweep.swift).
+    var sweepSizes: [Int]?
+    var sweepFilter = SweepFilter.all
 
     static let usage = """
         Usage: meltap-bench [options]
@@ -51,6 +54,16 @@ struct BenchOptions {
           --block N            Samples per process call (default 256).
           --check-allocations  Exit 1 if any heap call happened inside process, or if the
                                rtguard shim is absent (run with LD_PRELOAD=librtguard.so).
+          --sweep-n-fft SIZES  Instead of timing, run a few hops (--hops, default 4) of every n_fft
+                               in SIZES in this one process and print the heap calls inside process
+                               for each, in single and double precision (or --fft-precision's), next
+                               to what RealFFT.isAllocationFree predicts. SIZES: comma-separated
+                               even numbers and ranges, 16-4096 meaning every even number from 16 to
+                               4096. Uses --preset (default librosa), --sample-rate (default 48000),
+                               --n-mels (default 8); win_length = n_fft, hop = n_fft/4. With
+                               --check-allocations, exits 1 when any size disagrees with the rule.
+          --sweep-filter F     With --sweep-n-fft, run only the sizes the rule calls
+                               allocation-free, or allocating (default all).
           -h, --help           Show this help.
         """
 }
@@ -106,13 +119,42 @@ func parseOptions(_ arguments: [String]) -> BenchOptions {
         case "--repetitions": o.repetitions = number(a, minimum: 1)
         case "--block": o.blockLength = number(a, minimum: 1)
         case "--check-allocations": o.checkAllocations = true
+        case "--sweep-n-fft":
+            let text = value(a)
+            guard let sizes = parseSizeList(text), !sizes.isEmpty else {
+                fail("--sweep-n-fft takes even numbers and ranges separated by commas, such as 16-4096,8192; got '\(text)'.")
+            }
+            o.sweepSizes = sizes
+        case "--sweep-filter":
+            let text = value(a)
+            guard let f = SweepFilter(rawValue: text) else {
+                fail("--sweep-filter must be all, allocation-free or allocating; got '\(text)'.")
+            }
+            o.sweepFilter = f
         case "-h", "--help": print(BenchOptions.usage); exit(0)
         default: fail("Unknown option '\(a)'. Run meltap-bench --help for the options.")
         }
         i += 1
     }
-    if o.hasOverrides && o.preset == nil { fail("Overrides such as --n-fft need a --preset to start from.") }
-    if o.hasOverrides && o.sampleRate == nil { fail("Overrides such as --n-fft need a --sample-rate.") }
+    if let sizes = o.sweepSizes {
+        if o.overrides.fftLength != nil || o.overrides.hopLength != nil || o.overrides.windowLength != nil {
+            fail("--sweep-n-fft sets n_fft, win_length and hop_length itself; drop --n-fft, --win-length and --hop-length.")
+        }
+        if let bad = sizes.first(where: { !RealFFT.supportedLengths.contains($0) }) {
+            fail("--sweep-n-fft: n_fft must be from \(RealFFT.supportedLengths.lowerBound) to "
+                 + "\(RealFFT.supportedLengths.upperBound); got \(bad).")
+        }
+        switch o.sweepFilter {
+        case .all: break
+        case .allocationFree: o.sweepSizes = sizes.filter { RealFFT.isAllocationFree(length: $0) }
+        case .allocating: o.sweepSizes = sizes.filter { !RealFFT.isAllocationFree(length: $0) }
+        }
+        if o.sweepSizes!.isEmpty { fail("--sweep-filter \(o.sweepFilter.rawValue) leaves no size of --sweep-n-fft to run.") }
+    } else if o.sweepFilter != .all {
+        fail("--sweep-filter needs --sweep-n-fft.")
+    }
+    if o.hasOverrides && o.preset == nil && o.sweepSizes == nil { fail("Overrides such as --n-fft need a --preset to start from.") }
+    if o.hasOverrides && o.sampleRate == nil && o.sweepSizes == nil { fail("Overrides such as --n-fft need a --sample-rate.") }
     if o.blockLength > MelConfiguration.maximumBlockLength {
         fail("--block must be at most \(MelConfiguration.maximumBlockLength) samples (JACK's largest period).")
     }
@@ -178,6 +220,8 @@ struct AllocationCounter {
     let enter: Hook
     let leave: Hook
     let allocations: Count
+    /// `rtguard_frees`; nil with an older shim that lacks it.
+    let frees: Count?
 
     /// Nil when the process was not started with LD_PRELOAD=librtguard.so.
     static func find() -> AllocationCounter? {
@@ -185,7 +229,8 @@ struct AllocationCounter {
         guard let e = dlsym(nil, "rtguard_enter"), let l = dlsym(nil, "rtguard_leave"),
               let a = dlsym(nil, "rtguard_allocs") else { return nil }
         return AllocationCounter(enter: unsafeBitCast(e, to: Hook.self), leave: unsafeBitCast(l, to: Hook.self),
-                                 allocations: unsafeBitCast(a, to: Count.self))
+                                 allocations: unsafeBitCast(a, to: Count.self),
+                                 frees: dlsym(nil, "rtguard_frees").map { unsafeBitCast($0, to: Count.self) })
     }
 }
 
@@ -253,6 +298,7 @@ func measure(_ c: MelConfiguration, signal: [Float], options o: BenchOptions,
 
 let options = parseOptions(Array(CommandLine.arguments.dropFirst()))
 let counter = AllocationCounter.find()
+if let sizes = options.sweepSizes { runSweep(options, sizes: sizes, counter: counter) }
 let list = cases(for: options)
 
 func pad(_ s: String, _ width: Int, left: Bool = false) -> String {

@@ -15,7 +15,7 @@ struct DSPOptions: ParsableArguments {
     @Option(help: "The reference frontend to reproduce: librosa, torchaudio, kaldi or whisper. Every other option starts from its values.")
     var preset: MelPreset = .librosa
 
-    @Option(name: .customLong("n-fft"), help: "FFT length in samples (an even number, 16 or more; 400 and 1200 work too). For kaldi, the zero-padded FFT size.")
+    @Option(name: .customLong("n-fft"), help: "FFT length in samples (an even number, 16 or more; 400 and 1200 work too). For kaldi, the zero-padded FFT size. meltap run refuses sizes for which FFTW allocates memory on every frame (n_fft/2 with a prime factor above 31 other than 43, such as 2018; above 131072, any prime factor above 7) or longer than 524288, and names the nearest that work; meltap file accepts them, more slowly.")
     var fftLength: Int?
 
     @Option(name: .customLong("hop-length"), help: "Samples between frames.")
@@ -91,6 +91,15 @@ struct DSPOptions: ParsableArguments {
             }
         }
         return o
+    }
+
+    /// Refuses an n_fft that makes FFTW allocate on every frame, which the realtime callback
+    /// must never do (`MelConfiguration.checkRealtimeSafe`). Needs no sample rate, so `meltap
+    /// run` calls it before opening JACK: only the kaldi preset's n_fft depends on the rate, and
+    /// it is then a power of two, which is always allocation-free.
+    func checkRealtimeSafe() throws {
+        // Any rate gives the same answer; 48000 Hz is JACK's usual one.
+        try MelConfiguration.checkRealtimeSafe(fftLength: overrides().resolvedFFTLength(preset: preset, sampleRate: 48000))
     }
 
     /// The fully resolved configuration at `sampleRate`. Warns on stderr about empty bands.

@@ -16,6 +16,7 @@ struct FileAnalysis {
         let started = Date()
         let reader = try AudioFileReader(path: command.input)
         let configuration = try command.dsp.resolve(sampleRate: reader.sampleRate)
+        if let note = configuration.fftAllocationNote { printError("note: \(note)") }
         let channels: [Int]
         if command.allChannels {
             channels = Array(0..<reader.channelCount)

@@ -74,6 +74,18 @@ public struct MelOverrides: Sendable, Equatable {
 
     public init() {}
 
+    /// n_fft as `resolve` sets it, without validating anything: `fftLength` when given; else,
+    /// with `windowLength` given, Kaldi's next power of two above it or (other presets) the
+    /// preset's n_fft widened to it; else the preset's. Only the kaldi preset's n_fft depends
+    /// on `sampleRate`, and it is then a power of two.
+    public func resolvedFFTLength(preset: MelPreset, sampleRate: Double) -> Int {
+        if let fftLength { return fftLength }
+        if let windowLength, preset == .kaldi { return MelPreset.nextPowerOfTwo(windowLength) }
+        let presetLength = preset.configuration(sampleRate: sampleRate).fftLength
+        if let windowLength { return max(presetLength, windowLength) }
+        return presetLength
+    }
+
     /// Resolves `preset` at `sampleRate` with these overrides and validates the result.
     ///
     /// Lengths follow each reference's defaults: changing n_fft alone sets win_length = n_fft;
@@ -88,14 +100,11 @@ public struct MelOverrides: Sendable, Equatable {
         }
         var c = preset.configuration(sampleRate: sampleRate)
         let lengthsChanged = fftLength != nil || windowLength != nil
-        if let windowLength { c.windowLength = windowLength }
-        if let fftLength {
-            c.fftLength = fftLength
-            if windowLength == nil && preset != .kaldi { c.windowLength = fftLength }
-        } else if let windowLength, preset == .kaldi {
-            c.fftLength = MelPreset.nextPowerOfTwo(windowLength)
-        } else if let windowLength, preset != .kaldi, windowLength > c.fftLength {
-            c.fftLength = windowLength
+        c.fftLength = resolvedFFTLength(preset: preset, sampleRate: sampleRate)
+        if let windowLength {
+            c.windowLength = windowLength
+        } else if fftLength != nil && preset != .kaldi {
+            c.windowLength = c.fftLength
         }
         if let hopLength {
             c.hopLength = hopLength

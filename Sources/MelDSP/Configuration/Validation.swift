@@ -22,7 +22,7 @@ extension MelConfiguration {
         guard sampleRate > 0, sampleRate.isFinite else {
             throw fail("The sample rate must be a positive number of Hz; got \(f(sampleRate)).")
         }
-        guard fftLength >= 16, fftLength % 2 == 0, fftLength <= 1 << 20 else {
+        guard RealFFT.supportedLengths.contains(fftLength), fftLength % 2 == 0 else {
             throw fail("n_fft must be an even number from 16 to 1048576; got \(fftLength). "
                        + "Common values are 400, 512, 1024 and 2048.")
         }
@@ -80,6 +80,63 @@ extension MelConfiguration {
                 throw fail("PCEN needs time_constant > 0, eps > 0, and gain, bias, power at 0 or more.")
             }
         }
+    }
+
+    /// Throws when n_fft makes FFTW allocate memory on every frame, which the realtime callback
+    /// must never do; the message names the nearest sizes that do not. `meltap run` calls this
+    /// before it opens JACK; offline use (`meltap file`) accepts such sizes with
+    /// `fftAllocationNote`. The rule is `RealFFT.isAllocationFree(length:)`, and n_fft at most
+    /// `RealFFT.realtimeLengthLimit`.
+    public func checkRealtimeSafe() throws(MelConfigurationError) {
+        try Self.checkRealtimeSafe(fftLength: fftLength)
+    }
+
+    /// `checkRealtimeSafe()` for an n_fft alone (n_fft does not depend on anything the realtime
+    /// path learns later, such as the server's sample rate, except through the kaldi preset's
+    /// power-of-two padding, which is always allocation-free).
+    public static func checkRealtimeSafe(fftLength n: Int) throws(MelConfigurationError) {
+        let limit = RealFFT.realtimeLengthLimit
+        if n > limit && n <= RealFFT.supportedLengths.upperBound {
+            throw MelConfigurationError(
+                "n_fft \(n) is longer than live analysis allows (\(limit) samples): above that FFTW may allocate "
+                + "memory on every frame, which the realtime callback must never do (it does for some lengths, "
+                + "2^20 among them, when FFTW has no SIMD code for the machine). Use \(limit) or less, "
+                + "or analyse the recording offline with meltap file.")
+        }
+        guard let reason = fftAllocationReason(n) else { return }
+        throw MelConfigurationError(
+            "n_fft \(n) makes FFTW allocate memory on every frame (\(reason)), and the realtime callback must "
+            + "never allocate. Use a nearby size that does not: "
+            + "\(allocationFreeAlternatives(to: n, in: RealFFT.supportedLengths.lowerBound...limit, joiner: "or")).")
+    }
+
+    /// For offline analysis: a one-line note that this n_fft is slower because FFTW allocates on
+    /// every frame, naming the nearest sizes that do not; nil when n_fft is allocation-free.
+    public var fftAllocationNote: String? {
+        let n = fftLength
+        guard let reason = Self.fftAllocationReason(n) else { return nil }
+        return "n_fft \(n) is slower than its neighbours: FFTW allocates memory on every frame for it (\(reason)). "
+            + "\(Self.allocationFreeAlternatives(to: n, in: RealFFT.supportedLengths, joiner: "and")) do not; "
+            + "meltap run accepts only such sizes."
+    }
+
+    /// Why FFTW allocates for an n_fft ("2018/2 = 1009 is a prime …"), or nil when it does not.
+    static func fftAllocationReason(_ n: Int) -> String? {
+        guard n >= 2, n % 2 == 0, let prime = RealFFT.allocatingPrimeFactor(length: n) else { return nil }
+        let half = "\(n)/2 = \(n / 2)"
+        if n > RealFFT.largeLengthBound {
+            return "\(half) has the prime factor \(prime), and above \(RealFFT.largeLengthBound) FFTW allocates "
+                + "for any prime factor above 7"
+        }
+        return prime == n / 2
+            ? "\(half) is a prime that FFTW transforms with an algorithm that allocates"
+            : "\(half) has the prime factor \(prime), which FFTW transforms with an algorithm that allocates"
+    }
+
+    /// "2016 or 2024": the nearest allocation-free n_fft below and above `n` within `range`.
+    static func allocationFreeAlternatives(to n: Int, in range: ClosedRange<Int>, joiner: String) -> String {
+        let near = RealFFT.nearestAllocationFreeLengths(around: n, in: range)
+        return [near.below, near.above].compactMap { $0.map(String.init) }.joined(separator: " \(joiner) ")
     }
 
     /// Bands with all-zero weights. librosa warns about these ("Empty filters detected in mel
