@@ -43,6 +43,16 @@ struct RunCommand: ParsableCommand {
     var ringFrames: Int = 4096
 
     @Option(help: ArgumentHelp(
+        "Hold each frame this many milliseconds in the realtime thread before handing it out, so that an xrun JACK reports late can still flag every frame built from damaged samples. Adds this much latency. With 0, frames finished before the xrun was reported can carry damaged samples without the xrun flag (see docs/realtime.md).",
+        valueName: "ms"))
+    var xrunHold: Double = 0
+
+    @Option(help: ArgumentHelp(
+        "Let the frame consumer poll the realtime ring every this many milliseconds instead of being woken by the JACK callback. The callback then makes no system call at all, at the cost of up to this much extra latency. Without it, the callback wakes a sleeping consumer at most once per period.",
+        valueName: "ms"))
+    var consumerPoll: Double?
+
+    @Option(help: ArgumentHelp(
         "Publish frames on this Unix socket. Without it, $XDG_RUNTIME_DIR/meltap/NAME.sock (or /tmp/meltap-UID/NAME.sock). The path is printed at start.",
         valueName: "path"))
     var socket: String?
@@ -63,6 +73,12 @@ struct RunCommand: ParsableCommand {
         }
         if let duration, duration <= 0 { throw ValidationError("Please give a positive --duration in seconds.") }
         if ringFrames < 1 { throw ValidationError("Please give a positive --ring-frames.") }
+        if !(0...2000).contains(xrunHold) {
+            throw ValidationError("Please give --xrun-hold in milliseconds from 0 to 2000; got \(xrunHold).")
+        }
+        if let consumerPoll, !(0.1...1000).contains(consumerPoll) {
+            throw ValidationError("Please give --consumer-poll in milliseconds from 0.1 to 1000; got \(consumerPoll).")
+        }
         if mode_t(socketMode, radix: 8).map({ $0 > 0o777 }) ?? true {
             throw ValidationError("Please give --socket-mode as octal permission bits, e.g. 600 or 660; got '\(socketMode)'.")
         }
@@ -72,6 +88,7 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
+        try dsp.checkRealtimeSafe()  // before any JACK call: refuse an n_fft for which FFTW allocates per frame
         installStopHandlers()
         var server: PrivateJackServer?
         if startServer {
@@ -86,6 +103,8 @@ struct RunCommand: ParsableCommand {
         options.inputCount = inputs
         options.connectPatterns = connect
         options.ringCapacity = ringFrames
+        options.xrunHold = xrunHold / 1000
+        options.wakesConsumer = consumerPoll == nil
         let dsp = self.dsp
         let client: JackClient
         do {
@@ -93,8 +112,8 @@ struct RunCommand: ParsableCommand {
         } catch {
             throw RunError(description: "\(error)")
         }
-        let consumer = try FrameConsumer(ring: client.ring, channelCount: client.channelCount,
-                                         sampleRate: client.configuration.sampleRate, dumpPath: dumpFrames)
+        let consumer = try FrameConsumer(client: client, dumpPath: dumpFrames,
+                                         pollInterval: consumerPoll.map { $0 / 1000 } ?? 0.05)
         let publishing: Publishing
         do {
             publishing = try Publishing(client: client, socketPath: socket, fileMode: mode_t(socketMode, radix: 8) ?? 0o600,
@@ -124,6 +143,10 @@ struct RunCommand: ParsableCommand {
         print("meltap: stopped. frames \(statistics.frames), written \(consumer.framesConsumed), dropped \(statistics.drops), "
               + "xruns \(statistics.xruns), restarts \(statistics.restarts), reconfigurations \(statistics.reconfigurations), "
               + "discontinuities \(statistics.discontinuities)")
+        print("meltap: flagged frames: xrun \(statistics.xrunFrames), discontinuity \(statistics.discontinuityFrames); "
+              + "hold overflows \(statistics.holdOverflows); consumer wake-ups from the callback "
+              + "\(statistics.consumerWakeups) in \(statistics.blocks) callbacks")
+        print("meltap: \(consumer.latencyReport)")
         print("meltap: periods: last \(statistics.blockLength), largest \(statistics.largestBlockLength) samples; "
               + "capture latency \(client.captureLatency.lowerBound)…\(client.captureLatency.upperBound) samples")
         print("meltap: \(statistics.callbackDurations)")
@@ -133,6 +156,10 @@ struct RunCommand: ParsableCommand {
         }
         if let counts = client.hooks.rtguardCounts {
             print("rtguard: allocations \(counts.allocations), frees \(counts.frees), realtime regions \(counts.regions)")
+        }
+        if let counts = client.hooks.rtguardBlockingCounts {
+            print("rtguard: in realtime regions: sem_post \(counts.posts) (at most \(counts.mostPostsInOneRegion) in one), "
+                  + "mutex/condition calls \(counts.locks), other system-call wrappers \(counts.systemCalls)")
         }
         fflush(nil)
     }
@@ -187,23 +214,33 @@ private func waitForStop(seconds: Double?) {
 
 // MARK: Consumer
 
-/// Pops frames off the ring on its own thread and, with a dump path, writes them to a file.
+/// Pops frames off the ring on its own thread, hands them to the publisher and, with a dump
+/// path, writes them to a file. Also measures each frame's latency: from the capture of the
+/// frame's last sample (JACK's clock) to the moment it is popped here, just before it is published.
 ///
 /// Dump format (little-endian): header `MTFD`, u32 version 1, u32 width, u32 channels,
 /// f64 sample rate; then per frame: u64 sequence, u32 channel, u32 flags, i64 frame time,
 /// `width` float32 values.
 final class FrameConsumer: @unchecked Sendable {
     let ring: FrameRing
+    private let client: JackClient
     private let file: UnsafeMutablePointer<FILE>?
     private let values: UnsafeMutablePointer<Float>
     private let done = DispatchSemaphore(value: 0)
     private let stopping = ManagedFlag()
+    /// Seconds the consumer sleeps at most between looks at the ring.
+    private let pollInterval: Double
     private(set) var framesConsumed = 0
+    /// Frame latencies in 50 µs buckets up to 1 s (the last bucket holds the rest); consumer thread.
+    private var latencyBuckets = [Int](repeating: 0, count: 20_001)
+    private var latencyMaximum: UInt64 = 0
     /// Publishes every popped frame on the socket; set before `start()`.
     var publishing: Publishing?
 
-    init(ring: FrameRing, channelCount: Int, sampleRate: Double, dumpPath: String?) throws {
-        self.ring = ring
+    init(client: JackClient, dumpPath: String?, pollInterval: Double) throws {
+        self.client = client
+        self.ring = client.ring
+        self.pollInterval = pollInterval
         values = .allocate(capacity: max(1, ring.width))
         if let dumpPath {
             guard let file = fopen(dumpPath, "wb") else {
@@ -214,8 +251,8 @@ final class FrameConsumer: @unchecked Sendable {
             func append<T>(_ value: T) { withUnsafeBytes(of: value) { header.append(contentsOf: $0) } }
             append(UInt32(1).littleEndian)
             append(UInt32(ring.width).littleEndian)
-            append(UInt32(channelCount).littleEndian)
-            append(sampleRate.bitPattern.littleEndian)
+            append(UInt32(client.channelCount).littleEndian)
+            append(client.configuration.sampleRate.bitPattern.littleEndian)
             fwrite(header, 1, header.count, file)
         } else {
             file = nil
@@ -230,7 +267,7 @@ final class FrameConsumer: @unchecked Sendable {
                 let last = stopping.isSet
                 drain()
                 if last { break }
-                ring.wait(timeout: 0.05)
+                ring.wait(timeout: pollInterval)
             }
             if let file { fclose(file) }
             done.signal()
@@ -245,9 +282,40 @@ final class FrameConsumer: @unchecked Sendable {
         done.wait()
     }
 
+    /// "frame latency (last sample captured → popped for publishing): p50 … ms, p99 …, max …, N frames".
+    var latencyReport: String {
+        let total = latencyBuckets.reduce(0, +)
+        guard total > 0 else { return "frame latency: no frames measured" }
+        func percentile(_ p: Double) -> Double {
+            let target = Int((Double(total) * p).rounded(.up))
+            var seen = 0
+            for (index, count) in latencyBuckets.enumerated() {
+                seen += count
+                if seen >= max(1, target) { return Double(index + 1) * 0.05 }
+            }
+            return Double(latencyBuckets.count) * 0.05
+        }
+        return "frame latency (last sample captured → popped for publishing): "
+            + String(format: "p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms over %d frames",
+                     percentile(0.5), percentile(0.99), percentile(0.999), Double(latencyMaximum) / 1000, total)
+    }
+
     private func drain() {
+        let span = Int64(client.configuration.frameLength)
+        let rate = client.configuration.sampleRate
+        let periodMicroseconds = Int64((Double(client.statistics().blockLength) / rate * 1e6).rounded())
         while let metadata = ring.pop(into: values) {
             framesConsumed += 1
+            // JACK dates sample f of a cycle's block at frames_to_time(f), inside the period in
+            // which the block is processed; the dummy driver (like a sound card) captured it one
+            // period earlier. So the frame's last sample L was captured at frames_to_time(L + 1)
+            // minus one period (as LivePublishTests measures at the subscriber).
+            if let times = client.captureTime(ofFrameTime: metadata.frameTime + span) {
+                let captured = Int64(bitPattern: times.sample) - periodMicroseconds
+                let microseconds = UInt64(max(0, Int64(bitPattern: times.now) - captured))
+                latencyMaximum = max(latencyMaximum, microseconds)
+                latencyBuckets[min(latencyBuckets.count - 1, Int(microseconds / 50))] += 1
+            }
             publishing?.publish(metadata: metadata, values: UnsafeBufferPointer(start: values, count: ring.width))
             guard let file else { continue }
             var record = [UInt8]()
