@@ -63,6 +63,7 @@ let package = Package(
         .testTarget(name: "MelFilesTests", dependencies: ["MelFiles"]),
         .testTarget(name: "MelTransportTests", dependencies: ["MelTransport", "MelServer", "MeltapClient"]),
         .testTarget(name: "MelJackTests", dependencies: ["MelJack", "MelDSP", "MelFiles", "JackTestSupport"]),
-        .testTarget(name: "MeltapCLITests", dependencies: ["MelDSP", "MelFiles", "MeltapClient", "CJack", "JackTestSupport"]),
+        .testTarget(name: "MeltapCLITests", dependencies: ["MelDSP", "MelFiles", "MelServer", "MeltapClient", "CJack",
+                                                         "JackTestSupport"]),
     ]
 )

@@ -18,15 +18,17 @@ struct RecordCommand: ParsableCommand {
             numpy.load reads it at any moment, even after the recorder is killed (all but at most the last \
             second are kept). Ctrl-C or SIGTERM, or the end of --duration, finishes the file cleanly.
 
-            Shapes: one recorded channel gives (frames, bands). Several give (frames, channels, bands): row t \
-            holds frame sequence t of every recorded channel, in the order given to --channels, and is written \
-            only once every recorded channel has delivered its frame for that sequence (a row missing a channel \
-            because of a gap is left out and listed in the sidecar's gaps).
+            Shapes: one recorded channel gives (frames, bands). Several give (frames, channels, bands): a row \
+            holds one frame sequence of every recorded channel, in the order given to --channels, and is written \
+            only once every recorded channel has delivered its frame for that sequence. Row 0 is the first \
+            sequence every recorded channel delivered; after it, rows are consecutive sequences except where a \
+            channel lost frames (such rows are left out and listed in the sidecar's gaps).
 
             Beside OUT.npy, OUT.json describes the recording: the stream header (sample rate, hop length, the \
-            full configuration), the JACK frame time and wall-clock time of the first frame, and every gap \
-            (sequence jumps and gap flags, per channel). It is written when recording starts and rewritten at \
-            the end.
+            full configuration), the sequence, JACK frame time and wall-clock time of row 0, every gap (frames a \
+            channel lost: sequence jumps), and the rows whose frames are flagged xrun (window overlaps an xrun) \
+            or discontinuity (the input timeline jumps inside the window). It is written when recording starts, \
+            when row 0 is written, and at the end.
 
             Example:
               meltap record --socket /run/user/1000/meltap/meltap.sock -o take1.npy --duration 60
@@ -109,8 +111,15 @@ struct RecordCommand: ParsableCommand {
 ///
 /// Rows: with one channel, each frame is a row. With several, frames wait in `pending` (by
 /// sequence) until every recorded channel has delivered that sequence; complete rows go out in
-/// sequence order and incomplete rows older than a written one are dropped (their channel had a
-/// gap, recorded in `gaps`).
+/// sequence order and incomplete rows older than a written one are dropped. Before row 0 that
+/// happens when the recorder joined the stream between the channels of one sequence (nothing is
+/// lost: the recording starts at row 0, `start`); after it, only when a channel lost frames
+/// (recorded in `gaps`).
+///
+/// Flags: a sequence jump on a channel is a gap (`.gap` comes with every jump; on a channel's
+/// first frame it speaks of frames lost before the recording, which leave no hole in the file).
+/// `.xrun` and `.discontinuity` lose nothing: their frames are written, and the rows holding
+/// them are listed in `xruns` and `discontinuities`.
 final class Recorder {
     let path: String
     let sidecarPath: String
@@ -122,8 +131,8 @@ final class Recorder {
     private var sidecar: RecordingSidecar
     /// Per recorded channel position: the last sequence received.
     private var lastSequence: [UInt64?]
-    /// Multi-channel rows in assembly: sequence → (values, channels filled).
-    private var pending: [UInt64: (values: [Float], filled: Set<Int>)] = [:]
+    /// Multi-channel rows in assembly, by sequence.
+    private var pending: [UInt64: PendingRow] = [:]
     private var nextRowSequence: UInt64?
     private var framesReceived = 0
     private let bandCount: Int
@@ -155,8 +164,8 @@ final class Recorder {
             let now = monotonicNow()
             guard final || now - lastStatus >= 0.25 else { return }
             lastStatus = now
-            let text = String(format: "\rmeltap: recording %@: %.1f s, %d frames, %d rows, %d gaps\u{1B}[K",
-                              path, now - started, framesReceived, writer.rowCount, sidecar.gaps.count)
+            let text = String(format: "\rmeltap: recording %@: %.1f s, %d frames, %d rows, %d gaps, %d xrun ranges\u{1B}[K",
+                              path, now - started, framesReceived, writer.rowCount, sidecar.gaps.count, sidecar.xruns.count)
             FileHandle.standardError.write(Data(text.utf8))
             if final { FileHandle.standardError.write(Data("\n".utf8)) }
         }
@@ -224,26 +233,26 @@ final class Recorder {
         guard let position = channels.firstIndex(of: Int(metadata.channel)) else { return }
         guard frame.values.count == bandCount else { return }  // cannot happen after a matching header
         framesReceived += 1
-        if sidecar.start == nil {
-            sidecar.start = .init(jackFrameTime: metadata.frameTime, sequence: metadata.sequence, wallClock: isoNow())
-            try Sidecar.write(sidecar, to: sidecarPath)
-        }
-        let previous = lastSequence[position]
-        let expected = previous.map { $0 + 1 }
-        if metadata.flags.contains(.gap) || (expected != nil && metadata.sequence != expected!) {
-            sidecar.gaps.append(.init(channel: Int(metadata.channel) + 1, fromSequence: expected, toSequence: metadata.sequence,
-                                      flags: metadata.flags.rawValue, atRow: writer.rowCount))
+        // Lost frames show as a sequence jump (the frame after them also carries `.gap`). A
+        // channel's first frame has nothing to jump from: frames lost before the recording are
+        // no hole in the file, whatever its flags say.
+        if let previous = lastSequence[position], metadata.sequence > previous + 1 {
+            sidecar.gaps.append(.init(channel: Int(metadata.channel) + 1, fromSequence: previous + 1,
+                                      toSequence: metadata.sequence, flags: metadata.flags.rawValue,
+                                      atRow: writer.rowCount))
         }
         lastSequence[position] = metadata.sequence
 
         if channels.count == 1 {
-            try writer.appendRows(frame.values)
+            try appendRow(frame.values, sequence: metadata.sequence, frameTime: metadata.frameTime,
+                          flags: [metadata.flags])
             return
         }
         if let next = nextRowSequence, metadata.sequence < next { return }  // its row is gone already
-        var entry = pending[metadata.sequence]
-            ?? (values: [Float](repeating: 0, count: channels.count * bandCount), filled: [])
+        var entry = pending[metadata.sequence] ?? PendingRow(channelCount: channels.count, bandCount: bandCount)
         entry.values.replaceSubrange(position * bandCount ..< (position + 1) * bandCount, with: frame.values)
+        entry.flags[position] = metadata.flags
+        if position == 0 { entry.frameTime = metadata.frameTime }
         entry.filled.insert(position)
         if entry.filled.count < channels.count {
             pending[metadata.sequence] = entry
@@ -253,10 +262,47 @@ final class Recorder {
             return
         }
         pending[metadata.sequence] = nil
-        // Rows before this one can no longer complete in order: drop them.
+        // Rows before this one can no longer complete in order: drop them. Before row 0 they are
+        // rows the recorder joined halfway (a channel's frame went out before it connected);
+        // after it, rows of a channel's gap, already in `gaps`.
         for sequence in pending.keys where sequence < metadata.sequence { pending[sequence] = nil }
         nextRowSequence = metadata.sequence + 1
-        try writer.appendRows(entry.values)
+        try appendRow(entry.values, sequence: metadata.sequence, frameTime: entry.frameTime, flags: entry.flags)
+    }
+
+    /// Writes one row (frame `sequence` of every recorded channel, `flags` per file position);
+    /// row 0 fixes the sidecar's `start`, flagged frames extend `xruns` and `discontinuities`.
+    private func appendRow(_ values: [Float], sequence: UInt64, frameTime: Int64?, flags: [FrameFlags]) throws {
+        let row = writer.rowCount
+        try writer.appendRows(values)
+        for (position, frameFlags) in flags.enumerated() {
+            let channel = channels[position] + 1
+            if frameFlags.contains(.xrun) { RecordingSidecar.extend(&sidecar.xruns, channel: channel, row: row, sequence: sequence) }
+            if frameFlags.contains(.discontinuity) {
+                RecordingSidecar.extend(&sidecar.discontinuities, channel: channel, row: row, sequence: sequence)
+            }
+        }
+        if sidecar.start == nil {
+            sidecar.start = .init(jackFrameTime: frameTime ?? 0, sequence: sequence, wallClock: isoNow())
+            try Sidecar.write(sidecar, to: sidecarPath)
+        }
+    }
+}
+
+/// A multi-channel row waiting for the rest of its channels.
+private struct PendingRow {
+    /// `[channels × bands]`, channel-major in file order.
+    var values: [Float]
+    /// Each file position's frame flags.
+    var flags: [FrameFlags]
+    /// File positions that have delivered their frame.
+    var filled: Set<Int> = []
+    /// JACK frame time of the first recorded channel's frame (file position 0).
+    var frameTime: Int64?
+
+    init(channelCount: Int, bandCount: Int) {
+        values = [Float](repeating: 0, count: channelCount * bandCount)
+        flags = [FrameFlags](repeating: [], count: channelCount)
     }
 }
 
@@ -281,9 +327,14 @@ struct RecordingSidecar: Codable {
     var channels: [Channel]
     /// The stream's configuration JSON, as an object.
     var configuration: JSONValue
+    /// Row 0; nil until it is written.
     var start: Start?
     var end: End?
     var gaps: [Gap] = []
+    /// Rows whose frame of a channel overlaps an xrun (`.xrun`): its samples may be damaged.
+    var xruns: [FlaggedRows] = []
+    /// Rows whose frame of a channel spans a jump of the input timeline (`.discontinuity`).
+    var discontinuities: [FlaggedRows] = []
     var reconfigurations: [Reconfiguration] = []
 
     struct Channel: Codable {
@@ -293,11 +344,13 @@ struct RecordingSidecar: Codable {
         var source: String
     }
 
+    /// Row 0: the first sequence every recorded channel delivered.
     struct Start: Codable {
-        /// JACK frame time (samples) of the first recorded frame's first sample.
+        /// JACK frame time (samples) of row 0's first sample (of the first recorded channel).
         var jackFrameTime: Int64
+        /// Row 0's frame sequence.
         var sequence: UInt64
-        /// ISO 8601 wall-clock time when the first frame arrived.
+        /// ISO 8601 wall-clock time when row 0 was written.
         var wallClock: String
     }
 
@@ -308,21 +361,45 @@ struct RecordingSidecar: Codable {
         var reason: String
     }
 
-    /// Frames lost on one channel: sequences `fromSequence ..< toSequence` never arrived (from is
-    /// null when unknown); `flags` are the wire flags of the frame at `toSequence`.
+    /// Frames lost on one channel (1-based): sequences `fromSequence ..< toSequence` never arrived,
+    /// so those rows are not in the file; `flags` are the wire flags of the frame at `toSequence`
+    /// (they include `.gap`).
     struct Gap: Codable {
         var channel: Int
-        var fromSequence: UInt64?
+        var fromSequence: UInt64
         var toSequence: UInt64
         var flags: UInt32
         /// Rows written before the gap was seen.
         var atRow: Int
     }
 
+    /// Consecutive rows `fromRow ..< toRow` whose frames of one channel (1-based) carry a flag;
+    /// they hold sequences `fromSequence ..< toSequence`.
+    struct FlaggedRows: Codable, Equatable {
+        var channel: Int
+        var fromRow: Int
+        var toRow: Int
+        var fromSequence: UInt64
+        var toSequence: UInt64
+    }
+
     struct Reconfiguration: Codable {
         var sampleRate: Double
         var frameRate: Double
         var atRow: Int
+    }
+
+    /// Adds `row` (frame `sequence` of 1-based `channel`) to `ranges`: it extends the channel's
+    /// last range when it follows it in both row and sequence, else starts a new one.
+    static func extend(_ ranges: inout [FlaggedRows], channel: Int, row: Int, sequence: UInt64) {
+        if let index = ranges.lastIndex(where: { $0.channel == channel }),
+           ranges[index].toRow == row, ranges[index].toSequence == sequence {
+            ranges[index].toRow += 1
+            ranges[index].toSequence += 1
+        } else {
+            ranges.append(.init(channel: channel, fromRow: row, toRow: row + 1, fromSequence: sequence,
+                                toSequence: sequence + 1))
+        }
     }
 
     init(header: StreamHeader, socketPath: String, channels: [Int], trailingShape: [Int]) {

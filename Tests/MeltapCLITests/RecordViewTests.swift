@@ -3,6 +3,7 @@
 import Foundation
 import Glibc
 import MelFiles
+import MelServer
 import MeltapClient
 import Testing
 
@@ -33,6 +34,56 @@ import Testing
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// The sidecar's lost sequences per 0-based channel (`gaps`: `fromSequence ..< toSequence`).
+    static func lostSequences(_ meta: [String: Any]) throws -> [UInt32: Set<UInt64>] {
+        var lost: [UInt32: Set<UInt64>] = [:]
+        for gap in meta["gaps"] as? [[String: Any]] ?? [] {
+            let channel = try #require((gap["channel"] as? NSNumber)?.uint32Value, "gap without channel: \(gap)")
+            let from = try #require((gap["fromSequence"] as? NSNumber)?.uint64Value, "gap without fromSequence: \(gap)")
+            let to = try #require((gap["toSequence"] as? NSNumber)?.uint64Value, "gap without toSequence: \(gap)")
+            try #require(from < to && channel >= 1, "not a gap of lost frames: \(gap)")
+            lost[channel - 1, default: []].formUnion(from..<to)
+        }
+        return lost
+    }
+
+    /// The frame sequence of every row: from `start` on, the sequences no channel lost.
+    static func rowSequences(first: UInt64, rows: Int, lost: [UInt32: Set<UInt64>]) -> [UInt64] {
+        let skipped = lost.values.reduce(into: Set<UInt64>()) { $0.formUnion($1) }
+        var sequences: [UInt64] = []
+        var sequence = first
+        while sequences.count < rows {
+            if !skipped.contains(sequence) { sequences.append(sequence) }
+            sequence += 1
+        }
+        return sequences
+    }
+
+    /// A sidecar list of flagged rows (`xruns`, `discontinuities`) as (0-based channel, row)
+    /// pairs; records an issue for a range whose sequences are not those of its rows.
+    static func flaggedRows(_ value: Any?, rowSequences: [UInt64], name: String) -> Set<[Int]> {
+        var result: Set<[Int]> = []
+        for range in value as? [[String: Any]] ?? [] {
+            guard let channel = (range["channel"] as? NSNumber)?.intValue, let fromRow = (range["fromRow"] as? NSNumber)?.intValue,
+                  let toRow = (range["toRow"] as? NSNumber)?.intValue,
+                  let fromSequence = (range["fromSequence"] as? NSNumber)?.uint64Value,
+                  let toSequence = (range["toSequence"] as? NSNumber)?.uint64Value,
+                  0 <= fromRow, fromRow < toRow, toRow <= rowSequences.count, fromSequence <= toSequence,
+                  toSequence - fromSequence == UInt64(toRow - fromRow)
+            else {
+                Issue.record("\(name): malformed range \(range) (\(rowSequences.count) rows)")
+                continue
+            }
+            for row in fromRow..<toRow {
+                if rowSequences[row] != fromSequence + UInt64(row - fromRow) {
+                    Issue.record("\(name): row \(row) holds sequence \(rowSequences[row]), the range \(range) says otherwise")
+                }
+                result.insert([channel - 1, row])
+            }
+        }
+        return result
+    }
+
     @Test("record 30 s of 2 channels: the file equals what a parallel subscriber received")
     func recordingEqualsTheLiveStream() throws {
         let session = try LiveSession()
@@ -44,8 +95,6 @@ import Testing
                                           label: "record")
         #expect(recorder.waitForExit(timeout: 90), "the recorder did not stop after --duration")
         #expect(recorder.process.terminationStatus == 0, "record: \(recorder.errors)")
-        #expect(meltap.stop(signal: SIGINT) == 0)
-        #expect(live.join(timeout: 20))
 
         let array = try NpyArray.load(path: output)
         let meta = try Self.sidecar(output)
@@ -56,30 +105,139 @@ import Testing
         #expect(rows >= 30 * 48000 / 512 / 2, "only \(rows) rows in 30 s")
         #expect(try Self.numpyShape(output) == "(\(rows), 2, 128) float32")
         #expect((meta["configuration"] as? [String: Any])?["preset"] as? String == "librosa")
-        #expect(meta["end"] != nil && meta["gaps"] is [Any])
+        #expect(meta["end"] != nil && meta["gaps"] is [Any] && meta["xruns"] is [Any] && meta["discontinuities"] is [Any])
         #expect((start["wallClock"] as? String)?.contains("T") == true)
 
-        // Rows in order of sequence; with no lost sequence, row r is sequence first + r.
-        var bySequence: [UInt32: [UInt64: [Float]]] = [0: [:], 1: [:]]
-        for frame in live.frames { bySequence[frame.metadata.channel]?[frame.metadata.sequence] = frame.values }
-        let lost = (meta["gaps"] as? [[String: Any]] ?? []).filter {
-            ($0["fromSequence"] as? NSNumber)?.uint64Value != ($0["toSequence"] as? NSNumber)?.uint64Value
+        // Row 0 is sequence start.sequence; then every sequence no channel lost (the sidecar's gaps).
+        let lost = try Self.lostSequences(meta)
+        let rowSequences = Self.rowSequences(first: firstSequence, rows: rows, lost: lost)
+
+        // Stopping meltap drops what the kernel has not taken yet: stop it only once the live
+        // subscriber holds the last recorded row (channel 2 of its sequence comes last).
+        let last = rowSequences.last ?? firstSequence
+        let caughtUp = liveEventually(timeout: 20) {
+            live.frames.last.map { $0.metadata.sequence > last || ($0.metadata.sequence == last && $0.metadata.channel == 1) } ?? false
         }
-        #expect(lost.isEmpty, "the recorder lost frames: \(lost)")
-        var compared = 0
-        for row in 0..<rows {
-            let sequence = firstSequence + UInt64(row)
+        #expect(caughtUp, "the live subscriber did not reach sequence \(last) within 20 s")
+        #expect(meltap.stop(signal: SIGINT) == 0)
+        #expect(live.join(timeout: 20))
+        #expect(live.failure == nil, "live subscriber: \(live.failure ?? "")")
+
+        var bySequence: [UInt32: [UInt64: ReceivedFrame]] = [0: [:], 1: [:]]
+        for frame in live.frames { bySequence[frame.metadata.channel]?[frame.metadata.sequence] = frame }
+        // A frame the file lacks must be one the stream lost (the live subscriber lacks it too).
+        for (channel, sequences) in lost {
+            let received = sequences.filter { bySequence[channel]?[$0] != nil }.sorted()
+            #expect(received.isEmpty, "the recorder lost frames of in_\(channel + 1) the live subscriber received: \(received.prefix(10))")
+        }
+        #expect(bySequence[0]?[firstSequence]?.metadata.frameTime == (start["jackFrameTime"] as? NSNumber)?.int64Value,
+                "start.jackFrameTime is not the frame time of row 0 (sequence \(firstSequence))")
+
+        // Row by row: the file holds the live frames, and the sidecar lists exactly the rows whose
+        // frames carry .xrun / .discontinuity.
+        let xrunRows = Self.flaggedRows(meta["xruns"], rowSequences: rowSequences, name: "xruns")
+        let discontinuityRows = Self.flaggedRows(meta["discontinuities"], rowSequences: rowSequences, name: "discontinuities")
+        var compared = 0, flagMismatches: [String] = [], missing: [String] = []
+        for (row, sequence) in rowSequences.enumerated() {
             for channel in 0..<2 {
-                guard let expected = bySequence[UInt32(channel)]?[sequence] else { continue }
+                guard let frame = bySequence[UInt32(channel)]?[sequence] else {
+                    missing.append("in_\(channel + 1) \(sequence)")
+                    continue
+                }
                 let start = (row * 2 + channel) * 128
-                if Array(array.values[start..<start + 128]) != expected {
+                if Array(array.values[start..<start + 128]) != frame.values {
                     Issue.record("row \(row) channel \(channel + 1) differs from the live frame \(sequence)")
                     return
+                }
+                let flags = frame.metadata.flags
+                if flags.contains(.xrun) != xrunRows.contains([channel, row])
+                    || flags.contains(.discontinuity) != discontinuityRows.contains([channel, row]) {
+                    flagMismatches.append("row \(row) in_\(channel + 1) (sequence \(sequence), flags \(flags.rawValue))")
                 }
                 compared += 1
             }
         }
-        #expect(compared == rows * 2, "compared \(compared) of \(rows * 2) frames")
+        #expect(compared == rows * 2, "compared \(compared) of \(rows * 2) frames; the live subscriber lacks \(missing.prefix(10))")
+        #expect(flagMismatches.isEmpty, "the sidecar's xruns/discontinuities disagree with the frames' flags: \(flagMismatches.prefix(10))")
+    }
+
+    @Test("record joining between the channels of a sequence starts at the first complete row; only lost frames are gaps")
+    func recordingJoinsMidRow() throws {
+        let directory = "/tmp/meltap-rec-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let socket = directory + "/p.sock"
+        let bands = 4
+        let publisher = FramePublisher(socketPath: socket, queueBound: 1000)
+        defer { publisher.stop() }
+        try publisher.start(header: StreamHeader(
+            sampleRate: 48000, frameRate: 93.75, bandCount: UInt32(bands), latencySamples: 0, hopLength: 512, fftLength: 2048,
+            clampRule: "running", configurationJSON: Array(#"{"preset":"test"}"#.utf8),
+            channels: [ChannelInfo(name: "in_1"), ChannelInfo(name: "in_2")]))
+        let output = directory + "/take.npy"
+        let recorder = try LiveChild(try liveBinary("meltap"), ["record", "--socket", socket, "-o", output],
+                                     environment: ProcessInfo.processInfo.environment, directory: directory, label: "record")
+        defer { recorder.stop() }
+        try #require(liveEventually(timeout: 20) { publisher.subscriberCount == 1 }, "the recorder did not connect: \(recorder.errors)")
+
+        func values(_ channel: UInt32, _ sequence: UInt64) -> [Float] {
+            (0..<bands).map { Float(channel) * 1000 + Float(sequence) + Float($0) / 8 }
+        }
+        func send(_ channel: UInt32, _ sequence: UInt64, _ flags: FrameFlags = []) {
+            let metadata = FrameMetadata(sequence: sequence, channel: channel, frameTime: Int64(sequence) * 512 - 1024, flags: flags)
+            publisher.publish(metadata: metadata, values: values(channel, sequence))
+        }
+        // The recorder joined after in_1's frame 10 went out; that frame followed lost frames
+        // (.gap), which happened before the recording and leave no hole in it.
+        send(1, 10, .gap)
+        for sequence: UInt64 in 11...20 {
+            let flags: FrameFlags = sequence == 13 ? .xrun : sequence == 16 ? .discontinuity : []
+            send(0, sequence, sequence == 14 ? .xrun : flags)
+            send(1, sequence, flags)
+        }
+        send(1, 21)
+        send(1, 22)
+        send(0, 23, .gap)  // in_1 lost 21 and 22
+        for sequence: UInt64 in 23...29 {
+            if sequence > 23 { send(0, sequence) }
+            send(1, sequence)
+        }
+        publisher.stop()  // the recorder sees the stream end and finishes the file
+        #expect(recorder.waitForExit(timeout: 30), "the recorder did not stop when the stream ended")
+        #expect(recorder.process.terminationStatus == 0, "record: \(recorder.errors)")
+
+        let expected: [UInt64] = Array(11...20) + Array(23...29)
+        let array = try NpyArray.load(path: output)
+        #expect(array.shape == [expected.count, 2, bands], "shape \(array.shape)")
+        for (row, sequence) in expected.enumerated() where row < array.shape[0] {
+            for channel: UInt32 in 0...1 {
+                let start = (row * 2 + Int(channel)) * bands
+                #expect(Array(array.values[start..<start + bands]) == values(channel, sequence), "row \(row) in_\(channel + 1)")
+            }
+        }
+        let meta = try Self.sidecar(output)
+        let start = try #require(meta["start"] as? [String: Any])
+        #expect((start["sequence"] as? NSNumber)?.uint64Value == 11, "start \(start)")
+        let rowZeroTime: Int64 = 11 * 512 - 1024  // in_1's frame time of sequence 11, as sent
+        #expect((start["jackFrameTime"] as? NSNumber)?.int64Value == rowZeroTime, "start \(start)")
+        let gaps = meta["gaps"] as? [[String: Any]] ?? []
+        #expect(gaps.count == 1, "gaps \(gaps)")
+        if let gap = gaps.first {
+            #expect((gap["channel"] as? NSNumber)?.intValue == 1 && (gap["fromSequence"] as? NSNumber)?.uint64Value == 21
+                    && (gap["toSequence"] as? NSNumber)?.uint64Value == 23 && (gap["atRow"] as? NSNumber)?.intValue == 10
+                    && (gap["flags"] as? NSNumber)?.uint32Value == FrameFlags.gap.rawValue, "gap \(gap)")
+        }
+        #expect(try Self.lostSequences(meta) == [0: [21, 22]])
+        func ranges(_ key: String) -> [[Int]] {
+            (meta[key] as? [[String: Any]] ?? []).map { range in
+                ["channel", "fromRow", "toRow", "fromSequence", "toSequence"].map { (range[$0] as? NSNumber)?.intValue ?? -1 }
+            }
+        }
+        #expect(ranges("xruns") == [[1, 2, 4, 13, 15], [2, 2, 3, 13, 14]], "xruns \(ranges("xruns"))")
+        #expect(ranges("discontinuities") == [[1, 5, 6, 16, 17], [2, 5, 6, 16, 17]], "discontinuities \(ranges("discontinuities"))")
+        let end = try #require(meta["end"] as? [String: Any])
+        #expect(end["reason"] as? String == "stream ended" && (end["rows"] as? NSNumber)?.intValue == expected.count, "end \(end)")
+        #expect((end["framesReceived"] as? NSNumber)?.intValue == 1 + 20 + 2 + 1 + 13, "end \(end)")
     }
 
     @Test("SIGKILL mid-recording: the file loads with all but at most the last second")
