@@ -12,11 +12,7 @@ import Testing
     struct Row { var fftLength: Int; var precision: String; var frames: Int; var allocations: Int; var frees: Int }
 
     @Test func everySizeFrom16To4096AllocatesExactlyAsTheRuleSays() throws {
-        let folder = ProcessInfo.processInfo.environment["MELTAP_BIN"]
-            ?? RealtimeAllocationTests.packageRoot.appendingPathComponent(".build/release").path
-        let bench = folder + "/meltap-bench"
-        try #require(FileManager.default.isExecutableFile(atPath: bench),
-                     "\(bench) is missing: build it with `swift build -c release` (scripts/test does).")
+        let bench = try RealtimeAllocationTests.releaseBench()
         let shim = try RealtimeAllocationTests.buildShim()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: bench)
@@ -78,22 +74,8 @@ import Testing
     /// Runs the meltap binary (see `FileCommandTests.meltap`) where no JACK server can be reached:
     /// the default server name is one nobody uses, and JACK may not start one.
     static func meltapWithoutJack(_ arguments: [String]) throws -> FileCommandTests.Run {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: FileCommandTests.meltap)
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["JACK_NO_START_SERVER"] = "1"
-        environment["JACK_DEFAULT_SERVER"] = "meltap-no-such-server-\(getpid())"
-        process.environment = environment
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return FileCommandTests.Run(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                                    stderr: String(decoding: errData, as: UTF8.self))
+        try FileCommandTests.meltap(arguments, environment: [
+            "JACK_NO_START_SERVER": "1", "JACK_DEFAULT_SERVER": "meltap-no-such-server-\(getpid())"])
     }
 
     @Test func runRefusesAnAllocatingSizeWithoutJack() throws {

@@ -17,11 +17,13 @@ import Testing
 
     struct Run { var status: Int32; var stdout: String; var stderr: String }
 
+    /// Runs the release `meltap` with `arguments`; `environment` entries are added to ours.
     @discardableResult
-    static func meltap(_ arguments: [String]) throws -> Run {
+    static func meltap(_ arguments: [String], environment extra: [String: String] = [:]) throws -> Run {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: meltap)
         process.arguments = arguments
+        if !extra.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(extra) { $1 } }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

@@ -22,11 +22,17 @@ import Testing
         return output
     }
 
-    @Test func perHopPathMakesNoHeapCalls() throws {
-        let folder = ProcessInfo.processInfo.environment["MELTAP_BIN"] ?? Self.packageRoot.appendingPathComponent(".build/release").path
+    /// The release `meltap-bench`: in $MELTAP_BIN, else .build/release.
+    static func releaseBench() throws -> String {
+        let folder = ProcessInfo.processInfo.environment["MELTAP_BIN"] ?? packageRoot.appendingPathComponent(".build/release").path
         let bench = folder + "/meltap-bench"
         try #require(FileManager.default.isExecutableFile(atPath: bench),
                      "\(bench) is missing: build it with `swift build -c release` (scripts/test does).")
+        return bench
+    }
+
+    @Test func perHopPathMakesNoHeapCalls() throws {
+        let bench = try Self.releaseBench()
         let shim = try Self.buildShim()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: bench)
