@@ -128,7 +128,8 @@ import Testing
         // A frame the file lacks must be one the stream lost (the live subscriber lacks it too).
         for (channel, sequences) in lost {
             let received = sequences.filter { bySequence[channel]?[$0] != nil }.sorted()
-            #expect(received.isEmpty, "the recorder lost frames of in_\(channel + 1) the live subscriber received: \(received.prefix(10))")
+            let count = received.count
+            #expect(count == 0, "the recorder lost \(count) frames of in_\(channel + 1) the live subscriber received: \(received.prefix(10))")
         }
         #expect(bySequence[0]?[firstSequence]?.metadata.frameTime == (start["jackFrameTime"] as? NSNumber)?.int64Value,
                 "start.jackFrameTime is not the frame time of row 0 (sequence \(firstSequence))")
