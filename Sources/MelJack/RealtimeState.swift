@@ -369,8 +369,7 @@ func realtimeProcess(_ state: UnsafeMutablePointer<RealtimeState>, blockLength: 
     // published; releasing: our last use of the old set happens before the supervisor frees it.
     let pending = shared.pointee.pendingSet.exchange(0, ordering: .acquiringAndReleasing)
     if pending != 0, let adopted = UnsafeMutablePointer<AnalyzerSet>(bitPattern: pending) {
-        // Frames held from the old set go out first, unchanged.
-        for channel in 0..<channelCount { pushed += releaseHeld(state, channel: channel, ignoringAge: true) }
+        // Frames held from the old set go out first, at the stream start below.
         let old = state.pointee.set
         state.pointee.set = adopted
         state.pointee.needsStreamStart = true
@@ -382,7 +381,8 @@ func realtimeProcess(_ state: UnsafeMutablePointer<RealtimeState>, blockLength: 
     let now = _unsafePerformance { jack_last_frame_time(client) }
     let start = blockStart(state, now: now)
     if state.pointee.needsStreamStart {
-        // A new timeline: frames held from before a server restart go out first.
+        // A new timeline: frames held from before it (a server restart, the old analyzer set)
+        // go out first, unchanged.
         for channel in 0..<channelCount { pushed += releaseHeld(state, channel: channel, ignoringAge: true) }
         state.pointee.needsStreamStart = false
         for channel in 0..<channelCount {

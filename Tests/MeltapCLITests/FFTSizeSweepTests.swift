@@ -12,21 +12,9 @@ import Testing
     struct Row { var fftLength: Int; var precision: String; var frames: Int; var allocations: Int; var frees: Int }
 
     @Test func everySizeFrom16To4096AllocatesExactlyAsTheRuleSays() throws {
-        let bench = try RealtimeAllocationTests.releaseBench()
-        let shim = try RealtimeAllocationTests.buildShim()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: bench)
-        process.arguments = ["--sweep-n-fft", "16-4096", "--hops", "4", "--check-allocations"]
-        var environment = ProcessInfo.processInfo.environment
-        environment["LD_PRELOAD"] = shim
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
         let started = Date()
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let (status, output) = try RealtimeAllocationTests.benchUnderShim(["--sweep-n-fft", "16-4096", "--hops", "4",
+                                                                           "--check-allocations"])
         let seconds = Date().timeIntervalSince(started)
 
         // "n_fft 2018 single frames 7 allocations 21 frees 21 rule allocating"
@@ -64,7 +52,7 @@ import Testing
                         "n_fft \(n) (\(precision)): \(row.allocations) allocations, \(row.frees) frees in \(row.frames) frames")
             }
         }
-        #expect(process.terminationStatus == 0, "meltap-bench --sweep-n-fft --check-allocations failed:\n\(output.suffix(3000))")
+        #expect(status == 0, "meltap-bench --sweep-n-fft --check-allocations failed:\n\(output.suffix(3000))")
     }
 }
 

@@ -31,14 +31,14 @@ import Testing
         return bench
     }
 
-    @Test func perHopPathMakesNoHeapCalls() throws {
-        let bench = try Self.releaseBench()
-        let shim = try Self.buildShim()
+    /// Runs the release `meltap-bench` with `arguments` under the rtguard shim; returns its exit
+    /// status and its stdout and stderr together.
+    static func benchUnderShim(_ arguments: [String]) throws -> (status: Int32, output: String) {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: bench)
-        process.arguments = ["--hops", "10000", "--check-allocations", "--seconds", "1", "--repetitions", "1"]
+        process.executableURL = URL(fileURLWithPath: try releaseBench())
+        process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
-        environment["LD_PRELOAD"] = shim
+        environment["LD_PRELOAD"] = try buildShim()
         process.environment = environment
         let pipe = Pipe()
         process.standardOutput = pipe
@@ -46,8 +46,14 @@ import Testing
         try process.run()
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
+
+    @Test func perHopPathMakesNoHeapCalls() throws {
+        let (status, output) = try Self.benchUnderShim(["--hops", "10000", "--check-allocations", "--seconds", "1",
+                                                        "--repetitions", "1"])
         print(output)
-        #expect(process.terminationStatus == 0, "meltap-bench --check-allocations failed:\n\(output)")
+        #expect(status == 0, "meltap-bench --check-allocations failed:\n\(output)")
         #expect(!output.contains("not measured"), "the shim was not active:\n\(output)")
         // Every configuration row reports its count; all must be zero.
         let counts = output.split(separator: "\n").filter { $0.contains("allocations") || $0.contains("heap") }
