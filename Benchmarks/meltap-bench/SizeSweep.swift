@@ -126,11 +126,7 @@ func runSweep(_ o: BenchOptions, sizes: [Int], counter: AllocationCounter?) -> N
     }
     print("sweep took \(fixed(seconds, 1)) s of CPU")
     if o.checkAllocations {
-        if counter == nil {
-            printError("meltap-bench: --check-allocations needs the rtguard shim: build Tools/rtguard/rtguard.c as "
-                       + "librtguard.so and run with LD_PRELOAD=/path/to/librtguard.so.")
-            exit(1)
-        }
+        if counter == nil { failWithoutShim() }
         if mismatches > 0 {
             printError("meltap-bench: \(mismatches) size(s) disagree with RealFFT.isAllocationFree (see the MISMATCH "
                        + "lines): a size the rule accepts allocated, or one it refuses did not. Fix the rule in "

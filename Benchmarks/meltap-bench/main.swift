@@ -75,6 +75,13 @@ func printError(_ text: String) {
     _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
 }
 
+/// `--check-allocations` without the rtguard shim preloaded: say how to load it and exit 1.
+func failWithoutShim() -> Never {
+    printError("meltap-bench: --check-allocations needs the rtguard shim: build Tools/rtguard/rtguard.c as "
+               + "librtguard.so and run with LD_PRELOAD=/path/to/librtguard.so.")
+    exit(1)
+}
+
 func fail(_ message: String) -> Never {
     printError("meltap-bench: \(message)")
     exit(2)
@@ -349,11 +356,7 @@ if counter == nil {
     for line in allocationLines { print(line) }
 }
 if options.checkAllocations {
-    if counter == nil {
-        printError("meltap-bench: --check-allocations needs the rtguard shim: build Tools/rtguard/rtguard.c as "
-                   + "librtguard.so and run with LD_PRELOAD=/path/to/librtguard.so.")
-        exit(1)
-    }
+    if counter == nil { failWithoutShim() }
     if totalAllocations > 0 {
         printError("meltap-bench: \(totalAllocations) heap calls inside MelAnalyzer.process; it must not allocate. "
                    + "Run with RTGUARD_ABORT=1 for a backtrace of the first.")

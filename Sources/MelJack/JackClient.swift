@@ -167,7 +167,7 @@ public final class JackClient: @unchecked Sendable {
         let pushFlags = UnsafeMutablePointer<UInt32>.allocate(capacity: channels)
         pushFlags.initialize(repeating: 0, count: channels)
         // Room for every frame completed within the hold, plus one largest period's frames.
-        let holdSamples = Int((max(0, options.xrunHold) * rate).rounded())
+        let holdSamples = AnalyzerSet.holdSamples(seconds: options.xrunHold, sampleRate: rate)
         let holdCapacity = (holdSamples + realtimeMaximumBlockLength) / configuration.hopLength + 2
         let hold = FrameHold(channels: channels, capacity: holdCapacity, width: frameWidth)
         let streamStart = UnsafeMutablePointer<Int64>.allocate(capacity: channels)
@@ -238,7 +238,11 @@ public final class JackClient: @unchecked Sendable {
     }
 
     /// Samples each frame is held in the realtime thread before it is pushed (`xrunHold`).
-    public var holdLatency: Int { Int((max(0, options.xrunHold) * configuration.sampleRate).rounded()) }
+    public var holdLatency: Int { AnalyzerSet.holdSamples(seconds: options.xrunHold, sampleRate: configuration.sampleRate) }
+
+    /// The current JACK period in samples, from the buffer-size callback (0 before activation).
+    /// One atomic load: cheap enough for a per-wake-up caller, unlike `statistics()`.
+    public var blockLength: Int { Int(shared.pointee.blockLength.load(ordering: .relaxed)) }
 
     /// Capture latency of our inputs as last reported by the latency callback, in samples.
     public var captureLatency: ClosedRange<Int> {
@@ -269,7 +273,7 @@ public final class JackClient: @unchecked Sendable {
             holdOverflows: s.pointee.holdOverflows.load(ordering: .relaxed),
             consumerWakeups: ring.wakeups,
             restarts: restarts, reconfigurations: reconfigurations,
-            blockLength: Int(s.pointee.blockLength.load(ordering: .relaxed)),
+            blockLength: blockLength,
             largestBlockLength: Int(s.pointee.largestBlockLength.load(ordering: .relaxed)),
             callbackDurations: s.pointee.histogram.summary())
     }

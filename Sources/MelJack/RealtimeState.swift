@@ -82,6 +82,11 @@ struct AnalyzerSet {
     /// Samples a computed frame is held before it is pushed (the xrun hold), ≥ 0.
     let holdSamples: Int
 
+    /// The xrun hold in samples: `seconds` (negative counts as 0) at `sampleRate`, rounded.
+    static func holdSamples(seconds: Double, sampleRate: Double) -> Int {
+        Int((max(0, seconds) * sampleRate).rounded())
+    }
+
     static func make(_ list: [MelAnalyzer], sampleRate: Double, holdSeconds: Double) -> UnsafeMutablePointer<AnalyzerSet> {
         let storage = UnsafeMutablePointer<Unmanaged<MelAnalyzer>>.allocate(capacity: max(1, list.count))
         for (index, analyzer) in list.enumerated() {
@@ -91,7 +96,7 @@ struct AnalyzerSet {
         let set = UnsafeMutablePointer<AnalyzerSet>.allocate(capacity: 1)
         let span = list.first.map { $0.configuration.frameLength } ?? 0
         set.initialize(to: AnalyzerSet(analyzers: storage, count: list.count, sampleRate: sampleRate, frameSpan: span,
-                                       holdSamples: max(0, Int((holdSeconds * sampleRate).rounded()))))
+                                       holdSamples: holdSamples(seconds: holdSeconds, sampleRate: sampleRate)))
         return set
     }
 

@@ -301,9 +301,9 @@ final class FrameConsumer: @unchecked Sendable {
     }
 
     private func drain() {
-        let span = Int64(client.configuration.frameLength)
-        let rate = client.configuration.sampleRate
-        let periodMicroseconds = Int64((Double(client.statistics().blockLength) / rate * 1e6).rounded())
+        let configuration = client.configuration
+        let span = Int64(configuration.frameLength)
+        let periodMicroseconds = Int64((Double(client.blockLength) / configuration.sampleRate * 1e6).rounded())
         while let metadata = ring.pop(into: values) {
             framesConsumed += 1
             // JACK dates sample f of a cycle's block at frames_to_time(f), inside the period in
