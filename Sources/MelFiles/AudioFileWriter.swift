@@ -66,13 +66,17 @@ public final class AudioFileWriter: @unchecked Sendable {
     public private(set) var framesWritten: Int64 = 0
 
     private var file: OpaquePointer?
+    /// The descriptor libsndfile writes through (it does not close it: `close()` does).
+    private var descriptor: Int32 = -1
     private var scratch: [Int32] = []
 
-    /// Creates (or replaces) `path`.
+    /// Creates `path` as a new file (`OutputPath.create`: never through a link; an existing regular
+    /// file only with `existing: .replace`).
     ///
-    /// - Throws: `AudioFileError` if the directory is missing or not writable, or libsndfile rejects
-    ///   the combination (e.g. a sample rate FLAC does not allow).
-    public init(path: String, sampleRate: Int, channelCount: Int, format: Format) throws {
+    /// - Throws: `AudioFileError` if the path is taken, the directory is missing or not writable, or
+    ///   libsndfile rejects the combination (e.g. a sample rate FLAC does not allow).
+    public init(path: String, sampleRate: Int, channelCount: Int, format: Format,
+                existing: ExistingOutput = .refuse) throws {
         precondition(channelCount >= 1 && sampleRate >= 1)
         self.path = path
         self.format = format
@@ -85,20 +89,21 @@ public final class AudioFileWriter: @unchecked Sendable {
         guard sf_format_check(&info) != 0 else {
             throw AudioFileError(message: "Cannot write \(path): libsndfile does not support \(AudioFileReader.describe(format: info.format)) with \(channelCount) channels at \(sampleRate) Hz. Choose another format or sample rate.")
         }
-        // Probe creation ourselves for a precise errno (missing directory, permission).
-        let existed = access(path, F_OK) == 0
-        let probe = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
-        if probe < 0 {
-            let code = errno
-            let featureError = FeatureFileError.cannotCreate(path: path, code: code)
-            throw AudioFileError(message: featureError.message, code: code)
+        // Create the file ourselves (exclusive, no links, a precise errno), then hand it to libsndfile.
+        let descriptor: Int32
+        let created: CreatedFile
+        do {
+            (descriptor, created) = try OutputPath.create(path, existing: existing)
+        } catch let error as FeatureFileError {
+            throw AudioFileError(message: error.message, code: error.code)
         }
-        closeDescriptor(probe)
-        guard let handle = sf_open(path, Int32(SFM_WRITE), &info) else {
-            if !existed { unlink(path) }
+        guard let handle = sf_open_fd(descriptor, Int32(SFM_WRITE), &info, 0) else {
+            closeDescriptor(descriptor)
+            created.remove()
             throw AudioFileError(message: "Cannot write \(path): libsndfile says \"\(String(cString: sf_strerror(nil)))\". Check the path and free space, then try again.", libsndfileCode: sf_error(nil))
         }
         file = handle
+        self.descriptor = descriptor
         if format == .oggVorbis {
             var quality = 0.6  // 0…1, higher is better; about 190 kbit/s stereo at 44.1 kHz
             _ = sf_command(handle, Int32(SFC_SET_VBR_ENCODING_QUALITY), &quality, Int32(MemoryLayout<Double>.size))
@@ -107,6 +112,7 @@ public final class AudioFileWriter: @unchecked Sendable {
 
     deinit {
         if let file { sf_close(file) }
+        if descriptor >= 0 { closeDescriptor(descriptor) }
     }
 
     /// Appends interleaved samples (`count` a multiple of `channelCount`), nominally in [-1, 1).
@@ -144,6 +150,8 @@ public final class AudioFileWriter: @unchecked Sendable {
         guard let file else { return }
         self.file = nil
         let code = sf_close(file)
+        closeDescriptor(descriptor)
+        descriptor = -1
         if code != 0 {
             throw AudioFileError(message: "Closing \(path) failed: libsndfile error \(code) (\(String(cString: sf_error_number(code)))). The file may be incomplete; free disk space and write it again.", libsndfileCode: code)
         }

@@ -26,8 +26,8 @@ import Darwin
 public final class NpyWriter: @unchecked Sendable {
     /// How the file reaches its final path.
     public enum Mode: Sendable, Equatable {
-        /// Write `.NAME.tmp-<pid>` beside the final path; `finish()` patches the header, fsyncs and
-        /// renames it to the final path. `discard()`, an error, or deinit without `finish()` remove it.
+        /// Write `.NAME.tmp-<pid>-<random>` beside the final path; `finish()` patches the header,
+        /// fsyncs and moves it to the final path. `discard()`, an error, or deinit without `finish()` remove it.
         case atomic
         /// Write at the final path from the start (crash-safe recording): the header always claims
         /// only rows that are fully on disk, and is patched at least once a second while appending.
@@ -45,6 +45,9 @@ public final class NpyWriter: @unchecked Sendable {
     public let writingPath: String
     /// The mode chosen at creation.
     public let mode: Mode
+    /// What happens to a file already at `path` (`.refuse` throws at creation or, in `.atomic`
+    /// mode, at `finish()` if one appeared meanwhile).
+    public let existing: ExistingOutput
     /// Shape of one row, e.g. `[bands]` or `[channels, bands]`; `[]` makes a 1-D file of scalars.
     public let trailingShape: [Int]
     /// Number of `Float` values in one row: the product of `trailingShape`.
@@ -62,6 +65,8 @@ public final class NpyWriter: @unchecked Sendable {
     public private(set) var patchedRowCount: Int = 0
 
     private var fd: Int32
+    /// The file this writer created (the temporary file in `.atomic` mode); the only thing it removes.
+    private let created: CreatedFile
     private var buffer: UnsafeMutableRawBufferPointer
     private var bufferedBytes = 0
     /// Values passed to `appendRows` (complete rows and any partial trailing row).
@@ -79,24 +84,25 @@ public final class NpyWriter: @unchecked Sendable {
     ///   - path: final path of the `.npy` file; its directory must exist and be writable.
     ///   - trailingShape: shape of one row (each dimension ≥ 1), e.g. `[128]` for 128 mel bands.
     ///   - mode: `.atomic` (default) or `.growing`; see `Mode`.
+    ///   - existing: whether a regular file at `path` may be replaced. A symbolic link or anything
+    ///     but a regular file at `path` is always refused; the writer never opens through a link.
     /// - Throws: `FeatureFileError` if the file cannot be created (the message says why and what to do).
-    public init(path: String, trailingShape: [Int], mode: Mode = .atomic) throws {
+    public init(path: String, trailingShape: [Int], mode: Mode = .atomic, existing: ExistingOutput = .refuse) throws {
         precondition(trailingShape.allSatisfy { $0 >= 1 }, "NpyWriter: every trailing dimension must be at least 1, got \(trailingShape)")
         self.path = path
         self.mode = mode
+        self.existing = existing
         self.trailingShape = trailingShape
         self.rowLength = trailingShape.reduce(1, *)
         self.headerSize = NpyWriter.headerSize(dimensionCount: trailingShape.count + 1)
         switch mode {
         case .growing:
-            writingPath = path
+            (fd, created) = try OutputPath.create(path, existing: existing)
         case .atomic:
-            writingPath = NpyWriter.temporaryPath(for: path)
+            try OutputPath.check(path, existing: existing)
+            (fd, created) = try OutputPath.createTemporary(beside: path)
         }
-        fd = open(writingPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        if fd < 0 {
-            throw FeatureFileError.cannotCreate(path: path, code: errno)
-        }
+        writingPath = created.path
         buffer = .allocate(byteCount: NpyWriter.bufferCapacity, alignment: 16)
         lastPatchSeconds = monotonicSeconds()
         do {
@@ -105,7 +111,7 @@ public final class NpyWriter: @unchecked Sendable {
         } catch let failure as WriteFailure {
             close(fd)
             fd = -1
-            unlink(writingPath)
+            created.remove()
             state = .discarded  // deinit runs (self is fully initialised) and frees the buffer
             throw FeatureFileError.writeFailed(path: path, code: failure.code, rowsSaved: 0, atomic: true)
         }
@@ -120,7 +126,7 @@ public final class NpyWriter: @unchecked Sendable {
                 try? patchHeaderUnchecked()
             }
             close(fd)
-            if mode == .atomic { unlink(writingPath) }
+            if mode == .atomic { created.remove() }
         case .failed:
             if fd >= 0 { close(fd) }
         case .finished, .discarded:
@@ -194,15 +200,12 @@ public final class NpyWriter: @unchecked Sendable {
         close(fd)
         fd = -1
         if mode == .atomic {
-            if rename(writingPath, path) != 0 {
-                let code = errno
-                unlink(writingPath)
+            do {
+                try OutputPath.install(created, at: path, existing: existing)
+            } catch {
                 state = .discarded
-                throw FeatureFileError(
-                    message: "Cannot move the finished file \(writingPath) to \(path): \(errorText(code)); nothing was saved. Check that \(path) is not a directory and that you may write to \(directoryName(of: path)), then run again.",
-                    code: code, rowsSaved: 0)
+                throw error
             }
-            syncDirectory(of: path)
         }
         state = .finished
         return patchedRowCount
@@ -219,14 +222,21 @@ public final class NpyWriter: @unchecked Sendable {
             }
             close(fd)
             fd = -1
-            if mode == .atomic { unlink(writingPath) }
+            if mode == .atomic { created.remove() }
             state = .discarded
         case .failed:
             if fd >= 0 { close(fd); fd = -1 }
-            if mode == .atomic { unlink(writingPath) }
+            if mode == .atomic { created.remove() }
         case .finished, .discarded:
             break
         }
+    }
+
+    /// Abandons the file and removes it (in `.growing` mode too) if the path still names the
+    /// file this writer created. For a start-up that failed after the writer was made.
+    public func remove() {
+        discard()
+        created.remove()
     }
 
     // MARK: - Internals
@@ -259,13 +269,6 @@ public final class NpyWriter: @unchecked Sendable {
         return bytes
     }
 
-    static func temporaryPath(for path: String) -> String {
-        let directory = directoryName(of: path)
-        let name = baseName(of: path)
-        let prefix = directory == "." && !path.hasPrefix("./") ? "" : (directory == "/" ? "/" : directory + "/")
-        return "\(prefix).\(name).tmp-\(getpid())"
-    }
-
     private func checkOpen() throws {
         switch state {
         case .open: return
@@ -291,7 +294,7 @@ public final class NpyWriter: @unchecked Sendable {
             } else {
                 close(fd)
                 fd = -1
-                unlink(writingPath)
+                created.remove()
                 saved = 0
             }
             let failure = FeatureFileError.writeFailed(path: path, code: error.code, rowsSaved: saved, atomic: mode == .atomic)
@@ -299,7 +302,7 @@ public final class NpyWriter: @unchecked Sendable {
             throw failure
         } catch let error as FeatureFileError {
             state = .failed(error)
-            if mode == .atomic { if fd >= 0 { close(fd); fd = -1 }; unlink(writingPath) }
+            if mode == .atomic { if fd >= 0 { close(fd); fd = -1 }; created.remove() }
             throw error
         }
     }
@@ -378,7 +381,12 @@ public struct FeatureFileError: Error, CustomStringConvertible, Sendable, Equata
         case ENOENT, ENOTDIR:
             detail = "the directory \(directory) does not exist. Create it (mkdir -p \(directory)) or choose another output path."
         case EACCES, EPERM:
-            detail = "permission denied. Choose a directory you may write to, or change the permissions of \(directory)."
+            var info = stat()
+            if lstat(path, &info) == 0, info.st_uid != getuid() {
+                detail = "it belongs to uid \(info.st_uid), not to you (uid \(getuid())), and may not be replaced by you. Choose another output path."
+            } else {
+                detail = "permission denied: you (uid \(getuid())) may not create files in \(directory). Choose a directory you may write to, or change its permissions."
+            }
         case EROFS:
             detail = "the file system is read-only. Choose an output path on a writable disk."
         case EISDIR:
@@ -414,7 +422,7 @@ public struct FeatureFileError: Error, CustomStringConvertible, Sendable, Equata
         if atomic {
             saved = "nothing was saved (the unfinished file was removed)"
         } else if let rows = rowsSaved {
-            saved = "\(rows) frame\(rows == 1 ? " was" : "s were") saved"
+            saved = "\(rows) row\(rows == 1 ? " was" : "s were") saved (a row holds one frame of each recorded channel)"
         } else {
             saved = "the file may be incomplete"
         }

@@ -15,10 +15,12 @@ public enum Sidecar {
     }
 
     /// Encodes `value` as pretty-printed JSON with sorted keys and writes it atomically to `path`
-    /// (a temporary file `.NAME.tmp-<pid>` in the same directory, fsynced, then renamed).
+    /// (a new temporary file `.NAME.tmp-<pid>-<random>` in the same directory, fsynced, then moved).
     ///
+    /// - Parameter existing: whether a regular file at `path` may be replaced (a writer rewriting
+    ///   its own sidecar passes `.replace`). A link at `path` is replaced by `.replace`, never followed.
     /// - Throws: `FeatureFileError` if encoding fails or the file cannot be written; no partial file is left.
-    public static func write<T: Encodable>(_ value: T, to path: String) throws {
+    public static func write<T: Encodable>(_ value: T, to path: String, existing: ExistingOutput = .refuse) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let data: Data
@@ -29,14 +31,13 @@ public enum Sidecar {
         }
         var bytes = [UInt8](data)
         bytes.append(0x0A)
-        try writeFileAtomically(bytes, to: path)
+        try writeFileAtomically(bytes, to: path, existing: existing)
     }
 
     /// Writes `bytes` to `path` through a temporary file in the same directory and rename(2).
-    static func writeFileAtomically(_ bytes: [UInt8], to path: String) throws {
-        let temporary = NpyWriter.temporaryPath(for: path)
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw FeatureFileError.cannotCreate(path: path, code: errno) }
+    static func writeFileAtomically(_ bytes: [UInt8], to path: String, existing: ExistingOutput) throws {
+        if existing == .refuse { try OutputPath.check(path, existing: .refuse) }
+        let (fd, temporary) = try OutputPath.createTemporary(beside: path)
         var failure: Int32 = 0
         bytes.withUnsafeBytes { raw in
             var offset = 0
@@ -52,11 +53,10 @@ public enum Sidecar {
         }
         if failure == 0 && fsync(fd) != 0 { failure = errno }
         close(fd)
-        if failure == 0 && rename(temporary, path) != 0 { failure = errno }
         if failure != 0 {
-            unlink(temporary)
+            temporary.remove()
             throw FeatureFileError.writeFailed(path: path, code: failure, rowsSaved: nil, atomic: true)
         }
-        syncDirectory(of: path)
+        try OutputPath.install(temporary, at: path, existing: existing)
     }
 }

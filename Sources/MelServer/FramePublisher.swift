@@ -39,6 +39,10 @@ public final class FramePublisher: Sendable {
     /// Per-subscriber queue bound, in frames.
     public let queueBound: Int
     public let policy: SlowSubscriberPolicy
+    /// Subscribers served at once; the next connection gets a refusal message and is closed.
+    public let maximumSubscribers: Int
+    /// The default for `maximumSubscribers`.
+    public static let defaultMaximumSubscribers = 64
 
     private enum Phase { case created, running, stopped }
 
@@ -75,14 +79,18 @@ public final class FramePublisher: Sendable {
     ///   - queueBound: frames per subscriber not yet taken by the kernel before `policy` applies;
     ///     pass a few seconds of frames (frame rate × channels × seconds).
     ///   - policy: what to do with a subscriber whose queue is full.
+    ///   - maximumSubscribers: connections served at once (at least 1).
     ///   - statsInterval: when set with `statsSource`, a stats message goes to all subscribers
     ///     this often.
     ///   - statsSource: counters for the stats message; called on the publisher's event-loop
     ///     thread. Its `subscriberDrops` is replaced by the publisher's own count.
     public init(socketPath: String, fileMode: mode_t = 0o600, queueBound: Int,
-                policy: SlowSubscriberPolicy = .dropFrames, statsInterval: Duration? = nil,
-                statsSource: (@Sendable () -> StreamStats)? = nil) {
+                policy: SlowSubscriberPolicy = .dropFrames,
+                maximumSubscribers: Int = FramePublisher.defaultMaximumSubscribers,
+                statsInterval: Duration? = nil, statsSource: (@Sendable () -> StreamStats)? = nil) {
         precondition(queueBound > 0, "queueBound must be at least 1 frame")
+        precondition(maximumSubscribers > 0, "maximumSubscribers must be at least 1")
+        self.maximumSubscribers = maximumSubscribers
         self.socketPath = socketPath
         self.fileMode = fileMode
         self.queueBound = queueBound
@@ -91,7 +99,7 @@ public final class FramePublisher: Sendable {
         self.statsSource = statsSource
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         hub = SubscriberHub(eventLoop: group.next(), queueBound: queueBound, policy: policy,
-                            counters: counters)
+                            counters: counters, maximumSubscribers: maximumSubscribers, socketPath: socketPath)
     }
 
     /// `$XDG_RUNTIME_DIR/meltap/<clientName>.sock`, or `/tmp/meltap-<uid>/<clientName>.sock`
@@ -134,9 +142,15 @@ public final class FramePublisher: Sendable {
     private func startServing(header: StreamHeader) throws {
         let headerBuffer = try encode(header: header)
         let hub = self.hub
-        try hub.eventLoop.submit { hub.batch = [.header(headerBuffer)]; hub.deliverBatch() }.wait()
+        let item = PendingItem.header(headerBuffer, channelCount: header.channels.count)
+        try hub.eventLoop.submit { hub.batch = [item]; hub.deliverBatch() }.wait()
 
         try SocketPath.prepareForBind(socketPath)
+        // Bind inside a fresh 0700 directory, set the mode there, then link the socket into place:
+        // nobody else can reach it before it has its final mode, whatever the umask.
+        let staging = try SocketPath.makeStagingDirectory(beside: socketPath)
+        defer { SocketPath.removeStagingDirectory(staging) }
+        let stagedPath = staging + "/" + SocketPath.stagedName
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -147,23 +161,22 @@ public final class FramePublisher: Sendable {
             }
         let channel: Channel
         do {
-            channel = try bootstrap.bind(unixDomainSocketPath: socketPath).wait()
+            channel = try bootstrap.bind(unixDomainSocketPath: stagedPath).wait()
         } catch {
-            throw FramePublisherError(.bindFailed, "cannot bind socket \(socketPath): \(error); "
-                                                   + "choose another --socket or --name")
+            throw FramePublisherError(.bindFailed, "cannot bind a socket in \(SocketPath.directoryName(of: socketPath)): "
+                                                   + "\(error); choose another --socket or --name")
         }
-        var info = stat()
-        let inode: ino_t? = lstat(socketPath, &info) == 0 ? info.st_ino : nil
-        state.withLock { state in
-            state.serverChannel = channel
-            state.socketInode = inode
-        }
-        if chmod(socketPath, fileMode) != 0 {
+        state.withLock { $0.serverChannel = channel }
+        if chmod(stagedPath, fileMode) != 0 {
             let code = errno
             throw FramePublisherError(.systemCall,
-                                      "cannot set mode \(String(fileMode, radix: 8)) on \(socketPath): "
+                                      "cannot set mode \(String(fileMode, radix: 8)) on the socket: "
                                       + SocketPath.errnoText(code))
         }
+        var info = stat()
+        let inode: ino_t? = lstat(stagedPath, &info) == 0 ? info.st_ino : nil
+        try SocketPath.publish(stagedPath, at: socketPath)
+        state.withLock { $0.socketInode = inode }
         if let statsInterval, let statsSource {
             let nanoseconds = Int64(statsInterval.components.seconds) * 1_000_000_000
                 + Int64(statsInterval.components.attoseconds / 1_000_000_000)
@@ -216,7 +229,7 @@ public final class FramePublisher: Sendable {
     /// every later subscriber on connect. Call on reconfiguration.
     public func updateHeader(_ header: StreamHeader) throws {
         let buffer = try encode(header: header)
-        enqueue(.header(buffer))
+        enqueue(.header(buffer, channelCount: header.channels.count))
     }
 
     /// Sends counters to all subscribers whose queue is not full. `subscriberDrops` is replaced

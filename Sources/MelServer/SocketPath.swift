@@ -76,7 +76,7 @@ enum SocketPath {
         if mkdir(path, 0o700) != 0 && errno != EEXIST {
             let code = errno
             throw FramePublisherError(.systemCall,
-                                      "cannot create socket directory \(path): \(errnoText(code)); "
+                                      "cannot create the socket directory \(path): \(errnoText(code)); "
                                       + "pass --socket with a path in a writable directory")
         }
         var info = stat()
@@ -86,7 +86,8 @@ enum SocketPath {
         }
         guard (info.st_mode & S_IFMT) == S_IFDIR else {
             throw FramePublisherError(.unsafeDirectory,
-                                      "\(path) is not a directory (or is a symlink); remove it or pass --socket")
+                                      "the socket directory \(path) is \(describe(path, info)), not a directory; "
+                                      + "meltap does not follow links there. Remove it or pass --socket")
         }
         guard info.st_uid == getuid() else {
             throw FramePublisherError(.unsafeDirectory,
@@ -95,10 +96,12 @@ enum SocketPath {
                                       + "with a directory you own")
         }
         guard info.st_mode & 0o022 == 0 else {
+            let mode = String(info.st_mode & 0o7777, radix: 8)
+            let what = info.st_mode & 0o1000 != 0
+                ? "a shared directory like /tmp (mode \(mode): anyone may create files in it)"
+                : "writable by group or others (mode \(mode))"
             throw FramePublisherError(.unsafeDirectory,
-                                      "socket directory \(path) is writable by group or others (mode "
-                                      + String(info.st_mode & 0o777, radix: 8) + "); run chmod 700 on it "
-                                      + "or pass --socket")
+                                      "socket directory \(path) is \(what); run chmod 700 on it or pass --socket")
         }
     }
 
@@ -122,8 +125,8 @@ enum SocketPath {
         }
         guard (info.st_mode & S_IFMT) == S_IFSOCK else {
             throw FramePublisherError(.notASocket,
-                                      "\(path) exists and is not a socket; refusing to replace it. "
-                                      + "Choose another --socket or --name, or remove that file")
+                                      "\(path) exists and is \(describe(path, info)), not a socket; refusing to "
+                                      + "replace it. Choose another --socket or --name, or remove that file")
         }
         switch probe(path) {
         case 0:
@@ -134,8 +137,12 @@ enum SocketPath {
             // Stale socket from a process that exited without removing it.
             if unlink(path) != 0 && errno != ENOENT {
                 let code = errno
+                let blame = info.st_uid != getuid()
+                    ? "it belongs to uid \(info.st_uid), not to you (uid \(getuid())); ask its owner to remove it"
+                    : errnoText(code)
                 throw FramePublisherError(.systemCall,
-                                          "cannot remove stale socket \(path): \(errnoText(code))")
+                                          "cannot remove the stale socket \(path): \(blame). Or choose another "
+                                          + "--socket or --name")
             }
         case ENOENT:
             return
@@ -143,6 +150,97 @@ enum SocketPath {
             throw FramePublisherError(.systemCall,
                                       "cannot check whether a server answers at \(path): \(errnoText(code)); "
                                       + "choose another --socket or --name")
+        }
+    }
+
+    /// What is at `path`, for messages: "a symbolic link to 'x'", "a regular file", "a directory" ….
+    static func describe(_ path: String, _ info: stat) -> String {
+        switch info.st_mode & S_IFMT {
+        case S_IFLNK:
+            var target = [CChar](repeating: 0, count: 4097)
+            let count = readlink(path, &target, 4096)
+            if count < 0 { return "a symbolic link" }
+            return "a symbolic link to '\(String(decoding: target[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self))'"
+        case S_IFREG: return "a regular file"
+        case S_IFDIR: return "a directory"
+        case S_IFSOCK: return "a socket"
+        case S_IFIFO: return "a named pipe"
+        case S_IFCHR, S_IFBLK: return "a device"
+        default: return "a special file"
+        }
+    }
+
+    /// The socket's name inside the staging directory (short, so the staged path fits when the
+    /// final one does).
+    static let stagedName = "s"
+
+    static func directoryName(of path: String) -> String {
+        guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return "." }
+        let directory = String(path[..<slash])
+        return directory.isEmpty ? "/" : directory
+    }
+
+    /// Creates `<directory of path>/.meltap-XXXXXX` with mode 0700 (`mkdtemp`), where the socket
+    /// is bound before it is published: nobody but this user can connect to it there.
+    static func makeStagingDirectory(beside path: String) throws -> String {
+        let template = directoryName(of: path) + "/.meltap-XXXXXX"
+        guard template.utf8.count + 1 + stagedName.utf8.count <= maximumLength else {
+            throw FramePublisherError(.pathTooLong,
+                                      "socket directory \(directoryName(of: path)) is too long: meltap binds in a "
+                                      + "private directory beside the socket first, and that path would exceed "
+                                      + "\(maximumLength) bytes. Choose a --socket in a shorter directory")
+        }
+        var bytes = Array(template.utf8CString)
+        let made = bytes.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        guard made != nil else {
+            let code = errno
+            throw FramePublisherError(.systemCall, bindDirectoryProblem(path, code))
+        }
+        return String(decoding: bytes.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Removes the staging directory and anything left in it (the staged socket after a failure).
+    static func removeStagingDirectory(_ directory: String) {
+        unlink(directory + "/" + stagedName)
+        rmdir(directory)
+    }
+
+    /// Makes the staged socket appear at `path` with `link(2)`, which never replaces an existing
+    /// file: if another server bound `path` since `prepareForBind`, this one fails instead of
+    /// stealing its name.
+    static func publish(_ stagedPath: String, at path: String) throws {
+        guard link(stagedPath, path) == 0 else {
+            let code = errno
+            if code == EEXIST {
+                throw FramePublisherError(.addressInUse,
+                                          "\(path) appeared while meltap was starting (another meltap?); "
+                                          + "choose another --socket or --name")
+            }
+            throw FramePublisherError(.systemCall, "cannot create the socket at \(path): \(errnoText(code))")
+        }
+    }
+
+    /// What stops this user from creating a socket for `path`, in words: a missing directory,
+    /// one without write permission, a read-only file system.
+    static func bindDirectoryProblem(_ path: String, _ code: Int32) -> String {
+        let directory = directoryName(of: path)
+        switch code {
+        case ENOENT, ENOTDIR:
+            return "cannot create the socket \(path): the directory \(directory) does not exist. "
+                + "Create it, or choose a --socket in an existing directory"
+        case EACCES, EPERM:
+            var info = stat()
+            var owner = ""
+            if stat(directory, &info) == 0 {
+                owner = " (owner uid \(info.st_uid), mode \(String(info.st_mode & 0o7777, radix: 8)))"
+            }
+            return "cannot create the socket \(path): you (uid \(getuid())) may not create files in "
+                + "\(directory)\(owner). Choose a --socket in a directory you can write to"
+        case EROFS:
+            return "cannot create the socket \(path): \(directory) is on a read-only file system. "
+                + "Choose a --socket elsewhere"
+        default:
+            return "cannot create the socket \(path) in \(directory): \(errnoText(code))"
         }
     }
 

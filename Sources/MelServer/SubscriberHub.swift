@@ -8,8 +8,9 @@ import Synchronization
 enum PendingItem: Sendable {
     /// One encoded frame message for `channel`.
     case frame(ByteBuffer, channel: UInt32)
-    /// An encoded header message; becomes the header sent to new subscribers.
-    case header(ByteBuffer)
+    /// An encoded header message; becomes the header sent to new subscribers. `channelCount`
+    /// bounds the channel indices a Subscribe may name.
+    case header(ByteBuffer, channelCount: Int)
     /// An encoded stats message.
     case stats(ByteBuffer)
 }
@@ -48,6 +49,12 @@ final class SubscriberHub: @unchecked Sendable {
     let queueBound: Int
     let policy: FramePublisher.SlowSubscriberPolicy
     let counters: PublisherCounters
+    /// Connections served at once; the next one gets a `.tooManySubscribers` refusal.
+    let maximumSubscribers: Int
+    /// Where the socket is, for refusal messages.
+    let socketPath: String
+    /// Channels in the current header; nil before `start`.
+    private(set) var channelCount: Int?
     private var subscribers: [ObjectIdentifier: Subscriber] = [:]
     /// The header every new subscriber gets first; nil before `start`.
     private(set) var header: ByteBuffer?
@@ -55,20 +62,59 @@ final class SubscriberHub: @unchecked Sendable {
     var batch: [PendingItem] = []
 
     init(eventLoop: EventLoop, queueBound: Int, policy: FramePublisher.SlowSubscriberPolicy,
-         counters: PublisherCounters) {
+         counters: PublisherCounters, maximumSubscribers: Int, socketPath: String) {
         self.eventLoop = eventLoop
+        self.maximumSubscribers = maximumSubscribers
+        self.socketPath = socketPath
         self.queueBound = queueBound
         self.policy = policy
         self.counters = counters
     }
 
-    func add(_ subscriber: Subscriber) {
+    /// Registers a new connection and sends it the header; or, when `maximumSubscribers` are
+    /// served already, sends it a refusal and closes it (returns false).
+    func add(_ subscriber: Subscriber) -> Bool {
         eventLoop.assertInEventLoop()
+        guard subscribers.count < maximumSubscribers else {
+            refuse(subscriber, Refusal(.tooManySubscribers,
+                                       "meltap at \(socketPath) already serves \(maximumSubscribers) subscribers, "
+                                       + "its limit (meltap run --max-subscribers); try again when one leaves, or "
+                                       + "restart meltap with a higher --max-subscribers"))
+            return false
+        }
         subscribers[ObjectIdentifier(subscriber)] = subscriber
         counters.subscribers.add(1, ordering: .relaxed)  // a statistic: no ordering needed
         if let header {
             subscriber.context.writeAndFlush(NIOAny(header), promise: nil)
         }
+        return true
+    }
+
+    /// Applies a Subscribe message, or refuses the connection when it names a channel the
+    /// stream does not have.
+    func subscribe(_ subscriber: Subscriber, channels: [UInt32]) {
+        eventLoop.assertInEventLoop()
+        if let channelCount, let missing = channels.first(where: { Int($0) >= channelCount }) {
+            refuse(subscriber, Refusal(.unknownChannel,
+                                       "channel index \(missing) does not exist: the stream at \(socketPath) has "
+                                       + "\(channelCount) channel(s), indices 0 to \(channelCount - 1) (channel 1 "
+                                       + "on meltap's command lines is index 0)"))
+            return
+        }
+        subscriber.filter = channels.isEmpty ? nil : Set(channels)
+        counters.subscribesApplied.add(1, ordering: .relaxed)  // a statistic
+    }
+
+    /// Sends `refusal`, then closes the connection once it is written.
+    func refuse(_ subscriber: Subscriber, _ refusal: Refusal) {
+        eventLoop.assertInEventLoop()
+        guard !subscriber.closing else { return }
+        subscriber.closing = true
+        var bytes: [UInt8] = []
+        WireEncoder.appendRefusal(refusal, to: &bytes)
+        let context = subscriber.context
+        context.writeAndFlush(NIOAny(context.channel.allocator.buffer(bytes: bytes)))
+            .assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
     func remove(_ subscriber: Subscriber) {
@@ -84,8 +130,9 @@ final class SubscriberHub: @unchecked Sendable {
         for item in batch {
             switch item {
             case .frame(let buffer, let channel): deliverFrame(buffer, channel: channel)
-            case .header(let buffer):
+            case .header(let buffer, let count):
                 header = buffer
+                channelCount = count
                 for subscriber in subscribers.values where !subscriber.closing {
                     subscriber.context.write(NIOAny(buffer), promise: nil)
                     subscriber.needsFlush = true
@@ -162,8 +209,7 @@ final class SubscriberHandler: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         let subscriber = Subscriber(context: context)
-        self.subscriber = subscriber
-        hub.add(subscriber)
+        if hub.add(subscriber) { self.subscriber = subscriber }
         context.fireChannelActive()
     }
 
@@ -178,9 +224,8 @@ final class SubscriberHandler: ChannelInboundHandler {
         buffer.withUnsafeReadableBytes { decoder.append($0) }
         do {
             while let message = try decoder.next() {
-                if case .subscribe(let channels) = message, let subscriber {
-                    subscriber.filter = channels.isEmpty ? nil : Set(channels)
-                    hub.counters.subscribesApplied.add(1, ordering: .relaxed)  // a statistic
+                if case .subscribe(let channels) = message, let subscriber, !subscriber.closing {
+                    hub.subscribe(subscriber, channels: channels)
                 }
                 // Other message types are not for the server: ignored.
             }

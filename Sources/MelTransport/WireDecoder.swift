@@ -95,6 +95,7 @@ public struct WireDecoder {
             case .frame: return try reader.readFrame()
             case .stats: return .stats(try reader.readStats())
             case .subscribe: return .subscribe(channels: try reader.readSubscribe())
+            case .refusal: return .refusal(try reader.readRefusal())
             case nil: return .unknown(type: type, payloadLength: payloadLength)
             }
         }
@@ -203,6 +204,16 @@ private struct PayloadReader {
         StreamStats(frames: try read(UInt64.self, "frames"), drops: try read(UInt64.self, "drops"),
                     xruns: try read(UInt64.self, "xruns"),
                     subscriberDrops: try read(UInt64.self, "subscriber drops"))
+    }
+
+    mutating func readRefusal() throws -> Refusal {
+        let code = try read(UInt32.self, "refusal reason")
+        let length = Int(try read(UInt32.self, "refusal message length"))
+        guard length <= Refusal.maximumMessageLength, length == remaining else {
+            throw malformed("refusal message of \(length) bytes in a payload with \(remaining) left")
+        }
+        let text = try readBytes(length, "refusal message")
+        return Refusal(Refusal.Reason(rawValue: code) ?? .other, String(decoding: text, as: UTF8.self))
     }
 
     mutating func readSubscribe() throws -> [UInt32] {

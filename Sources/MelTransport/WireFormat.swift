@@ -39,6 +39,9 @@ public enum WireMessageType: UInt16, Sendable {
     case frame = 2
     /// Server → subscriber: `StreamStats`.
     case stats = 3
+    /// Server → subscriber: `Refusal`, a request the server turns down; the server closes the
+    /// connection after it.
+    case refusal = 4
     /// Subscriber → server: channel subset.
     case subscribe = 16
 }
@@ -174,6 +177,20 @@ public enum WireEncoder {
         for channel in channels { put(channel, &bytes) }
     }
 
+    /// Appends one refusal message: reason code, then the explanation as UTF-8 (cut to
+    /// `Refusal.maximumMessageLength` bytes at a character boundary).
+    public static func appendRefusal(_ refusal: Refusal, to bytes: inout [UInt8]) {
+        var text = Array(refusal.message.utf8)
+        if text.count > Refusal.maximumMessageLength {
+            text.removeLast(text.count - Refusal.maximumMessageLength)
+            while !text.isEmpty, String(validating: text, as: UTF8.self) == nil { text.removeLast() }
+        }
+        appendPrefix(type: .refusal, payloadLength: UInt32(8 + text.count), to: &bytes)
+        put(refusal.reason.rawValue, &bytes)
+        put(UInt32(text.count), &bytes)
+        bytes.append(contentsOf: text)
+    }
+
     /// Encodes any message into a new array. `.unknown` cannot be encoded (`.valueTooLarge`
     /// is not thrown for it; it traps), as it has no payload to write.
     public static func encode(_ message: WireMessage) throws -> [UInt8] {
@@ -183,6 +200,7 @@ public enum WireEncoder {
         case .frame(let metadata, let values): appendFrame(metadata, values: values, to: &bytes)
         case .stats(let stats): appendStats(stats, to: &bytes)
         case .subscribe(let channels): appendSubscribe(channels: channels, to: &bytes)
+        case .refusal(let refusal): appendRefusal(refusal, to: &bytes)
         case .unknown: preconditionFailure("an .unknown message has no payload to encode")
         }
         return bytes

@@ -100,6 +100,35 @@ public enum WireMessage: Sendable, Equatable {
     case stats(StreamStats)
     /// Subscriber → server: deliver only these channel indices; empty means all channels.
     case subscribe(channels: [UInt32])
+    /// Server → subscriber: a request turned down; the server closes the connection after it.
+    case refusal(Refusal)
     /// A message type this version does not know; its payload was skipped. Readers ignore it.
     case unknown(type: UInt16, payloadLength: Int)
+}
+
+/// Why the server turned a subscriber away, in words a person can act on. The server closes the
+/// connection after sending it; clients show `message` to their user.
+public struct Refusal: Sendable, Equatable, CustomStringConvertible {
+    /// Machine-readable reason (u32 on the wire). Unknown codes decode as `.other`.
+    public enum Reason: UInt32, Sendable {
+        /// Any reason this version does not name.
+        case other = 0
+        /// The server already serves `--max-subscribers` subscribers.
+        case tooManySubscribers = 1
+        /// A Subscribe message named a channel index the stream does not have.
+        case unknownChannel = 2
+    }
+
+    /// Longest explanation carried, in UTF-8 bytes; longer ones are cut when encoded.
+    public static let maximumMessageLength = 4096
+
+    public var reason: Reason
+    /// The explanation, e.g. "meltap at /run/… serves 64 subscribers, its --max-subscribers; …".
+    public var message: String
+    public var description: String { message }
+
+    public init(_ reason: Reason, _ message: String) {
+        self.reason = reason
+        self.message = message
+    }
 }

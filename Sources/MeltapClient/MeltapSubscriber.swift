@@ -45,6 +45,9 @@ public struct MeltapClientError: Error, Equatable, CustomStringConvertible {
         case connectionClosed
         /// No data arrived within the receive timeout.
         case timedOut
+        /// The server turned this subscriber away (too many subscribers, unknown channel); the
+        /// message is the server's explanation.
+        case refused
         /// Another system call failed.
         case systemCall
     }
@@ -76,8 +79,13 @@ public final class MeltapSubscriber {
     /// The latest counters the server sent, if any.
     public private(set) var latestStats: StreamStats?
 
+    /// Largest message payload accepted, in bytes (1 MiB): a frame of up to 262,137 bands, or a
+    /// header with its configuration and channel names. A longer declared length is a protocol
+    /// error, raised from the 12-byte prefix before any payload is buffered.
+    public static let maximumPayloadLength = 1 << 20
+
     private var descriptor: Int32
-    private var decoder = WireDecoder()
+    private var decoder = WireDecoder(maximumPayloadLength: MeltapSubscriber.maximumPayloadLength)
     private var receiveBuffer = [UInt8](repeating: 0, count: 64 * 1024)
     private let channelFilter: Set<UInt32>?
 
@@ -112,6 +120,7 @@ public final class MeltapSubscriber {
                     header = first
                     break
                 }
+                if case .refusal(let refusal) = message { throw Self.refused(refusal, socketPath) }
             }
         } catch {
             closeFileDescriptor(descriptor)
@@ -156,6 +165,8 @@ public final class MeltapSubscriber {
                 return .stats(stats)
             case .subscribe, .unknown:
                 continue  // not for subscribers, or from a newer server: skip
+            case .refusal(let refusal):
+                throw Self.refused(refusal, socketPath)
             }
         }
         return nil
@@ -217,6 +228,10 @@ public final class MeltapSubscriber {
 
     static func errnoText(_ code: Int32) -> String { String(cString: strerror(code)) }
 
+    static func refused(_ refusal: Refusal, _ path: String) -> MeltapClientError {
+        MeltapClientError(.refused, "the server at \(path) refused this subscriber: \(refusal.message)")
+    }
+
     /// `socket` + `connect` to the Unix socket at `path`, with errors that say what to do.
     static func connect(to path: String) throws -> Int32 {
         guard path.utf8.count <= 107 else {
@@ -259,7 +274,8 @@ public final class MeltapSubscriber {
                 throw MeltapClientError(.permissionDenied,
                                         "permission denied connecting to \(path): the socket (or its "
                                         + "directory) does not let this user in. Run as the same user, or start "
-                                        + "meltap with a group-readable socket mode (e.g. 0660) and join its group")
+                                        + "meltap with --socket-mode 660 (connecting needs write permission on a Unix "
+                                        + "socket, so group read-write) and join the owner's group")
             case ECONNREFUSED:
                 throw MeltapClientError(.connectionRefused,
                                         "nobody is serving at \(path) (a stale socket left by a meltap that "

@@ -14,6 +14,10 @@ struct FileAnalysis {
 
     func run() throws {
         let started = Date()
+        let existing: ExistingOutput = command.force ? .replace : .refuse
+        let sidecarPath = Sidecar.path(forFeatureFile: command.outputFile)
+        try OutputPath.check(command.outputFile, existing: existing)  // refuse before any work
+        try OutputPath.check(sidecarPath, existing: existing)
         let reader = try AudioFileReader(path: command.input)
         let configuration = try command.dsp.resolve(sampleRate: reader.sampleRate)
         if let note = configuration.fftAllocationNote { printError("note: \(note)") }
@@ -38,7 +42,8 @@ struct FileAnalysis {
         let width = analyzers[0].frameWidth
         let outputWidth = configuration.frameWidth
         let trailingShape = command.allChannels ? [channels.count, outputWidth] : [outputWidth]
-        let writer = try NpyWriter(path: command.outputFile, trailingShape: trailingShape, mode: .atomic)
+        let writer = try NpyWriter(path: command.outputFile, trailingShape: trailingShape, mode: .atomic,
+                                   existing: existing)
         var succeeded = false
         defer { if !succeeded { writer.discard() } }
 
@@ -150,9 +155,9 @@ struct FileAnalysis {
             firstSampleOfFrame0: -configuration.leftPadding,
             configuration: configuration)
         do {
-            try Sidecar.write(sidecar, to: Sidecar.path(forFeatureFile: command.outputFile))
+            try Sidecar.write(sidecar, to: sidecarPath, existing: existing)
         } catch {
-            try? FileManager.default.removeItem(atPath: command.outputFile)
+            try? FileManager.default.removeItem(atPath: command.outputFile)  // the file finish() just moved there
             throw error
         }
         succeeded = true

@@ -53,6 +53,9 @@ struct FileCommand: ParsableCommand {
     @Flag(name: .customLong("no-progress"), help: "Do not draw a progress bar, even on a terminal.")
     var noProgress = false
 
+    @Flag(help: "Replace an output file (the .npy or its .json sidecar) that already exists. Without it, meltap refuses to overwrite anything. A symbolic link at an output path is refused either way: meltap never writes through links.")
+    var force = false
+
     func validate() throws {
         if [channel != nil, allChannels, mono].filter({ $0 }).count > 1 {
             throw ValidationError("Please choose one of --channel, --all-channels and --mono.")

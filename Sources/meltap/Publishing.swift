@@ -26,14 +26,17 @@ final class Publishing: @unchecked Sendable {
     ///   - socketPath: `--socket`, or nil for `FramePublisher.defaultSocketPath(clientName:)`.
     ///   - fileMode: permission bits of the socket file (`--socket-mode`).
     ///   - policy: what happens to a subscriber that falls `queueSeconds` behind.
-    init(client: JackClient, socketPath: String?, fileMode: mode_t, policy: FramePublisher.SlowSubscriberPolicy) throws {
+    ///   - maximumSubscribers: `--max-subscribers`.
+    init(client: JackClient, socketPath: String?, fileMode: mode_t, policy: FramePublisher.SlowSubscriberPolicy,
+         maximumSubscribers: Int) throws {
         self.client = client
         let path = try socketPath ?? FramePublisher.defaultSocketPath(clientName: client.clientName)
         let configuration = client.configuration
         let frameRate = configuration.sampleRate / Double(configuration.hopLength)
         let bound = max(64, Int((frameRate * Double(client.channelCount) * Self.queueSeconds).rounded(.up)))
         publisher = FramePublisher(
-            socketPath: path, fileMode: fileMode, queueBound: bound, policy: policy, statsInterval: .seconds(1),
+            socketPath: path, fileMode: fileMode, queueBound: bound, policy: policy,
+            maximumSubscribers: maximumSubscribers, statsInterval: .seconds(1),
             statsSource: { [client] in
                 let statistics = client.statistics()
                 return StreamStats(frames: statistics.frames, drops: statistics.drops, xruns: statistics.xruns)

@@ -45,6 +45,9 @@ struct RecordCommand: ParsableCommand {
     @Option(help: "Stop after this many seconds instead of waiting for Ctrl-C.")
     var duration: Double?
 
+    @Flag(help: "Replace an output file (the .npy or its .json sidecar) that already exists. Without it, meltap refuses to overwrite anything. A symbolic link at an output path is refused either way: meltap never writes through links.")
+    var force = false
+
     @Option(help: ArgumentHelp(
         "The channels to record, 1 being the first input port (in_1), separated by commas, e.g. 1,2. Without it, every channel of the stream.",
         valueName: "list"))
@@ -76,6 +79,13 @@ struct RecordCommand: ParsableCommand {
 
     func run() throws {
         LiveStop.install()
+        let existing: ExistingOutput = force ? .replace : .refuse
+        do {
+            try OutputPath.check(output, existing: existing)  // before connecting: a refusal costs nothing
+            try OutputPath.check(Sidecar.path(forFeatureFile: output), existing: existing)
+        } catch let error as FeatureFileError {
+            throw CleanExit.failure(error.message)
+        }
         let socketPath: String
         do {
             socketPath = try socket ?? FramePublisher.defaultSocketPath(clientName: "meltap")
@@ -97,7 +107,8 @@ struct RecordCommand: ParsableCommand {
         }
         let recorder: Recorder
         do {
-            recorder = try Recorder(path: output, socketPath: socketPath, header: header, channels: recorded)
+            recorder = try Recorder(path: output, socketPath: socketPath, header: header, channels: recorded,
+                                    existing: existing)
         } catch let error as FeatureFileError {
             throw CleanExit.failure(error.message)
         }
@@ -138,7 +149,7 @@ final class Recorder {
     private let bandCount: Int
     private let isTerminal = isatty(STDERR_FILENO) == 1
 
-    init(path: String, socketPath: String, header: StreamHeader, channels: [Int]) throws {
+    init(path: String, socketPath: String, header: StreamHeader, channels: [Int], existing: ExistingOutput) throws {
         self.path = path
         self.socketPath = socketPath
         self.header = header
@@ -146,10 +157,15 @@ final class Recorder {
         sidecarPath = Sidecar.path(forFeatureFile: path)
         bandCount = Int(header.bandCount)
         let trailing = channels.count == 1 ? [bandCount] : [channels.count, bandCount]
-        writer = try NpyWriter(path: path, trailingShape: trailing, mode: .growing)
+        writer = try NpyWriter(path: path, trailingShape: trailing, mode: .growing, existing: existing)
         lastSequence = Array(repeating: nil, count: channels.count)
         sidecar = RecordingSidecar(header: header, socketPath: socketPath, channels: channels, trailingShape: trailing)
-        try Sidecar.write(sidecar, to: sidecarPath)
+        do {
+            try Sidecar.write(sidecar, to: sidecarPath, existing: existing)
+        } catch {
+            writer.remove()  // the empty file this init just created
+            throw error
+        }
     }
 
     /// Records until a stop signal, `duration` seconds, or the end of the stream; finishes the
@@ -210,14 +226,14 @@ final class Recorder {
             let rows = try writer.finish()
             status(true)
             sidecar.end = .init(rows: rows, framesReceived: framesReceived, wallClock: isoNow(), reason: stopReason)
-            try Sidecar.write(sidecar, to: sidecarPath)
+            try Sidecar.write(sidecar, to: sidecarPath, existing: .replace)
             print("meltap: recorded \(rows) rows (\(framesReceived) frames, \(sidecar.gaps.count) gaps) to \(path)")
         } catch let error as FeatureFileError {
             status(true)
             writer.discard()  // growing mode: keeps the loadable rows
             sidecar.end = .init(rows: writer.patchedRowCount, framesReceived: framesReceived, wallClock: isoNow(),
                                 reason: "write error: \(error.message)")
-            try? Sidecar.write(sidecar, to: sidecarPath)
+            try? Sidecar.write(sidecar, to: sidecarPath, existing: .replace)
             throw CleanExit.failure(error.message)
         }
     }
@@ -225,7 +241,7 @@ final class Recorder {
     private func finishQuietly(reason: String) {
         let rows = (try? writer.finish()) ?? writer.patchedRowCount
         sidecar.end = .init(rows: rows, framesReceived: framesReceived, wallClock: isoNow(), reason: reason)
-        try? Sidecar.write(sidecar, to: sidecarPath)
+        try? Sidecar.write(sidecar, to: sidecarPath, existing: .replace)
     }
 
     private func accept(_ frame: ReceivedFrame) throws {
@@ -284,7 +300,7 @@ final class Recorder {
         }
         if sidecar.start == nil {
             sidecar.start = .init(jackFrameTime: frameTime ?? 0, sequence: sequence, wallClock: isoNow())
-            try Sidecar.write(sidecar, to: sidecarPath)
+            try Sidecar.write(sidecar, to: sidecarPath, existing: .replace)
         }
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import MelDSP
 import MelJack
+import MelServer
 import MelTransport
 
 /// `meltap run`: a live JACK client computing mel frames on every input port.
@@ -57,9 +58,13 @@ struct RunCommand: ParsableCommand {
         valueName: "path"))
     var socket: String?
 
-    @Option(help: ArgumentHelp("Permission bits of the socket file, in octal: 600 lets only you connect, 660 your group too.",
+    @Option(help: ArgumentHelp("Permission bits of the socket file, in octal. Connecting to a Unix socket needs write permission on it: 600 lets only you connect, 660 your group too (read-write for the group). The socket is created with these bits before anyone can reach it.",
                                valueName: "octal"))
     var socketMode: String = "600"
+
+    @Option(help: ArgumentHelp("Serve at most this many subscribers at once. The next one is told so (a refusal message its client prints) and disconnected.",
+                               valueName: "count"))
+    var maxSubscribers: Int = FramePublisher.defaultMaximumSubscribers
 
     @Option(help: ArgumentHelp("What to do with a subscriber that falls 5 s behind: drop (skip frames for it; its next frame carries the gap flag) or disconnect.",
                                valueName: "drop|disconnect"))
@@ -79,8 +84,16 @@ struct RunCommand: ParsableCommand {
         if let consumerPoll, !(0.1...1000).contains(consumerPoll) {
             throw ValidationError("Please give --consumer-poll in milliseconds from 0.1 to 1000; got \(consumerPoll).")
         }
-        if mode_t(socketMode, radix: 8).map({ $0 > 0o777 }) ?? true {
+        guard let mode = mode_t(socketMode, radix: 8), mode <= 0o777 else {
             throw ValidationError("Please give --socket-mode as octal permission bits, e.g. 600 or 660; got '\(socketMode)'.")
+        }
+        if mode & 0o200 == 0 {
+            throw ValidationError("Please give a --socket-mode with owner write permission (e.g. 600 or 660): "
+                                  + "connecting to a Unix socket needs write permission, so \(socketMode) would "
+                                  + "lock out even you.")
+        }
+        if !(1...4096).contains(maxSubscribers) {
+            throw ValidationError("Please give --max-subscribers from 1 to 4096; got \(maxSubscribers).")
         }
         if !["drop", "disconnect"].contains(slowSubscriber) {
             throw ValidationError("Please give --slow-subscriber as drop or disconnect; got '\(slowSubscriber)'.")
@@ -116,8 +129,14 @@ struct RunCommand: ParsableCommand {
                                          pollInterval: consumerPoll.map { $0 / 1000 } ?? 0.05)
         let publishing: Publishing
         do {
-            publishing = try Publishing(client: client, socketPath: socket, fileMode: mode_t(socketMode, radix: 8) ?? 0o600,
-                                        policy: slowSubscriber == "disconnect" ? .disconnect : .dropFrames)
+            let mode = mode_t(socketMode, radix: 8) ?? 0o600
+            if mode & 0o002 != 0 {
+                printError("meltap: warning: --socket-mode \(socketMode) lets every user on this machine connect "
+                           + "and read the features; 600 or 660 keep them to you or your group.")
+            }
+            publishing = try Publishing(client: client, socketPath: socket, fileMode: mode,
+                                        policy: slowSubscriber == "disconnect" ? .disconnect : .dropFrames,
+                                        maximumSubscribers: maxSubscribers)
             try publishing.start()
         } catch {
             throw RunError(description: "\(error)")
