@@ -1,7 +1,7 @@
 """Records N seconds of one channel from `meltap run` into a numpy array, saves it as .npy and
 plots it (if matplotlib is installed).
 
-Usage: python record_and_plot.py SOCKET [--seconds 5] [--channel 0] [--out frames.npy]
+Usage: python record_and_plot.py SOCKET [--seconds 5] [--channel 1] [--out frames.npy]
 """
 import argparse
 import sys
@@ -12,14 +12,15 @@ from meltap_subscriber import frames
 
 
 def record(socket_path, seconds, channel):
-    """Returns (array of shape [frames, bands], header dict, frames lost to gaps)."""
+    """Returns (array of shape [frames, bands], header dict, frames lost to gaps) for `channel`
+    (numbered from 1)."""
     header = {}
     rows, first_seq, last_seq = [], None, None
-    for _, seq, _, values in frames(socket_path, [channel], header):
+    for frame in frames(socket_path, [channel - 1], header):
         if first_seq is None:
-            first_seq = seq
-        last_seq = seq
-        rows.append(values.copy())
+            first_seq = frame.sequence
+        last_seq = frame.sequence
+        rows.append(frame.values.copy())
         if len(rows) >= seconds * header["frame_rate"]:
             break
     lost = (last_seq - first_seq + 1 - len(rows)) if rows else 0
@@ -30,9 +31,11 @@ def main():
     parser = argparse.ArgumentParser(description="Record frames from meltap and plot them.")
     parser.add_argument("socket", help="The socket path `meltap run` prints when it starts.")
     parser.add_argument("--seconds", type=float, default=5.0, help="How long to record, in seconds.")
-    parser.add_argument("--channel", type=int, default=0, help="Channel index to record (0 = in_1).")
+    parser.add_argument("--channel", type=int, default=1, help="The channel to record, 1 being in_1.")
     parser.add_argument("--out", default="frames.npy", help="Where to save the array (.npy).")
     args = parser.parse_args()
+    if args.channel < 1:
+        parser.error("channels are numbered from 1 (1 is in_1)")
 
     data, header, lost = record(args.socket, args.seconds, args.channel)
     np.save(args.out, data)

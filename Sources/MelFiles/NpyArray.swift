@@ -9,8 +9,8 @@ import Darwin
 
 /// A numeric array read from a numpy `.npy` file.
 ///
-/// Supported element types (`descr`): little-endian `<f4` (float32), `<f8` (float64) and `<i2`
-/// (int16); `|i1`-style or big-endian types are rejected with `NpyFormatError`. Only C order
+/// Supported element types (`descr`): little-endian `<f4` (float32), `<f8` (float64), `<i2`
+/// (int16) and `<u2` (uint16, the micro preset's golden outputs); `|i1`-style or big-endian types are rejected with `NpyFormatError`. Only C order
 /// (`fortran_order: False`) is accepted. Values are stored as `Double` so `<f8` input stays exact;
 /// `values` gives the same numbers rounded to `Float`. Integer types are converted to their
 /// numeric value (an int16 of 1000 reads as 1000.0), not normalised.
@@ -85,9 +85,9 @@ public struct NpyArray: Sendable, Equatable {
         switch parsed.descr {
         case "<f4": itemSize = 4
         case "<f8": itemSize = 8
-        case "<i2": itemSize = 2
+        case "<i2", "<u2": itemSize = 2
         default:
-            throw NpyFormatError("unsupported element type '\(parsed.descr)'; convert the array to little-endian float32 ('<f4'), float64 ('<f8') or int16 ('<i2')")
+            throw NpyFormatError("unsupported element type '\(parsed.descr)'; convert the array to little-endian float32 ('<f4'), float64 ('<f8'), int16 ('<i2') or uint16 ('<u2')")
         }
         let needed = count * itemSize
         let available = data.count - dataStart
@@ -105,6 +105,10 @@ public struct NpyArray: Sendable, Equatable {
             case "<f8":
                 for i in 0..<count {
                     doubles[i] = Double(bitPattern: UInt64(littleEndian: (base + i * 8).loadUnaligned(as: UInt64.self)))
+                }
+            case "<u2":
+                for i in 0..<count {
+                    doubles[i] = Double(UInt16(littleEndian: (base + i * 2).loadUnaligned(as: UInt16.self)))
                 }
             default:  // "<i2"
                 for i in 0..<count {

@@ -297,7 +297,10 @@ public final class NpyWriter: @unchecked Sendable {
                 created.remove()
                 saved = 0
             }
-            let failure = FeatureFileError.writeFailed(path: path, code: error.code, rowsSaved: saved, atomic: mode == .atomic)
+            // A row of shape (channels, bands) holds one frame per channel; (bands) holds one frame.
+            let framesPerRow = trailingShape.count >= 2 ? trailingShape.dropLast().reduce(1, *) : 1
+            let failure = FeatureFileError.writeFailed(path: path, code: error.code, rowsSaved: saved, atomic: mode == .atomic,
+                                                       framesPerRow: framesPerRow)
             state = .failed(failure)
             throw failure
         } catch let error as FeatureFileError {
@@ -400,7 +403,8 @@ public struct FeatureFileError: Error, CustomStringConvertible, Sendable, Equata
     }
 
     /// Writing failed after the file was created.
-    static func writeFailed(path: String, code: Int32, rowsSaved: Int?, atomic: Bool = false) -> FeatureFileError {
+    static func writeFailed(path: String, code: Int32, rowsSaved: Int?, atomic: Bool = false,
+                            framesPerRow: Int = 1) -> FeatureFileError {
         let what: String
         let remedy: String
         let again = atomic ? "run again" : "record again"
@@ -422,7 +426,9 @@ public struct FeatureFileError: Error, CustomStringConvertible, Sendable, Equata
         if atomic {
             saved = "nothing was saved (the unfinished file was removed)"
         } else if let rows = rowsSaved {
-            saved = "\(rows) row\(rows == 1 ? " was" : "s were") saved (a row holds one frame of each recorded channel)"
+            let frames = rows * framesPerRow
+            saved = "\(frames) frame\(frames == 1 ? " was" : "s were") saved"
+                + (framesPerRow > 1 ? " (\(rows) row\(rows == 1 ? "" : "s") of \(framesPerRow) channels)" : "")
         } else {
             saved = "the file may be incomplete"
         }

@@ -31,8 +31,12 @@ import Testing
         #expect(text.contains("\"a/b.wav\""), "slashes are not escaped")
         #expect(try JSONDecoder().decode(Example.self, from: Data(text.utf8)) == value)
 
-        // Overwrite in place.
-        try Sidecar.write(Example(sampleRate: 1, path: "", bands: 1, names: []), to: path)
+        // An existing sidecar is refused by default and replaced when asked.
+        #expect(throws: FeatureFileError.self) {
+            try Sidecar.write(Example(sampleRate: 1, path: "", bands: 1, names: []), to: path)
+        }
+        try Sidecar.write(Example(sampleRate: 1, path: "", bands: 1, names: []), to: path, existing: .replace)
+        #expect(directoryEntries(directory) == ["take.json"], "no temporary file is left")
         #expect(try JSONDecoder().decode(Example.self, from: Data(contentsOf: URL(fileURLWithPath: path))).bands == 1)
     }
 

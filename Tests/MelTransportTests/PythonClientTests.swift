@@ -44,7 +44,7 @@ private func pythonWithNumpy() -> String? {
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [packageRoot.appendingPathComponent("Examples/meltap_subscriber.py").path, path, "0", "2"]
+        process.arguments = [packageRoot.appendingPathComponent("Examples/meltap_subscriber.py").path, path, "1", "3"]
         let output = Pipe(), errors = Pipe()
         process.standardOutput = output
         process.standardError = errors
@@ -68,11 +68,13 @@ private func pythonWithNumpy() -> String? {
         process.waitUntilExit()
         #expect(process.terminationStatus == 0, "python failed: \(String(decoding: stderr, as: UTF8.self))")
 
+        // "CHANNEL SEQUENCE TIME FLAGS VALUE…", channels numbered from 1.
         let frames = String(decoding: stdout, as: UTF8.self).split(separator: "\n").map { line in
             let fields = line.split(separator: " ")
-            let metadata = FrameMetadata(sequence: UInt64(fields[1])!, channel: UInt32(fields[0])!,
-                                         frameTime: Int64(fields[2])!)
-            return ReceivedFrame(metadata: metadata, values: fields.dropFirst(3).map { Float(Double($0)!) })
+            let metadata = FrameMetadata(sequence: UInt64(fields[1])!, channel: UInt32(fields[0])! - 1,
+                                         frameTime: Int64(fields[2])!,
+                                         flags: FrameFlags(rawValue: UInt32(fields[3])!))
+            return ReceivedFrame(metadata: metadata, values: fields.dropFirst(4).map { Float(Double($0)!) })
         }
         expectComplete(frames, channels: [0, 2], framesPerChannel: framesPerChannel, bandCount: bandCount,
                        "python subscriber")
@@ -94,7 +96,7 @@ private func pythonWithNumpy() -> String? {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
         process.arguments = [packageRoot.appendingPathComponent("Examples/record_and_plot.py").path, path,
-                             "--seconds", "0.2", "--channel", "1", "--out", out]
+                             "--seconds", "0.2", "--channel", "2", "--out", out]
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice

@@ -31,7 +31,9 @@ func syntheticValues(channel: UInt32, sequence: UInt64, bandCount: Int) -> [Floa
 }
 
 func syntheticMetadata(channel: UInt32, sequence: UInt64) -> FrameMetadata {
-    FrameMetadata(sequence: sequence, channel: channel, frameTime: Int64(sequence) * 160 - 200)
+    // Some frames carry flags, so clients are checked to pass them on.
+    FrameMetadata(sequence: sequence, channel: channel, frameTime: Int64(sequence) * 160 - 200,
+                  flags: sequence % 5 == 2 ? [.xrun, .discontinuity] : [])
 }
 
 /// Waits until `condition` holds, polling; false if it still does not after `limit` (a guard

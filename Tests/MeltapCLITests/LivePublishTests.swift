@@ -316,7 +316,7 @@ func sequencesAreContiguous(_ frames: [ReceivedFrame]) -> Bool {
         #expect(meltap.output.contains("meltap: publishing on \(socket)"))
         let swift = try ThreadSubscriber(socket: socket)
         let python = try session.launch(try livePython(), [FileCommandTests.packageRoot.appendingPathComponent("Examples/meltap_subscriber.py").path,
-                                                           socket, "0", "1"], label: "python")
+                                                           socket, "1", "2"], label: "python")
         usleep(500_000)
         let record = session.path("source.bin")
         let source = try session.startSource(["--outputs", "2", "--signal", "noise", "--seed", "11", "--connect", "meltap:in_.*",
@@ -328,13 +328,16 @@ func sequencesAreContiguous(_ frames: [ReceivedFrame]) -> Bool {
         #expect(python.waitForExit(timeout: 20), "the Python subscriber did not see the stream end")
         let recorded = try SourceRecord(path: record)
 
-        // Python prints "channel sequence frame_time v0 v1 …" (float32 values printed exactly as float64).
+        // Python prints "channel sequence frame_time flags v0 v1 …", channels from 1 (float32 values
+        // printed exactly as float64).
         var pythonFrames: [ReceivedFrame] = []
         for line in python.output.split(separator: "\n") {
             let fields = line.split(separator: " ")
-            guard fields.count > 3, let channel = UInt32(fields[0]), let sequence = UInt64(fields[1]), let time = Int64(fields[2]) else { continue }
-            pythonFrames.append(ReceivedFrame(metadata: FrameMetadata(sequence: sequence, channel: channel, frameTime: time),
-                                              values: fields[3...].map { Float(Double($0)!) }))
+            guard fields.count > 4, let channel = UInt32(fields[0]), channel >= 1, let sequence = UInt64(fields[1]),
+                  let time = Int64(fields[2]), let flags = UInt32(fields[3]) else { continue }
+            pythonFrames.append(ReceivedFrame(metadata: FrameMetadata(sequence: sequence, channel: channel - 1, frameTime: time,
+                                                                      flags: FrameFlags(rawValue: flags)),
+                                              values: fields[4...].map { Float(Double($0)!) }))
         }
         let swiftFrames = swift.frames
         let minimum = 3 * 48000 / 512 / 4
@@ -342,14 +345,15 @@ func sequencesAreContiguous(_ frames: [ReceivedFrame]) -> Bool {
             let mine = swiftFrames.filter { $0.metadata.channel == UInt32(channel) }
             let compared = try compareWithOffline(mine, record: recorded, channel: channel)
             #expect(compared >= minimum, "Swift client, channel \(channel + 1): only \(compared) frames compared")
-            // The Python client carries no flags: compare the frames the Swift client saw unflagged.
-            // Python connected after the Swift client: start at its first frame.
-            let pythonFirst = pythonFrames.first { $0.metadata.channel == UInt32(channel) }?.metadata.sequence ?? .max
-            let clean = Set(mine.filter { $0.metadata.flags.isEmpty && $0.metadata.sequence >= pythonFirst }.map(\.metadata.sequence))
-            let theirs = pythonFrames.filter { $0.metadata.channel == UInt32(channel) && clean.contains($0.metadata.sequence) }
+            // Python connected after the Swift client: from its first frame on, both saw the same
+            // frames with the same flags; its unflagged frames equal the offline analysis.
+            let theirs = pythonFrames.filter { $0.metadata.channel == UInt32(channel) }
+            let pythonFirst = theirs.first?.metadata.sequence ?? .max
+            let mineFromThere = mine.filter { $0.metadata.sequence >= pythonFirst }
+            #expect(theirs.map(\.metadata) == mineFromThere.map(\.metadata),
+                    "channel \(channel + 1): the Python client's sequences, times or flags differ from the Swift client's")
             let comparedPython = try compareWithOffline(theirs, record: recorded, channel: channel)
             #expect(comparedPython >= minimum, "Python client, channel \(channel + 1): only \(comparedPython) frames compared")
-            #expect(theirs.count == clean.count, "Python got \(theirs.count) of the \(clean.count) unflagged frames")
         }
     }
 
@@ -398,13 +402,19 @@ func sequencesAreContiguous(_ frames: [ReceivedFrame]) -> Bool {
             #expect(sequencesAreContiguous(frames), "subscriber \(index) missed frames")
             #expect(subscriber.failure == nil, "subscriber \(index): \(subscriber.failure ?? "")")
         }
-        let sequences = python.output.split(separator: "\n").compactMap { line -> UInt64? in
-            let fields = line.split(separator: " ", maxSplits: 3)
-            return fields.count > 2 ? UInt64(fields[1]) : nil
+        // "channel sequence time flags …": the frame after each jump carries the gap flag.
+        let received = python.output.split(separator: "\n").compactMap { line -> (sequence: UInt64, flags: FrameFlags)? in
+            let fields = line.split(separator: " ", maxSplits: 4)
+            guard fields.count > 3, let sequence = UInt64(fields[1]), let flags = UInt32(fields[3]) else { return nil }
+            return (sequence, FrameFlags(rawValue: flags))
         }
+        let sequences = received.map(\.sequence)
         let jumps = zip(sequences, sequences.dropFirst()).filter { $1 != $0 + 1 }
         #expect(!jumps.isEmpty, "the stopped subscriber saw no sequence jump in \(sequences.count) frames")
         #expect(jumps.allSatisfy { $1 > $0 }, "sequences went backwards: \(jumps.prefix(3))")
+        for (index, frame) in received.enumerated().dropFirst() where frame.sequence != received[index - 1].sequence + 1 {
+            #expect(frame.flags.contains(.gap), "the frame after the jump to \(frame.sequence) does not carry the gap flag")
+        }
         func summary(_ values: [Double]) -> String {
             String(format: "p50 %.2f ms, p99 %.2f ms, max %.2f ms (%d frames)", percentile(values, 0.5), percentile(values, 0.99),
                    values.max() ?? .nan, values.count)
