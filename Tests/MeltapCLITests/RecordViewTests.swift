@@ -297,7 +297,8 @@ import Testing
         #expect(message.contains("meltap: error:") && message.contains("disk is full"), "stderr: \(message)")
         let array = try NpyArray.load(path: output)
         #expect(array.shape.count == 3 && array.shape[0] > 0, "shape \(array.shape)")
-        #expect(message.contains("\(array.shape[0]) frames were saved"), "stderr: \(message), rows \(array.shape[0])")
+        #expect(message.contains("\(2 * array.shape[0]) frames were saved (\(array.shape[0]) rows of 2 channels)"),
+                "stderr: \(message), rows \(array.shape[0])")
         #expect(try Self.numpyShape(output) == "(\(array.shape[0]), 2, 128) float32")
     }
 
@@ -311,6 +312,115 @@ import Testing
         #expect(recorder.waitForExit(timeout: 30))
         #expect(recorder.process.terminationStatus == 1)
         #expect(recorder.errors.contains("meltap: error: Cannot create"), "stderr: \(recorder.errors)")
+    }
+
+    @Test("record never clobbers: an existing file and a symlink are refused, --force replaces a file but never follows a link")
+    func recordRefusesToClobber() throws {
+        let session = try LiveSession()
+        defer { session.finish() }
+        let (_, socket) = try Self.runningStream(session)
+        func record(_ output: String, _ extra: [String] = []) throws -> LiveChild {
+            let recorder = try session.launch(try liveBinary("meltap"), ["record", "--socket", socket, "-o", output,
+                                                                         "--duration", "0.5"] + extra, label: "record")
+            #expect(recorder.waitForExit(timeout: 30), "record did not finish")
+            return recorder
+        }
+        let existing = session.path("existing.npy"), victim = session.path("victim.txt"), link = session.path("link.npy")
+        try "old".write(toFile: existing, atomically: false, encoding: .utf8)
+        try "secret".write(toFile: victim, atomically: false, encoding: .utf8)
+        #expect(symlink(victim, link) == 0)
+
+        let refused = try record(existing)
+        #expect(refused.process.terminationStatus == 1)
+        #expect(refused.errors.contains("already exists") && refused.errors.contains("--force"), "stderr: \(refused.errors)")
+        #expect(try String(contentsOfFile: existing, encoding: .utf8) == "old", "the existing file was touched")
+        #expect(!FileManager.default.fileExists(atPath: Sidecar.path(forFeatureFile: existing)), "a sidecar was written")
+
+        for extra in [[], ["--force"]] {
+            let throughLink = try record(link, extra)
+            #expect(throughLink.process.terminationStatus == 1)
+            #expect(throughLink.errors.contains("is a symbolic link to '\(victim)'"), "stderr: \(throughLink.errors)")
+            #expect(try String(contentsOfFile: victim, encoding: .utf8) == "secret", "written through the link \(extra)")
+        }
+        // A sidecar path that is a link is refused too, and nothing is created beside it.
+        let other = session.path("other.npy")
+        #expect(symlink(victim, Sidecar.path(forFeatureFile: other)) == 0)
+        let sidecarLink = try record(other, ["--force"])
+        #expect(sidecarLink.process.terminationStatus == 1, "stderr: \(sidecarLink.errors)")
+        #expect(!FileManager.default.fileExists(atPath: other), "the .npy was created although its sidecar was refused")
+
+        let forced = try record(existing, ["--force"])
+        #expect(forced.process.terminationStatus == 0, "stderr: \(forced.errors)")
+        #expect(try Self.numpyShape(existing).hasSuffix(", 2, 128) float32"), "the forced recording does not load")
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "secret")
+    }
+
+    @Test("A subscriber naming a channel the stream lacks is told so by the server; record prints it")
+    func unknownChannelIsRefused() throws {
+        let session = try LiveSession()
+        defer { session.finish() }
+        let (_, socket) = try Self.runningStream(session)
+        let error = #expect(throws: MeltapClientError.self) {
+            // The refusal comes at once or right after the header, depending on who is first.
+            let subscriber = try MeltapSubscriber(socketPath: socket, channels: [5], receiveTimeout: .seconds(20))
+            while try subscriber.next() != nil {}
+        }
+        #expect(error?.code == .refused, "\(String(describing: error))")
+        #expect(error?.message.contains("channel index 5 does not exist") == true, "\(error?.message ?? "")")
+        let recorder = try session.launch(try liveBinary("meltap"), ["record", "--socket", socket, "-o", session.path("x.npy"),
+                                                                     "--channels", "6"], label: "record")
+        #expect(recorder.waitForExit(timeout: 30))
+        #expect(recorder.process.terminationStatus == 1)
+        #expect(recorder.errors.contains("does not exist"), "stderr: \(recorder.errors)")
+        #expect(!FileManager.default.fileExists(atPath: session.path("x.npy")))
+    }
+
+    /// The review's attack: a socket in a directory others can enter, meltap started with umask 000,
+    /// and another user connecting in a loop. Binding in a private directory and linking the socket
+    /// into place with its final mode leaves no instant at which that user can connect.
+    @Test("umask 000, 20 starts, another uid spinning on connect(): no connection ever succeeds")
+    func noWindowForOtherUsers() throws {
+        try #require(getuid() == 0, "this test needs root to run a process as another user (uid 65534)")
+        let session = try LiveSession()
+        defer { session.finish() }
+        let socket = session.path("m.sock"), counts = session.path("connects.txt")
+        // Runs as nobody: tries to connect as fast as it can; on SIGTERM writes "successes attempts".
+        let spinner = """
+            import os, signal, socket, sys
+            ok = tries = 0
+            def done(*_):
+                open(sys.argv[2], "w").write(f"{ok} {tries}\\n"); os._exit(0)
+            signal.signal(signal.SIGTERM, done)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM])  # the test runner's mask is inherited
+            while True:
+                s = socket.socket(socket.AF_UNIX)
+                try:
+                    s.connect(sys.argv[1]); ok += 1
+                except OSError:
+                    pass
+                tries += 1
+                s.close()
+            """
+        #expect(chmod(session.directory, 0o777) == 0)  // lets nobody write its count file
+        let other = try session.launch("/usr/bin/setpriv", ["--reuid", "65534", "--regid", "65534", "--clear-groups",
+                                                            "/usr/bin/python3", "-c", spinner, socket, counts], label: "nobody")
+        for start in 0..<20 {
+            let meltap = try session.launch("/bin/sh", ["-c", "umask 000; exec \"$0\" \"$@\"", try liveBinary("meltap"), "run",
+                                                        "--name", "umask\(start)", "--inputs", "1", "--socket", socket],
+                                            label: "meltap \(start)")
+            #expect(liveEventually(timeout: 30) { meltap.output.contains("meltap: client") || !meltap.process.isRunning },
+                    "start \(start) did not come up: \(meltap.errors)")
+            var info = stat()
+            #expect(lstat(socket, &info) == 0 && info.st_mode & 0o777 == 0o600, "start \(start): mode \(String(info.st_mode & 0o777, radix: 8))")
+            #expect(meltap.stop(signal: SIGINT) == 0, "start \(start): \(meltap.errors)")
+        }
+        #expect(other.process.isRunning, "the spinner died: \(other.errors)")
+        #expect(other.stop(signal: SIGTERM) == 0, "the spinner: \(other.errors)")
+        let fields = try String(contentsOfFile: counts, encoding: .utf8).split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        try #require(fields.count == 2)
+        print("uid 65534: \(fields[0]) connections in \(fields[1]) attempts over 20 starts with umask 000")
+        #expect(fields[1] > 1000, "the other user tried only \(fields[1]) times")
+        #expect(fields[0] == 0, "another user connected \(fields[0]) times")
     }
 
     @Test("Socket: mode 0600 by default, a stale socket is replaced, a live one refused")

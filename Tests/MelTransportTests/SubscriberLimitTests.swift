@@ -1,0 +1,75 @@
+// The publisher's limits, seen from a client: the subscriber cap, refusals on the wire, and the
+// socket's mode from the first instant.
+import Foundation
+import Glibc
+import MelServer
+import MeltapClient
+import Testing
+
+@Suite struct SubscriberLimitTests {
+    @Test func theSubscriberPastTheCapIsRefusedWithAMessage() throws {
+        let directory = makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        let path = directory + "/cap.sock"
+        let publisher = FramePublisher(socketPath: path, queueBound: 100, maximumSubscribers: 2)
+        defer { publisher.stop() }
+        try publisher.start(header: testHeader(channelCount: 1, bandCount: 4))
+        let first = try MeltapSubscriber(socketPath: path, receiveTimeout: .seconds(20))
+        let second = try MeltapSubscriber(socketPath: path, receiveTimeout: .seconds(20))
+        let error = #expect(throws: MeltapClientError.self) {
+            _ = try MeltapSubscriber(socketPath: path, receiveTimeout: .seconds(20))
+        }
+        #expect(error?.code == .refused)
+        #expect(error?.message.contains("already serves 2 subscribers") == true, "\(error?.message ?? "")")
+        #expect(error?.message.contains("--max-subscribers") == true)
+        #expect(publisher.subscriberCount == 2, "a refused connection was counted")
+
+        // The two admitted ones still get frames; when one leaves, a newcomer is admitted.
+        publisher.publish(metadata: syntheticMetadata(channel: 0, sequence: 0), values: [1, 2, 3, 4])
+        #expect(try first.next()?.values == [1, 2, 3, 4])
+        #expect(try second.next()?.values == [1, 2, 3, 4])
+        second.close()
+        #expect(waitUntil { publisher.subscriberCount == 1 })
+        let third = try MeltapSubscriber(socketPath: path, receiveTimeout: .seconds(20))
+        publisher.publish(metadata: syntheticMetadata(channel: 0, sequence: 1), values: [5, 6, 7, 8])
+        #expect(try third.next()?.values == [5, 6, 7, 8])
+    }
+
+    @Test func aSubscribeNamingAMissingChannelIsRefused() throws {
+        let directory = makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        let path = directory + "/channels.sock"
+        let publisher = FramePublisher(socketPath: path, queueBound: 100)
+        defer { publisher.stop() }
+        try publisher.start(header: testHeader(channelCount: 2, bandCount: 4))
+        let error = #expect(throws: MeltapClientError.self) {
+            let subscriber = try MeltapSubscriber(socketPath: path, channels: [1, 2], receiveTimeout: .seconds(20))
+            while try subscriber.next() != nil {}
+        }
+        #expect(error?.code == .refused)
+        #expect(error?.message.contains("channel index 2 does not exist") == true, "\(error?.message ?? "")")
+        #expect(waitUntil { publisher.subscriberCount == 0 }, "the refused subscriber was not disconnected")
+        // Channels that exist are fine.
+        let good = try MeltapSubscriber(socketPath: path, channels: [1], receiveTimeout: .seconds(20))
+        publisher.publish(metadata: syntheticMetadata(channel: 1, sequence: 0), values: [1, 2, 3, 4])
+        #expect(try good.next()?.metadata.channel == 1)
+    }
+
+    /// With umask 000 the socket still appears with its final mode, and no staging directory is left.
+    @Test func theSocketAppearsWithItsModeWhateverTheUmask() throws {
+        let directory = makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        let path = directory + "/mode.sock"
+        let previous = umask(0)
+        defer { umask(previous) }
+        let publisher = FramePublisher(socketPath: path, fileMode: 0o640, queueBound: 10)
+        try publisher.start(header: testHeader(channelCount: 1, bandCount: 4))
+        var info = stat()
+        #expect(lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFSOCK && info.st_mode & 0o777 == 0o640,
+                "mode \(String(info.st_mode & 0o777, radix: 8))")
+        let entries = try FileManager.default.contentsOfDirectory(atPath: directory)
+        #expect(entries == ["mode.sock"], "left beside the socket: \(entries)")
+        publisher.stop()
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty, "the socket was not removed")
+    }
+}
