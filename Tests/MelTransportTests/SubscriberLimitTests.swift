@@ -55,6 +55,34 @@ import Testing
         #expect(try good.next()?.metadata.channel == 1)
     }
 
+    /// A subscriber that shuts down its sending side after subscribing keeps receiving frames.
+    @Test func aHalfClosedSubscriberKeepsReceiving() throws {
+        let directory = makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        let path = directory + "/half.sock"
+        let publisher = FramePublisher(socketPath: path, queueBound: 100)
+        defer { publisher.stop() }
+        try publisher.start(header: testHeader(channelCount: 2, bandCount: 3))
+        let client = try RawClient(path: path)
+        var subscribe: [UInt8] = []
+        WireEncoder.appendSubscribe(channels: [1], to: &subscribe)
+        client.send(subscribe)
+        #expect(shutdown(client.descriptor, Int32(SHUT_WR)) == 0)
+        #expect(waitUntil { publisher.subscribeMessageCount == 1 })
+        for sequence in 0..<UInt64(10) {
+            for channel: UInt32 in 0..<2 {
+                publisher.publish(metadata: syntheticMetadata(channel: channel, sequence: sequence),
+                                  values: syntheticValues(channel: channel, sequence: sequence, bandCount: 3))
+            }
+        }
+        publisher.stop()  // delivers what is queued, then closes
+        let received = try #require(client.readUntilClosed()).compactMap { message -> ReceivedFrame? in
+            guard case .frame(let metadata, let values) = message else { return nil }
+            return ReceivedFrame(metadata: metadata, values: values)
+        }
+        expectComplete(received, channels: [1], framesPerChannel: 10, bandCount: 3, "half-closed subscriber")
+    }
+
     /// With umask 000 the socket still appears with its final mode, and no staging directory is left.
     @Test func theSocketAppearsWithItsModeWhateverTheUmask() throws {
         let directory = makeTemporaryDirectory()
@@ -73,3 +101,4 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty, "the socket was not removed")
     }
 }
+
