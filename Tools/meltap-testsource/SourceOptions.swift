@@ -22,6 +22,48 @@ struct SourceOptions {
     var exitWhenRecorded = false
     var duration: Double?
 
+    static let help = """
+        USAGE: meltap-testsource [options]
+
+        A JACK client for tests and the demo. It plays a generated signal (or a raw float32 file)
+        into output ports and/or records input ports, and writes exactly what it sent or received
+        with the JACK frame time of every block, so a test can rebuild the samples a meltap port saw
+        at each frame time and compare live frames with an offline analysis. It never starts a JACK
+        server: set JACK_DEFAULT_SERVER to the one to join.
+
+        OPTIONS:
+          --name NAME            The JACK client name (default testsource).
+          --outputs N            Output ports out_1…out_N to play into (default 1 when there are no
+                                 inputs, else 0).
+          --inputs N             Input ports in_1…in_N to record (default 0).
+          --signal KIND          What output k plays: sine (at the frequency × k), chirp (50 Hz up to
+                                 0.45 × the sample rate over 2 s, offset by k × 0.25 s), noise (white,
+                                 seeded seed + k; the default), or file:PATH (raw little-endian
+                                 float32 samples at the server's rate, the same on every output).
+          --seed S               Seed of the noise generator (default 1).
+          --frequency HZ         Sine frequency of out_1, in Hz (default 440).
+          --amplitude A          Peak amplitude, 0 to 1 (default 0.5).
+          --connect REGEX        Connect out_k to the k-th input port whose name matches REGEX, and
+                                 in_k to the k-th matching output port. May be repeated.
+          --wait-connected       Play silence and record nothing until every port is connected, then
+                                 wait the settle time and start. Without it, start at once.
+          --settle SECONDS       The wait after --wait-connected, in seconds (default 0.3).
+          --record PATH          Write what was sent and received to PATH (format below).
+          --record-seconds S     How many seconds to record (default 10); after that, outputs play
+                                 silence.
+          --exit-when-recorded   Exit once the record is full.
+          --duration S           Exit after S seconds. Without it (and --exit-when-recorded), run
+                                 until SIGINT or SIGTERM.
+          -h, --help             Show this help.
+
+        RECORD FILE (little-endian): "MTSR", u32 version 1, u32 channels (outputs then inputs),
+        u32 sample rate, u64 block count, u64 samples per channel; then per block: i64 frame time,
+        u64 first sample, u32 count, u32 0; then channels × samples float32, channel-major.
+
+        EXAMPLE:
+          JACK_DEFAULT_SERVER=test meltap-testsource --outputs 2 --signal chirp --connect 'meltap:in_.*'
+        """
+
     static func parse(_ list: [String]) -> SourceOptions {
         var o = SourceOptions()
         var arguments = list[...]
@@ -51,8 +93,8 @@ struct SourceOptions {
             case "--exit-when-recorded": o.exitWhenRecorded = true
             case "--duration": o.duration = number(argument) as Double
             case "--help", "-h":
-                print("See the header of Tools/meltap-testsource/main.swift for usage."); exit(0)
-            default: fail("unknown option \(argument)")
+                print(SourceOptions.help); exit(0)
+            default: fail("unknown option \(argument); see meltap-testsource --help")
             }
         }
         if o.outputCount == 0 && o.inputCount == 0 { o.outputCount = 1 }
