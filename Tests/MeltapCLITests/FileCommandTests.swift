@@ -147,6 +147,47 @@ import Testing
         try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { !keep.contains($0) }
     }
 
+    @Test func existingOutputsAndLinksAreNeverClobbered() throws {
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+        let wav = path("signal.wav"), out = path("out.npy"), victim = path("victim.txt")
+        try Self.writeSignal(16000, to: wav)
+        try "secret".write(toFile: victim, atomically: false, encoding: .utf8)
+        #expect(try Self.meltap(["file", wav, "-o", out]).status == 0)
+        let first = try Data(contentsOf: URL(fileURLWithPath: out))
+
+        // An existing output (or only its sidecar) is refused before any work, and left as it was.
+        let again = try Self.meltap(["file", wav, "-o", out, "--n-mels", "40"])
+        #expect(again.status == 1 && again.stderr.contains("already exists") && again.stderr.contains("--force"), "\(again.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: out)) == first)
+        try "{}".write(toFile: path("lonely.json"), atomically: false, encoding: .utf8)
+        let sidecarOnly = try Self.meltap(["file", wav, "-o", path("lonely.npy")])
+        #expect(sidecarOnly.status == 1 && sidecarOnly.stderr.contains("lonely.json already exists"), "\(sidecarOnly.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: path("lonely.npy")))
+
+        // A link at the output or its sidecar is refused even with --force; the target is untouched.
+        #expect(symlink(victim, path("link.npy")) == 0 && symlink(victim, path("other.json")) == 0)
+        for (output, arguments) in [("link.npy", []), ("link.npy", ["--force"]), ("other.npy", ["--force"])] {
+            let run = try Self.meltap(["file", wav, "-o", path(output)] + arguments)
+            #expect(run.status == 1 && run.stderr.contains("is a symbolic link to '\(victim)'"), "\(output) \(arguments): \(run.stderr)")
+            #expect(try String(contentsOfFile: victim, encoding: .utf8) == "secret")
+        }
+        #expect(!FileManager.default.fileExists(atPath: path("other.npy")))
+
+        // --force on bad input: nothing is lost, the old output stays.
+        let bad = try Self.meltap(["file", path("missing.wav"), "-o", out, "--force"])
+        #expect(bad.status == 1)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: out)) == first, "a failed --force run changed the output")
+
+        // --force replaces a regular file, and no temporary file is left.
+        let forced = try Self.meltap(["file", wav, "-o", out, "--n-mels", "40", "--force"])
+        #expect(forced.status == 0, "\(forced.stderr)")
+        #expect(try NpyArray.load(path: out).shape.last == 40)
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix(".") }
+        #expect(left.isEmpty, "temporary files left: \(left)")
+    }
+
     @Test func missingInputFailsWithoutOutput() throws {
         let dir = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -163,7 +204,8 @@ import Testing
         try Data("these are not audio samples\n".utf8).write(to: bogus)
         let out = dir.appendingPathComponent("out.npy")
         try Data("previous result".utf8).write(to: out)
-        let run = try Self.meltap(["file", bogus.path, "-o", out.path])
+        // With --force, so the input is read: a bad input must not cost the old output.
+        let run = try Self.meltap(["file", bogus.path, "-o", out.path, "--force"])
         #expect(run.status != 0)
         #expect(run.stderr.lowercased().contains("sox") || run.stderr.lowercased().contains("convert"), "\(run.stderr)")
         #expect(try String(contentsOf: out, encoding: .utf8) == "previous result", "an existing output was touched")
