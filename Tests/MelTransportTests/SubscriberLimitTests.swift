@@ -2,7 +2,7 @@
 // socket's mode from the first instant.
 import Foundation
 import Glibc
-import MelServer
+@testable import MelServer
 import MeltapClient
 import Testing
 
@@ -100,5 +100,24 @@ import Testing
         publisher.stop()
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty, "the socket was not removed")
     }
-}
 
+    /// The review's polish items: what is wrong with a socket directory is said plainly.
+    @Test func socketDirectoryProblemsAreNamed() throws {
+        let directory = makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        let shared = directory + "/shared", link = directory + "/link"
+        #expect(mkdir(shared, 0o700) == 0 && chmod(shared, 0o1777) == 0 && symlink(shared, link) == 0)
+        let sticky = #expect(throws: FramePublisherError.self) { try SocketPath.makePrivateDirectory(shared) }
+        #expect(sticky?.message.contains("a shared directory like /tmp (mode 1777") == true, "\(sticky?.message ?? "")")
+        let linked = #expect(throws: FramePublisherError.self) { try SocketPath.makePrivateDirectory(link) }
+        #expect(linked?.message.contains("is a symbolic link to '\(shared)'") == true, "\(linked?.message ?? "")")
+
+        let missing = FramePublisher(socketPath: directory + "/no/such/dir/x.sock", queueBound: 10)
+        defer { missing.stop() }
+        let bind = #expect(throws: FramePublisherError.self) {
+            try missing.start(header: testHeader(channelCount: 1, bandCount: 4))
+        }
+        #expect(bind?.message.contains("the directory \(directory)/no/such/dir does not exist") == true, "\(bind?.message ?? "")")
+        #expect(bind?.message.contains("mkdtemp") == false && bind?.message.contains("NIO") == false)
+    }
+}
