@@ -1,0 +1,112 @@
+"""Wake-word detection on a live meltap `micro` stream, with the microWakeWord models that ship in
+pymicro-wakeword ("okay nabu", "alexa", "hey mycroft", "hey jarvis").
+
+    meltap run --preset micro --sample-rate 16000 --connect 'system:capture_1' &
+    python Examples/wakeword.py SOCKET --model okay_nabu --model alexa
+
+meltap's `micro` frames are the TFLite-Micro audio frontend bit for bit (docs/parity.md), so the
+models see exactly what pymicro-wakeword's own frontend would give them on the same 16 kHz
+samples: the package's model loading and `process_streaming_prob` run unchanged. Each detection
+prints one line:
+
+    DETECTED okay_nabu probability 0.987 frame 1234 time 5925120
+
+with the frame's sequence number and its JACK frame time. A model fires once when its mean
+probability rises above the model's cutoff, and again only after it has fallen below it.
+
+A model is fed 3 frames at a time, counted from the stream's first frame (frame sequence
+numbers from 0), as pymicro-wakeword does from the start of its audio; after lost frames or a
+new timeline (gap, discontinuity, reconfigured, server restart flags) the models are reset and
+realigned. Features are passed as float64 so the models' input quantisation rounds exactly as it
+does inside pymicro-wakeword.
+
+Needs pymicro-wakeword (the project's install step puts it in .venv).
+"""
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from meltap_subscriber import (FLAG_DISCONTINUITY, FLAG_GAP, FLAG_RECONFIGURED, FLAG_SERVER_RESTART,
+                               ProtocolError, Refused, frames)
+
+MODELS = ("okay_nabu", "alexa", "hey_mycroft", "hey_jarvis")
+RESTART_FLAGS = FLAG_GAP | FLAG_DISCONTINUITY | FLAG_RECONFIGURED | FLAG_SERVER_RESTART
+
+
+def load_models(names):
+    from pymicro_wakeword import MicroWakeWord, Model
+    return {name: MicroWakeWord.from_builtin(Model(name)) for name in names}
+
+
+def check_header(header, socket_path):
+    """Refuses a stream that is not 40-band micro features at 16 kHz, hop 160."""
+    preset = header.get("config", {}).get("preset")
+    if preset != "micro" or header.get("bands") != 40 or header.get("sample_rate") != 16000 \
+            or header.get("hop_length") != 160:
+        raise SystemExit(
+            f"wakeword: the stream at {socket_path} is preset {preset!r} with {header.get('bands')} bands at "
+            f"{header.get('sample_rate')} Hz; microWakeWord models need the micro preset at 16 kHz. Start "
+            "meltap with `meltap run --preset micro --sample-rate 16000`.")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("socket", help="The socket `meltap run --preset micro` prints when it starts.")
+    parser.add_argument("--model", action="append", choices=MODELS,
+                        help="A model to run; repeat for several (default okay_nabu).")
+    parser.add_argument("--channel", type=int, default=1, help="The channel to listen to, 1 being in_1.")
+    parser.add_argument("--probabilities", action="store_true",
+                        help="Also print every model evaluation: PROB MODEL PROBABILITY FRAME TIME.")
+    args = parser.parse_args()
+    if args.channel < 1:
+        parser.error("channels are numbered from 1 (1 is in_1)")
+    names = args.model or ["okay_nabu"]
+    models = load_models(names)
+    above = {name: False for name in names}
+    fed = 0               # frames fed since the models were (re)aligned
+    aligned = False
+    header = {}
+    previous = None
+    try:
+        for f in frames(args.socket, [args.channel - 1], header):
+            if previous is None:
+                check_header(header, args.socket)
+            restart = previous is not None and (f.sequence != previous + 1 or f.flags & RESTART_FLAGS)
+            previous = f.sequence
+            if restart:
+                for model in models.values():
+                    model.reset()
+                fed = 0
+                aligned = False
+                above = {name: False for name in names}
+            stride = next(iter(models.values())).stride
+            if not aligned:
+                if f.sequence % stride:
+                    continue  # groups of `stride` count from the stream's frame 0
+                aligned = True
+            features = f.values.astype(np.float64).reshape(1, 1, -1)
+            fed += 1
+            for name, model in models.items():
+                probability = model.process_streaming_prob(features)
+                if probability is None or fed % stride:
+                    continue  # the model runs only when its group of frames is complete
+                if args.probabilities:
+                    print(f"PROB {name} {probability:.6f} {f.sequence} {f.time}", flush=True)
+                if probability > model.probability_cutoff and not above[name]:
+                    print(f"DETECTED {name} probability {probability:.3f} frame {f.sequence} time {f.time}", flush=True)
+                above[name] = probability > model.probability_cutoff
+    except Refused as refusal:
+        print(f"wakeword: the server refused this subscriber: {refusal}", file=sys.stderr)
+        return 1
+    except (ProtocolError, OSError) as error:
+        print(f"wakeword: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
