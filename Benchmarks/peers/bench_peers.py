@@ -23,7 +23,7 @@ import sys
 for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
              "VECLIB_MAXIMUM_THREADS"):
     os.environ[name] = "1"
-import numpy as np  # noqa: E402  (after the thread limits)
+from bench_signal import signal  # noqa: E402  (after the thread limits: it imports numpy)
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "120"))
 WORK = os.environ["BENCH_WORK"]
@@ -32,22 +32,6 @@ MELTAP_BENCH = os.environ["MELTAP_BENCH"]
 MELTAP = os.environ.get("MELTAP", "")
 REPS = 3
 SHORT_SECONDS = 2.0   # the short file that measures meltap file's fixed start-up
-
-
-def signal(sr, secs):
-    """melbase.c's signal, vectorised: x[i] = 0.3·sinf(0.05·i) + LCG noise in ±0.05 (float32).
-
-    The LCG s ← 1664525·s + 1013904223 (mod 2³²) after i+1 steps is A·s0 + c·(1 + a + … + a^i),
-    with the powers from a wrapping uint64 cumulative product (exact mod 2³²)."""
-    n = int(secs * sr)
-    a = np.full(n, 1664525, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        powers = np.cumprod(a)                        # a^(i+1) mod 2^64
-        geometric = np.cumsum(np.concatenate(([np.uint64(1)], powers[:-1])))  # Σ_{j≤i} a^j
-        s = (powers * np.uint64(1) + np.uint64(1013904223) * geometric) & np.uint64(0xFFFFFFFF)
-    noise = ((s >> np.uint64(8)).astype(np.float32) / np.float32(16777216.0) - np.float32(0.5)) * np.float32(0.1)
-    sine = np.float32(0.3) * np.sin(np.arange(n, dtype=np.float32) * np.float32(0.05))
-    return (sine + noise).astype(np.float32)
 
 
 def best(fn, reps=REPS):

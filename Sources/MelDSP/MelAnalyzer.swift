@@ -1,6 +1,3 @@
-import CFFTW
-import Glibc
-
 /// What one call to `process` did.
 public struct MelStep: Sendable, Equatable {
     /// Input samples consumed by this call.
@@ -24,7 +21,9 @@ public enum ClampRule: String, Codable, Sendable {
 }
 
 /// The streaming mel analyzer for one channel: overlap buffer → window → FFT → power → mel →
-/// output stage, one frame per completed hop.
+/// output stage, one frame per completed hop. The analyzer is the streaming driver (framing,
+/// padding, flush); the per-frame work is a `FloatFrameComputer`, or for the micro preset the
+/// TFLite-Micro integer frontend (`MicroFrontend`, framing `none`, no tail frames at flush).
 ///
 /// Life cycle (aubio's create / do / destroy): `init` validates the configuration, plans the
 /// FFT and allocates and touches every buffer; `process` and `flush` never allocate; deinit
@@ -40,17 +39,13 @@ public final class MelAnalyzer: @unchecked Sendable {
     public let frameWidth: Int
 
     // Geometry, in samples.
-    /// Frame length F: n_fft (librosa style) or win_length (Kaldi style).
+    /// Frame length F: n_fft (librosa style) or win_length (Kaldi style, micro).
     private let frameLength: Int
     private let hopLength: Int
     /// Padding before sample 0 in the padded stream.
     private let leftPadding: Int
     /// Input samples needed before the left padding can be written (reflect needs x[1…p]).
     private let preludeLength: Int
-    private let binCount: Int
-    private let melBandCount: Int
-    /// Kaldi per-frame processing (DC removal, energy, pre-emphasis, window at frame start).
-    private let kaldiStyle: Bool
     /// Kaldi's symmetric reflection (edge repeated) rather than reflect (edge not repeated).
     private let symmetricReflection: Bool
 
@@ -62,35 +57,11 @@ public final class MelAnalyzer: @unchecked Sendable {
     private let prelude: UnsafeMutablePointer<Float>
     /// Right-padding samples built at flush (at most F).
     private let padding: UnsafeMutablePointer<Float>
-    /// The window (length win_length), times the input scale for librosa style.
-    private let window: UnsafeMutablePointer<Float>
-    /// The same window in float64, for double-precision FFTs (librosa).
-    private let windowDouble: UnsafeMutablePointer<Double>
-    private let windowLength: Int
-    /// Offset of the window inside the FFT input (centred for librosa style, 0 for Kaldi).
-    private let windowOffset: Int
-    /// n_fft/2 + 1 power (or magnitude) bins, then three zeros.
-    private let spectrum: UnsafeMutablePointer<Float>
-    /// n_mels mel values before the output stage.
-    private let melBands: UnsafeMutablePointer<Float>
-    /// The mel bank, sparse: band b weighs bins first[b] ..< first[b] + span[b] with the next
-    /// span[b] weights. Spans are padded to a multiple of 4 with zero weights.
-    private let bankFirstBin: UnsafeMutablePointer<Int>
-    private let bankSpan: UnsafeMutablePointer<Int>
-    private let bankWeights: UnsafeMutablePointer<Float>
 
-    private let fft: RealFFT
-    private let fftPlan: OpaquePointer
-    private let doublePrecision: Bool
-    /// power = 1: magnitudes instead of powers.
-    private let magnitudeOnly: Bool
-    /// Single-precision FFT buffers (Kaldi style always uses these).
-    private let fftInput: UnsafeMutablePointer<Float>
-    private let fftOutput: UnsafeMutablePointer<Float>
-    /// Double-precision FFT buffers (unused, one element, in single precision).
-    private let fftInputDouble: UnsafeMutablePointer<Double>
-    private let fftOutputDouble: UnsafeMutablePointer<Double>
-    private let outputStage: OutputStage
+    /// The per-frame computer: the float pipeline, or the micro preset's integer frontend.
+    private let computer: FrameComputer
+    /// Keeps the float pipeline's FFTW plan and buffers alive; nil for micro.
+    private let fft: RealFFT?
     private let state: UnsafeMutablePointer<FramerState>
 
     /// Streaming position; plain data behind a pointer so the hot path has no exclusivity checks.
@@ -125,70 +96,29 @@ public final class MelAnalyzer: @unchecked Sendable {
         frameLength = c.frameLength
         hopLength = c.hopLength
         leftPadding = c.leftPadding
-        kaldiStyle = c.filterbank == .kaldi
         symmetricReflection = c.framing == .kaldiNoSnip
         switch c.framing {
         case .centerReflect: preludeLength = leftPadding + 1
         case .kaldiNoSnip: preludeLength = leftPadding
         case .centerZero, .none: preludeLength = 0
         }
-        binCount = c.fftLength / 2 + 1
-        melBandCount = c.melBandCount
-
         ring = .allocate(capacity: 2 * frameLength)
         prelude = .allocate(capacity: max(1, preludeLength))
         padding = .allocate(capacity: frameLength)
         prelude.initialize(repeating: 0, count: max(1, preludeLength))
         padding.initialize(repeating: 0, count: frameLength)
 
-        windowLength = c.windowLength
-        windowOffset = kaldiStyle ? 0 : (c.fftLength - c.windowLength) / 2
-        let w = Window.make(c.window, length: c.windowLength)
-        window = .allocate(capacity: c.windowLength)
-        for i in 0..<c.windowLength { window[i] = kaldiStyle ? w[i] : w[i] * c.inputScale }
-        windowDouble = .allocate(capacity: c.windowLength)
-        let w64 = Window.makeDouble(c.window, length: c.windowLength)
-        for i in 0..<c.windowLength { windowDouble[i] = w64[i] * Double(c.inputScale) }
-
-        // Three zero bins past Nyquist: a padded band may read up to three bins beyond its span.
-        spectrum = .allocate(capacity: binCount + 3)
-        spectrum.initialize(repeating: 0, count: binCount + 3)
-        melBands = .allocate(capacity: c.melBandCount)
-        melBands.initialize(repeating: 0, count: c.melBandCount)
-        let bank = MelFilterbank(configuration: c)
-        bankFirstBin = .allocate(capacity: c.melBandCount)
-        bankSpan = .allocate(capacity: c.melBandCount)
-        var paddedWeights: [Float] = []
-        var source = 0
-        for band in 0..<c.melBandCount {
-            let span = bank.binSpan[band], padded = (span + 3) / 4 * 4
-            bankFirstBin[band] = bank.firstBin[band]
-            bankSpan[band] = padded
-            paddedWeights += bank.weights[source..<source + span]
-            paddedWeights += repeatElement(0, count: padded - span)
-            source += span
-        }
-        bankWeights = .allocate(capacity: max(1, paddedWeights.count))
-        bankWeights.initialize(repeating: 0, count: max(1, paddedWeights.count))
-        for (i, weight) in paddedWeights.enumerated() { bankWeights[i] = weight }
-
-        magnitudeOnly = c.power == 1
-        doublePrecision = c.fftPrecision == .double && !kaldiStyle
-        fft = RealFFT(length: c.fftLength, precision: doublePrecision ? .double : .single)
-        fftPlan = fft.plan
-        if doublePrecision {
-            fftInput = .allocate(capacity: 1)
-            fftOutput = .allocate(capacity: 1)
-            fftInputDouble = fft.inputDouble!
-            fftOutputDouble = fft.outputDouble!
+        if c.filterbank == .micro {
+            fft = nil
+            computer = .micro(MicroFrontend())
+            frameWidth = MicroParameters.channelCount
         } else {
-            fftInput = fft.inputSingle!
-            fftOutput = fft.outputSingle!
-            fftInputDouble = .allocate(capacity: 1)
-            fftOutputDouble = .allocate(capacity: 1)
+            let fft = RealFFT(length: c.fftLength, precision: FloatFrameComputer.fftPrecision(c))
+            let float = FloatFrameComputer(configuration: c, clampRule: clampRule, fft: fft)
+            self.fft = fft
+            computer = .float(float)
+            frameWidth = float.width
         }
-        outputStage = OutputStage(configuration: c, clampRule: clampRule)
-        frameWidth = outputStage.width + (c.useEnergy ? 1 : 0)
         state = .allocate(capacity: 1)
         state.initialize(to: FramerState())
         reset()
@@ -205,29 +135,21 @@ public final class MelAnalyzer: @unchecked Sendable {
         ring.deallocate()
         prelude.deallocate()
         padding.deallocate()
-        window.deallocate()
-        windowDouble.deallocate()
-        if doublePrecision {
-            fftInput.deallocate()
-            fftOutput.deallocate()
-        } else {
-            fftInputDouble.deallocate()
-            fftOutputDouble.deallocate()
-        }
-        spectrum.deallocate()
-        melBands.deallocate()
-        bankFirstBin.deallocate()
-        bankSpan.deallocate()
-        bankWeights.deallocate()
         state.deallocate()
-        outputStage.deallocate()
+        switch computer {
+        case .float(let computer): computer.deallocate()
+        case .micro(let frontend): frontend.deallocate()
+        }
     }
 
     /// Forgets all input; the next sample starts a new stream.
     public func reset() {
         ring.initialize(repeating: 0, count: 2 * frameLength)
         state.pointee = FramerState()
-        outputStage.reset()
+        switch computer {
+        case .float(let computer): computer.reset()
+        case .micro(let frontend): frontend.reset()
+        }
         if preludeLength == 0 {
             // Zero padding (or none): the ring already holds the zeros.
             state.pointee.started = true
@@ -407,172 +329,22 @@ public final class MelAnalyzer: @unchecked Sendable {
 
     // MARK: - One frame
 
-    /// Window → FFT → power → mel → output stage for the F samples at `samples`.
-    /// One function per step keeps each loop's code generation independent of the others.
+    /// The frame computer for the `frameLength` samples at `samples` (`frameWidth` values).
     /// Real-time safe: no allocation, locks or system calls.
     @_noAllocation @_noLocks
     private func computeFrame(_ samples: UnsafePointer<Float>, into frame: UnsafeMutablePointer<Float>) {
-        var logEnergy: Float = 0
-        if kaldiStyle {
-            logEnergy = prepareKaldiFrame(samples)
-        } else if doublePrecision {
-            windowFrameDouble(samples)
-        } else {
-            windowFrame(samples)
-        }
-        if doublePrecision { powerSpectrumDouble() } else { powerSpectrum() }
-        applyMelBank()
-        if configuration.useEnergy {
-            frame[0] = logEnergy
-            outputStage.apply(melBands, into: frame + 1)
-        } else {
-            outputStage.apply(melBands, into: frame)
+        switch computer {
+        case .float(let computer): computer.compute(samples, into: frame)
+        case .micro(let frontend): frontend.compute(samples, into: frame)
         }
     }
+}
 
-    /// librosa / torchaudio / Whisper: the window (times the input scale) into the centre of
-    /// the float32 FFT input; the zero padding around it never changes.
-    @_noAllocation @_noLocks
-    @inline(never)
-    private func windowFrame(_ samples: UnsafePointer<Float>) {
-        // Offset pointers first: keeps the loop free of overflow checks, so it vectorises.
-        let source = samples + windowOffset, destination = fftInput + windowOffset, w = window
-        for i in 0..<windowLength { destination[i] = source[i] * w[i] }
-    }
-
-    /// librosa: float32 frame × float64 window into the float64 FFT input.
-    @_noAllocation @_noLocks
-    @inline(never)
-    private func windowFrameDouble(_ samples: UnsafePointer<Float>) {
-        let source = samples + windowOffset, destination = fftInputDouble + windowOffset, w = windowDouble
-        for i in 0..<windowLength { destination[i] = Double(source[i]) * w[i] }
-    }
-
-    /// Kaldi (kaldi-native-fbank's order): scale, remove the DC offset, raw log energy,
-    /// pre-emphasis, window, into the float32 FFT input (zero-padded at the end). Returns
-    /// ln(max(energy, FLT_EPSILON)), or 0 without `useEnergy`.
-    ///
-    /// The mean and the energy are summed in four interleaved partial sums so the loops
-    /// vectorise; kaldi-native-fbank sums serially, so they differ from it in the last bits of
-    /// the mean (a relative 1e-7, far inside the 2e-3 tolerance on log values).
-    @_noAllocation @_noLocks
-    @inline(never)
-    private func prepareKaldiFrame(_ samples: UnsafePointer<Float>) -> Float {
-        let input = fftInput, l = frameLength, scale = configuration.inputScale
-        var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0
-        var i = 0
-        while i &+ 4 <= l {
-            let a = samples[i] * scale, b = samples[i &+ 1] * scale
-            let c = samples[i &+ 2] * scale, d = samples[i &+ 3] * scale
-            input[i] = a; input[i &+ 1] = b; input[i &+ 2] = c; input[i &+ 3] = d
-            s0 += a; s1 += b; s2 += c; s3 += d
-            i &+= 4
-        }
-        while i < l { let a = samples[i] * scale; input[i] = a; s0 += a; i &+= 1 }
-        if configuration.removeDCOffset {
-            let mean = ((s0 + s1) + (s2 + s3)) / Float(l)
-            for i in 0..<l { input[i] -= mean }
-        }
-        var logEnergy: Float = 0
-        if configuration.useEnergy {
-            var e0: Float = 0, e1: Float = 0, e2: Float = 0, e3: Float = 0
-            i = 0
-            while i &+ 4 <= l {
-                let a = input[i], b = input[i &+ 1], c = input[i &+ 2], d = input[i &+ 3]
-                e0 += a * a; e1 += b * b; e2 += c * c; e3 += d * d
-                i &+= 4
-            }
-            while i < l { e0 += input[i] * input[i]; i &+= 1 }
-            let floored = max((e0 + e1) + (e2 + e3), Float.ulpOfOne)
-            logEnergy = _unsafePerformance { logf(floored) }
-        }
-        // Pre-emphasis y[i] = x[i] − c·x[i−1] (y[0] = x[0] − c·x[0]) and the window, in one pass.
-        let c = configuration.preemphasis, w = window
-        var previous = input[0]
-        input[0] = (previous - c * previous) * w[0]
-        for i in 1..<l {
-            let current = input[i]
-            input[i] = (current - c * previous) * w[i]
-            previous = current
-        }
-        return logEnergy
-    }
-
-    /// |X|² (or |X|) of the float32 FFT output into `spectrum`.
-    @_noAllocation @_noLocks
-    @inline(never)
-    private func powerSpectrum() {
-        let plan = fftPlan
-        _unsafePerformance { fftwf_execute(plan) }
-        let bins = fftOutput, out = spectrum
-        if magnitudeOnly {
-            for k in 0..<binCount {
-                let re = bins[2 * k], im = bins[2 * k + 1]
-                out[k] = _unsafePerformance { sqrtf(re * re + im * im) }
-            }
-        } else {
-            for k in 0..<binCount {
-                let re = bins[2 * k], im = bins[2 * k + 1]
-                out[k] = re * re + im * im
-            }
-        }
-    }
-
-    /// The float64 FFT, its bins rounded to complex64 (as librosa's STFT output), then |X|² or |X|.
-    @_noAllocation @_noLocks
-    @inline(never)
-    private func powerSpectrumDouble() {
-        let plan = fftPlan
-        _unsafePerformance { fftw_execute(plan) }
-        let bins = fftOutputDouble, out = spectrum
-        if magnitudeOnly {
-            for k in 0..<binCount {
-                let re = Float(bins[2 * k]), im = Float(bins[2 * k + 1])
-                out[k] = _unsafePerformance { sqrtf(re * re + im * im) }
-            }
-        } else {
-            for k in 0..<binCount {
-                let re = Float(bins[2 * k]), im = Float(bins[2 * k + 1])
-                out[k] = re * re + im * im
-            }
-        }
-    }
-
-    /// The sparse mel bank: melBands[b] = Σⱼ weight[b, j]·spectrum[first[b] + j].
-    /// Spans are padded to a multiple of four with zero weights (finite bins times zero add
-    /// nothing), so each band is whole four-lane steps with interleaved partial sums: the
-    /// product vectorises and has no scalar tail. Bands of up to three bins sum exactly as a
-    /// serial loop would.
-    @_noAllocation @_noLocks
-    @inline(never)
-    private func applyMelBank() {
-        var weight = UnsafePointer(bankWeights)
-        let out = melBands
-        for band in 0..<melBandCount {
-            let first = UnsafePointer(spectrum + bankFirstBin[band]), span = bankSpan[band]
-            // Eight partial sums (two vector registers) halve the add chain of wide bands.
-            var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0
-            var s4: Float = 0, s5: Float = 0, s6: Float = 0, s7: Float = 0
-            var j = 0
-            while j &+ 8 <= span {
-                s0 += weight[j] * first[j]
-                s1 += weight[j &+ 1] * first[j &+ 1]
-                s2 += weight[j &+ 2] * first[j &+ 2]
-                s3 += weight[j &+ 3] * first[j &+ 3]
-                s4 += weight[j &+ 4] * first[j &+ 4]
-                s5 += weight[j &+ 5] * first[j &+ 5]
-                s6 += weight[j &+ 6] * first[j &+ 6]
-                s7 += weight[j &+ 7] * first[j &+ 7]
-                j &+= 8
-            }
-            if j < span {  // one last four-lane step (spans are multiples of 4)
-                s0 += weight[j] * first[j]
-                s1 += weight[j &+ 1] * first[j &+ 1]
-                s2 += weight[j &+ 2] * first[j &+ 2]
-                s3 += weight[j &+ 3] * first[j &+ 3]
-            }
-            out[band] = ((s0 + s4) + (s1 + s5)) + ((s2 + s6) + (s3 + s7))
-            weight += span
-        }
-    }
+/// What turns one frame of samples into one output frame. Both payloads are structs of
+/// pointers and scalars: switching over this on the realtime path does no reference counting.
+private enum FrameComputer {
+    /// The float pipeline (librosa, torchaudio, Kaldi, Whisper presets).
+    case float(FloatFrameComputer)
+    /// The TFLite-Micro integer frontend (micro preset).
+    case micro(MicroFrontend)
 }

@@ -80,7 +80,16 @@ public struct NpyArray: Sendable, Equatable {
         guard !parsed.fortranOrder else {
             throw NpyFormatError("array is in Fortran order; save it in C order (numpy.ascontiguousarray) and try again")
         }
-        let count = parsed.shape.reduce(1, *)
+        // The shape comes from the file: multiply with overflow checks, so a hostile header is an
+        // error, not a trap.
+        var count = 1
+        for dimension in parsed.shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
+            guard !overflow else {
+                throw NpyFormatError("shape \(parsed.shape) has more elements than any file can hold; the header is corrupt")
+            }
+            count = product
+        }
         let itemSize: Int
         switch parsed.descr {
         case "<f4": itemSize = 4
@@ -89,10 +98,10 @@ public struct NpyArray: Sendable, Equatable {
         default:
             throw NpyFormatError("unsupported element type '\(parsed.descr)'; convert the array to little-endian float32 ('<f4'), float64 ('<f8'), int16 ('<i2') or uint16 ('<u2')")
         }
-        let needed = count * itemSize
         let available = data.count - dataStart
-        guard available >= needed else {
-            throw NpyFormatError("truncated data: shape \(parsed.shape) of '\(parsed.descr)' needs \(needed) bytes, file has \(available)")
+        // count <= available / itemSize, written so that count * itemSize cannot overflow.
+        guard count <= available / itemSize else {
+            throw NpyFormatError("truncated data: shape \(parsed.shape) of '\(parsed.descr)' needs \(count) × \(itemSize) bytes, file has \(available)")
         }
         var doubles = [Double](repeating: 0, count: count)
         data.withUnsafeBytes { raw in

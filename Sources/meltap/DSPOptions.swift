@@ -12,7 +12,7 @@ extension FFTPrecision: ExpressibleByArgument {}
 
 /// The preset and its overrides, shared by `meltap file` and `meltap run`.
 struct DSPOptions: ParsableArguments {
-    @Option(help: "The reference frontend to reproduce: librosa, torchaudio, kaldi or whisper. Every other option starts from its values.")
+    @Option(help: "The reference frontend to reproduce: librosa, torchaudio, kaldi, whisper, or micro (the TFLite-Micro frontend of microWakeWord models, bit-exact with pymicro-features; 16 kHz, no overrides). Every other option starts from its values.")
     var preset: MelPreset = .librosa
 
     @Option(name: .customLong("n-fft"), help: "FFT length in samples (an even number, 16 or more; 400 and 1200 work too). For kaldi, the zero-padded FFT size. meltap run refuses sizes for which FFTW allocates memory on every frame (n_fft/2 with a prime factor above 31 other than 43, such as 2018; above 131072, any prime factor above 7) or longer than 524288, and names the nearest that work; meltap file accepts them, more slowly.")

@@ -138,7 +138,7 @@ import Testing
 
     @Test(arguments: [44100.0, 48000, 8000]) func whisperAtOtherRates(sampleRate: Double) {
         let message = rejection(.whisper, sampleRate: sampleRate) { _ in }
-        expectMentions(message, "whisper", "16 kHz", "\(Int(sampleRate)) Hz", "Resample", "sox", "-r 16000")
+        expectMentions(message, "whisper", "16 kHz", "\(Int(sampleRate)) Hz", "--sample-rate 16000", "sox", "-r 16000")
     }
 
     @Test func kaldiNoSnipHopLongerThanFrame() {

@@ -15,6 +15,7 @@ import Testing
         np.save(d + '/f4.npy', (np.arange(12, dtype='<f4').reshape(3, 4) / 7).astype('<f4'))
         np.save(d + '/f8.npy', np.array([[0.1, 1/3], [2.5e-300, -7.0]], dtype='<f8'))
         np.save(d + '/i2.npy', np.array([-32768, 0, 32767, 5], dtype='<i2'))
+        np.save(d + '/u2.npy', np.array([[0, 1], [65535, 40000]], dtype='<u2'))
         np.save(d + '/f4_3d.npy', np.arange(24, dtype='<f4').reshape(2, 3, 4))
         np.save(d + '/empty.npy', np.zeros((0, 5), dtype='<f4'))
         with open(d + '/v2.npy', 'wb') as f:
@@ -38,6 +39,10 @@ import Testing
         let i2 = try NpyArray.load(path: directory + "/i2.npy")
         #expect(i2.shape == [4])
         #expect(i2.values == [-32768, 0, 32767, 5])
+
+        let u2 = try NpyArray.load(path: directory + "/u2.npy")   // the micro preset's golden frames
+        #expect(u2.shape == [2, 2] && u2.descr == "<u2")
+        #expect(u2.doubles == [0, 1, 65535, 40000])
 
         let threeD = try NpyArray.load(path: directory + "/f4_3d.npy")
         #expect(threeD.shape == [2, 3, 4])

@@ -4,7 +4,8 @@
 /// is plain data: it is checked by `validated()` and turned into running state by
 /// `MelAnalyzer`. It is also what the `.json` sidecar and the stream header carry.
 public struct MelConfiguration: Codable, Sendable, Equatable {
-    /// The preset this configuration started from (`librosa`, `torchaudio`, `kaldi`, `whisper`).
+    /// The preset this configuration started from (`librosa`, `torchaudio`, `kaldi`, `whisper`,
+    /// `micro`).
     public var preset: String
     /// `sr`, in Hz.
     public var sampleRate: Double
@@ -67,6 +68,10 @@ public struct MelConfiguration: Codable, Sendable, Equatable {
     public var mfccCount: Int
     /// PCEN parameters (librosa `pcen`).
     public var pcen: PCENParameters
+    /// Integer outputs (micro): every frame value is an integer times this, and value / scale
+    /// recovers the integer exactly (micro: the frontend's uint16, 0.0390625 = 5/128). Nil for
+    /// float outputs; then it is absent from the JSON of sidecars and stream headers.
+    public var outputScale: Double?
 
     public init(preset: String, sampleRate: Double, fftLength: Int, hopLength: Int, windowLength: Int,
                 window: WindowKind, fftPrecision: FFTPrecision = .single, framing: Framing, dropLastFrame: Bool = false,
@@ -75,7 +80,7 @@ public struct MelConfiguration: Codable, Sendable, Equatable {
                 maximumFrequency: Double, melScale: MelScale, melNorm: MelNorm,
                 filterbank: FilterbankStyle, output: OutputKind, referencePower: Double = 1,
                 amin: Double = 1e-10, topDB: Double? = 80, logFloor: Float = 1.1920929e-7,
-                mfccCount: Int = 20, pcen: PCENParameters = PCENParameters()) {
+                mfccCount: Int = 20, pcen: PCENParameters = PCENParameters(), outputScale: Double? = nil) {
         self.preset = preset
         self.sampleRate = sampleRate
         self.fftLength = fftLength
@@ -103,6 +108,7 @@ public struct MelConfiguration: Codable, Sendable, Equatable {
         self.logFloor = logFloor
         self.mfccCount = mfccCount
         self.pcen = pcen
+        self.outputScale = outputScale
     }
 }
 
@@ -163,6 +169,9 @@ public enum FilterbankStyle: String, Codable, Sendable, CaseIterable {
     case torchaudio
     /// Kaldi `MelBanks`: triangles linear in the mel domain, float32, Nyquist bin unused.
     case kaldi
+    /// The TFLite-Micro frontend's integer filterbank (Q12 weights and unweights on
+    /// 1127·ln(1 + f/700), `MicroTables`). Only with `OutputKind.micro`: the micro preset.
+    case micro
 }
 
 /// What the output stage makes of the mel bands.
@@ -179,6 +188,9 @@ public enum OutputKind: String, Codable, Sendable, CaseIterable {
     case mfcc
     /// Per-channel energy normalisation (librosa `pcen`).
     case pcen
+    /// The TFLite-Micro frontend's integer pipeline (noise reduction, PCAN, 64·ln), its uint16
+    /// times `outputScale` (0.0390625). Only with `FilterbankStyle.micro`: the micro preset.
+    case micro
 }
 
 /// librosa `pcen` parameters.

@@ -8,6 +8,36 @@ public enum MelPreset: String, Codable, Sendable, CaseIterable {
     case kaldi
     /// OpenAI Whisper `log_mel_spectrogram`.
     case whisper
+    /// The TFLite-Micro audio frontend as pymicro-features 2.0.2 runs it, bit for bit: the
+    /// features microWakeWord and microVAD models consume (`../shared/spec/MICRO.md`).
+    case micro
+
+    /// The only sample rate the preset accepts, in Hz (its models are trained at it); nil when
+    /// any rate works.
+    public var requiredSampleRate: Double? {
+        switch self {
+        case .whisper, .micro: return 16000
+        case .librosa, .torchaudio, .kaldi: return nil
+        }
+    }
+
+    /// The error for running this preset at `sampleRate`, or nil when the rate is accepted.
+    public func sampleRateError(_ sampleRate: Double) -> MelConfigurationError? {
+        guard let required = requiredSampleRate, sampleRate != required else { return nil }
+        let rate = MelConfigurationError.format(sampleRate)
+        switch self {
+        case .micro:
+            return MelConfigurationError(
+                "The micro preset expects 16 kHz audio (the TFLite-Micro frontend and the microWakeWord models "
+                + "run at 16 kHz), but the input is \(rate) Hz. Add --sample-rate 16000 to let meltap resample it "
+                + "(meltap file and meltap run), or resample it first (`sox in.wav -r 16000 -b 16 out.wav`).")
+        default:
+            return MelConfigurationError(
+                "The whisper preset expects 16 kHz audio (Whisper models are trained at 16 kHz), but the input is "
+                + "\(rate) Hz. Add --sample-rate 16000 to let meltap resample it (meltap file and meltap run), "
+                + "resample it first (`sox in.wav -r 16000 out.wav`), or choose another preset.")
+        }
+    }
 
     /// The preset's complete configuration at `sampleRate` (Hz).
     public func configuration(sampleRate sr: Double) -> MelConfiguration {
@@ -40,6 +70,19 @@ public enum MelPreset: String, Codable, Sendable, CaseIterable {
                 window: .hannFloat32, framing: .centerReflect, dropLastFrame: true, power: 2,
                 melBandCount: 80, minimumFrequency: 0, maximumFrequency: sr / 2, melScale: .slaney,
                 melNorm: .slaney, filterbank: .librosa, output: .whisper, topDB: 8)
+        case .micro:
+            // The integer pipeline (Micro/) reads none of the float fields; they give the nearest
+            // float description: an HTK-shaped mel bank (1127·ln(1 + f/700)) without norm over the
+            // power spectrum of a Hann-shaped window, on samples scaled to int16 (× 32768).
+            return MelConfiguration(
+                preset: rawValue, sampleRate: sr, fftLength: MicroParameters.fftLength,
+                hopLength: MicroParameters.hopLength, windowLength: MicroParameters.windowLength,
+                window: .hann, framing: .none, inputScale: 32768, power: 2,
+                melBandCount: MicroParameters.channelCount,
+                minimumFrequency: Double(MicroParameters.lowerBandLimit),
+                maximumFrequency: Double(MicroParameters.upperBandLimit), melScale: .htk, melNorm: .none,
+                filterbank: .micro, output: .micro, topDB: nil,
+                outputScale: Double(MicroParameters.outputScale))
         }
     }
 
@@ -92,11 +135,17 @@ public struct MelOverrides: Sendable, Equatable {
     /// changing the window length of the Kaldi preset alone pads the FFT to the next power of
     /// two; changing either without a hop sets librosa's win/4, torchaudio's win/2.
     public func resolve(preset: MelPreset, sampleRate: Double) throws(MelConfigurationError) -> MelConfiguration {
-        if preset == .whisper && sampleRate != 16000 {
+        if let error = preset.sampleRateError(sampleRate) { throw error }
+        if preset == .micro {
+            try refuseMicroOverrides()
+            let c = preset.configuration(sampleRate: sampleRate)
+            try c.validate()
+            return c
+        }
+        if output == .micro {
             throw MelConfigurationError(
-                "The whisper preset expects 16 kHz audio (Whisper models are trained at 16 kHz), but the input is "
-                + "\(MelConfigurationError.format(sampleRate)) Hz. Resample it first, for example "
-                + "`sox in.wav -r 16000 out.wav`, or choose another preset.")
+                "--output micro is the TFLite-Micro frontend's integer pipeline, which only the micro preset runs. "
+                + "Use --preset micro, or choose another --output.")
         }
         var c = preset.configuration(sampleRate: sampleRate)
         let lengthsChanged = fftLength != nil || windowLength != nil
@@ -112,7 +161,7 @@ public struct MelOverrides: Sendable, Equatable {
             switch preset {
             case .librosa: c.hopLength = max(1, c.windowLength / 4)
             case .torchaudio: c.hopLength = max(1, c.windowLength / 2)
-            case .kaldi, .whisper: break
+            case .kaldi, .whisper, .micro: break
             }
         }
         if let window { c.window = window }
@@ -136,5 +185,41 @@ public struct MelOverrides: Sendable, Equatable {
         if let useEnergy { c.useEnergy = useEnergy }
         try c.validate()
         return c
+    }
+}
+
+extension MelOverrides {
+    /// The micro preset reproduces the TFLite-Micro frontend bit for bit, so nothing about it can
+    /// change: throws, naming the command-line options, when an override differs from its value.
+    func refuseMicroOverrides() throws(MelConfigurationError) {
+        let micro = MelPreset.micro.configuration(sampleRate: Double(MicroParameters.sampleRate))
+        let f = MelConfigurationError.format
+        var given: [String] = []
+        if let v = fftLength, v != micro.fftLength { given.append("--n-fft \(v)") }
+        if let v = hopLength, v != micro.hopLength { given.append("--hop-length \(v)") }
+        if let v = windowLength, v != micro.windowLength { given.append("--win-length \(v)") }
+        if let v = window, v != micro.window { given.append("--window \(v.rawValue)") }
+        if let v = fftPrecision, v != micro.fftPrecision { given.append("--fft-precision \(v.rawValue)") }
+        if let v = framing, v != micro.framing { given.append("--framing \(v.rawValue)") }
+        if let v = melBandCount, v != micro.melBandCount { given.append("--n-mels \(v)") }
+        if let v = minimumFrequency, v != micro.minimumFrequency { given.append("--fmin \(f(v))") }
+        if let v = maximumFrequency, (v > 0 ? v : micro.sampleRate / 2 + v) != micro.maximumFrequency {
+            given.append("--fmax \(f(v))")
+        }
+        if let v = melScale, v != micro.melScale { given.append("--mel-scale \(v.rawValue)") }
+        if let v = melNorm, v != micro.melNorm { given.append("--mel-norm \(v.rawValue)") }
+        if let v = power, v != micro.power { given.append("--power \(f(v))") }
+        if let v = output, v != micro.output { given.append("--output \(v.rawValue)") }
+        if let v = mfccCount { given.append("--n-mfcc \(v)") }
+        if let v = topDB, v >= 0 { given.append("--top-db \(f(v))") }
+        if useEnergy == true { given.append("--use-energy") }
+        guard !given.isEmpty else { return }
+        let list = given.count == 1 ? given[0]
+            : given.dropLast().joined(separator: ", ") + " and " + given[given.count - 1]
+        throw MelConfigurationError(
+            "The micro preset reproduces the TFLite-Micro frontend bit for bit, so its parameters are fixed "
+            + "(n_fft 512, hop_length 160, win_length 480, 40 mel bands over 125–7500 Hz, uint16 × 0.0390625); "
+            + "\(list) \(given.count == 1 ? "does" : "do") not apply. Drop \(given.count == 1 ? "it" : "them"), "
+            + "or choose another preset.")
     }
 }

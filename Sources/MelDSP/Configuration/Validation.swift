@@ -22,6 +22,10 @@ extension MelConfiguration {
         guard sampleRate > 0, sampleRate.isFinite else {
             throw fail("The sample rate must be a positive number of Hz; got \(f(sampleRate)).")
         }
+        if filterbank == .micro || output == .micro {
+            try validateMicro()
+            return
+        }
         guard RealFFT.supportedLengths.contains(fftLength), fftLength % 2 == 0 else {
             throw fail("n_fft must be an even number from 16 to 1048576; got \(fftLength). "
                        + "Common values are 400, 512, 1024 and 2048.")
@@ -80,6 +84,35 @@ extension MelConfiguration {
                 throw fail("PCEN needs time_constant > 0, eps > 0, and gain, bias, power at 0 or more.")
             }
         }
+    }
+
+    /// The micro preset's configuration is fixed: its sample rate, and every field equal to
+    /// `MelPreset.micro`'s (the integer pipeline reads none of them, so a change would only make
+    /// the sidecar lie).
+    private func validateMicro() throws(MelConfigurationError) {
+        guard filterbank == .micro && output == .micro else {
+            throw MelConfigurationError(
+                "The micro filterbank and output are the TFLite-Micro frontend and only go together, as the "
+                + "micro preset sets them. Use --preset micro, or another filterbank and --output.")
+        }
+        if let error = MelPreset.micro.sampleRateError(sampleRate) { throw error }
+        var expected = MelPreset.micro.configuration(sampleRate: sampleRate)
+        expected.preset = preset
+        guard self != expected else { return }
+        let fields: [(String, Bool)] = [
+            ("n_fft", fftLength != expected.fftLength), ("hop_length", hopLength != expected.hopLength),
+            ("win_length", windowLength != expected.windowLength), ("window", window != expected.window),
+            ("framing", framing != expected.framing), ("n_mels", melBandCount != expected.melBandCount),
+            ("fmin", minimumFrequency != expected.minimumFrequency),
+            ("fmax", maximumFrequency != expected.maximumFrequency), ("power", power != expected.power),
+            ("output scale", outputScale != expected.outputScale),
+        ]
+        let changed = fields.filter { $0.1 }.map { $0.0 }
+        throw MelConfigurationError(
+            "The micro preset reproduces the TFLite-Micro frontend bit for bit, so its parameters are fixed "
+            + "(n_fft 512, hop_length 160, win_length 480, 40 mel bands over 125–7500 Hz, uint16 × 0.0390625); "
+            + "this configuration changes \(changed.isEmpty ? "a field" : changed.joined(separator: ", ")). "
+            + "Use MelPreset.micro.configuration(sampleRate: 16000) unchanged.")
     }
 
     /// Throws when n_fft makes FFTW allocate memory on every frame, which the realtime callback
@@ -151,9 +184,9 @@ extension MelConfiguration {
             + "always be zero. Try fewer --n-mels, a larger --n-fft, or a wider --fmin/--fmax range."
     }
 
-    /// Frame length in samples: Kaldi frames are win_length long and zero-padded at the end to
-    /// n_fft; librosa-style frames are n_fft long with the window centred in them.
-    public var frameLength: Int { filterbank == .kaldi ? windowLength : fftLength }
+    /// Frame length in samples: Kaldi and micro frames are win_length long and zero-padded at the
+    /// end to n_fft; librosa-style frames are n_fft long with the window centred in them.
+    public var frameLength: Int { filterbank == .kaldi || filterbank == .micro ? windowLength : fftLength }
 
     /// Samples of padding before the first input sample (frame t starts at t·hop − this).
     public var leftPadding: Int {

@@ -9,6 +9,7 @@ import Glibc
 /// - torchaudio `melscale_fbanks`: the same triangles in float32, with torch's `linspace`.
 /// - Kaldi `MelBanks`: triangles linear in the mel domain (1127·ln(1 + f/700)), float32,
 ///   over bins 0 ..< n_fft/2 (the Nyquist bin is never used).
+/// - The TFLite-Micro frontend's Q12 bank (micro preset), as floats: see `MicroTables`.
 public struct MelFilterbank: Sendable {
     /// `n_mels`.
     public let bandCount: Int
@@ -36,6 +37,10 @@ public struct MelFilterbank: Sendable {
             empty = dense.indices.filter { dense[$0].allSatisfy { $0 == 0 } }
         case .kaldi:
             dense = MelFilterbank.kaldiWeights(c)
+            empty = dense.indices.filter { dense[$0].allSatisfy { $0 == 0 } }
+        case .micro:
+            // The Q12 integer bank as floats, for inspection; MicroFrontend applies the integers.
+            dense = MicroTables().denseFilterbank()
             empty = dense.indices.filter { dense[$0].allSatisfy { $0 == 0 } }
         }
         self.init(dense: dense, binCount: c.fftLength / 2 + 1, emptyBands: empty)

@@ -1,0 +1,314 @@
+import CFFTW
+import Glibc
+
+/// The float pipeline's per-frame computer: window → FFT → power → mel → output stage, for
+/// one frame of `frameLength` samples (librosa, torchaudio, Whisper and Kaldi styles).
+/// `MelAnalyzer` is the streaming driver that hands it frames.
+///
+/// Owns its buffers, freed by `deallocate()`; the FFTW plan and its buffers belong to the
+/// `RealFFT` the owner keeps alive. `compute` is real-time safe. A struct of pointers and
+/// scalars, so calling it from the realtime path involves no reference counting.
+struct FloatFrameComputer {
+    /// Values per frame: the output stage's width, plus the energy column with `useEnergy`.
+    let width: Int
+    /// Frame length F: n_fft (librosa style) or win_length (Kaldi style), in samples.
+    private let frameLength: Int
+    private let binCount: Int
+    private let melBandCount: Int
+    /// Kaldi per-frame processing (DC removal, energy, pre-emphasis, window at frame start).
+    private let kaldiStyle: Bool
+    /// Kaldi: the input scale (32768), `remove_dc_offset`, `preemph_coeff`, `use_energy`.
+    private let inputScale: Float
+    private let removeDCOffset: Bool
+    private let preemphasis: Float
+    private let useEnergy: Bool
+
+    /// The window (length win_length), times the input scale for librosa style. Owned.
+    private let window: UnsafeMutablePointer<Float>
+    /// The same window in float64, for double-precision FFTs (librosa). Owned.
+    private let windowDouble: UnsafeMutablePointer<Double>
+    private let windowLength: Int
+    /// Offset of the window inside the FFT input (centred for librosa style, 0 for Kaldi).
+    private let windowOffset: Int
+    /// n_fft/2 + 1 power (or magnitude) bins, then three zeros. Owned.
+    private let spectrum: UnsafeMutablePointer<Float>
+    /// n_mels mel values before the output stage. Owned.
+    private let melBands: UnsafeMutablePointer<Float>
+    /// The mel bank, sparse: band b weighs bins first[b] ..< first[b] + span[b] with the next
+    /// span[b] weights. Spans are padded to a multiple of 4 with zero weights. Owned.
+    private let bankFirstBin: UnsafeMutablePointer<Int>
+    private let bankSpan: UnsafeMutablePointer<Int>
+    private let bankWeights: UnsafeMutablePointer<Float>
+
+    /// The FFTW plan and its buffers, owned by the `RealFFT` passed to `init`.
+    private let fftPlan: OpaquePointer
+    private let doublePrecision: Bool
+    /// power = 1: magnitudes instead of powers.
+    private let magnitudeOnly: Bool
+    /// Single-precision FFT buffers (Kaldi style always uses these).
+    private let fftInput: UnsafeMutablePointer<Float>
+    private let fftOutput: UnsafeMutablePointer<Float>
+    /// Double-precision FFT buffers (unused, one owned element, in single precision).
+    private let fftInputDouble: UnsafeMutablePointer<Double>
+    private let fftOutputDouble: UnsafeMutablePointer<Double>
+    private let outputStage: OutputStage
+
+    /// The FFT precision `configuration` runs: Kaldi style always transforms in float32.
+    static func fftPrecision(_ c: MelConfiguration) -> FFTPrecision {
+        c.fftPrecision == .double && c.filterbank != .kaldi ? .double : .single
+    }
+
+    /// Builds the computer for a valid configuration; `fft` must be
+    /// `RealFFT(length: c.fftLength, precision: fftPrecision(c))` and outlive it.
+    init(configuration c: MelConfiguration, clampRule: ClampRule, fft: RealFFT) {
+        frameLength = c.frameLength
+        binCount = c.fftLength / 2 + 1
+        melBandCount = c.melBandCount
+        kaldiStyle = c.filterbank == .kaldi
+        inputScale = c.inputScale
+        removeDCOffset = c.removeDCOffset
+        preemphasis = c.preemphasis
+        useEnergy = c.useEnergy
+
+        windowLength = c.windowLength
+        windowOffset = kaldiStyle ? 0 : (c.fftLength - c.windowLength) / 2
+        let w = Window.make(c.window, length: c.windowLength)
+        window = .allocate(capacity: c.windowLength)
+        for i in 0..<c.windowLength { window[i] = kaldiStyle ? w[i] : w[i] * c.inputScale }
+        windowDouble = .allocate(capacity: c.windowLength)
+        let w64 = Window.makeDouble(c.window, length: c.windowLength)
+        for i in 0..<c.windowLength { windowDouble[i] = w64[i] * Double(c.inputScale) }
+
+        // Three zero bins past Nyquist: a padded band may read up to three bins beyond its span.
+        spectrum = .allocate(capacity: binCount + 3)
+        spectrum.initialize(repeating: 0, count: binCount + 3)
+        melBands = .allocate(capacity: c.melBandCount)
+        melBands.initialize(repeating: 0, count: c.melBandCount)
+        let bank = MelFilterbank(configuration: c)
+        bankFirstBin = .allocate(capacity: c.melBandCount)
+        bankSpan = .allocate(capacity: c.melBandCount)
+        var paddedWeights: [Float] = []
+        var source = 0
+        for band in 0..<c.melBandCount {
+            let span = bank.binSpan[band], padded = (span + 3) / 4 * 4
+            bankFirstBin[band] = bank.firstBin[band]
+            bankSpan[band] = padded
+            paddedWeights += bank.weights[source..<source + span]
+            paddedWeights += repeatElement(0, count: padded - span)
+            source += span
+        }
+        bankWeights = .allocate(capacity: max(1, paddedWeights.count))
+        bankWeights.initialize(repeating: 0, count: max(1, paddedWeights.count))
+        for (i, weight) in paddedWeights.enumerated() { bankWeights[i] = weight }
+
+        magnitudeOnly = c.power == 1
+        doublePrecision = fft.precision == .double
+        precondition(fft.length == c.fftLength && fft.precision == Self.fftPrecision(c), "FFT does not fit the configuration")
+        fftPlan = fft.plan
+        if doublePrecision {
+            fftInput = .allocate(capacity: 1)
+            fftOutput = .allocate(capacity: 1)
+            fftInputDouble = fft.inputDouble!
+            fftOutputDouble = fft.outputDouble!
+        } else {
+            fftInput = fft.inputSingle!
+            fftOutput = fft.outputSingle!
+            fftInputDouble = .allocate(capacity: 1)
+            fftOutputDouble = .allocate(capacity: 1)
+        }
+        outputStage = OutputStage(configuration: c, clampRule: clampRule)
+        width = outputStage.width + (c.useEnergy ? 1 : 0)
+    }
+
+    /// Frees the buffers it owns (not the FFT's). The owner calls this exactly once.
+    func deallocate() {
+        window.deallocate()
+        windowDouble.deallocate()
+        if doublePrecision {
+            fftInput.deallocate()
+            fftOutput.deallocate()
+        } else {
+            fftInputDouble.deallocate()
+            fftOutputDouble.deallocate()
+        }
+        spectrum.deallocate()
+        melBands.deallocate()
+        bankFirstBin.deallocate()
+        bankSpan.deallocate()
+        bankWeights.deallocate()
+        outputStage.deallocate()
+    }
+
+    /// Forgets the output stage's state (running maximum, PCEN smoother).
+    func reset() { outputStage.reset() }
+
+    /// Window → FFT → power → mel → output stage for the F samples at `samples`, `width` values
+    /// into `frame`. One function per step keeps each loop's code generation independent of the
+    /// others.
+    /// Real-time safe: no allocation, locks or system calls.
+    @_noAllocation @_noLocks
+    func compute(_ samples: UnsafePointer<Float>, into frame: UnsafeMutablePointer<Float>) {
+        var logEnergy: Float = 0
+        if kaldiStyle {
+            logEnergy = prepareKaldiFrame(samples)
+        } else if doublePrecision {
+            windowFrameDouble(samples)
+        } else {
+            windowFrame(samples)
+        }
+        if doublePrecision { powerSpectrumDouble() } else { powerSpectrum() }
+        applyMelBank()
+        if useEnergy {
+            frame[0] = logEnergy
+            outputStage.apply(melBands, into: frame + 1)
+        } else {
+            outputStage.apply(melBands, into: frame)
+        }
+    }
+
+    /// librosa / torchaudio / Whisper: the window (times the input scale) into the centre of
+    /// the float32 FFT input; the zero padding around it never changes.
+    @_noAllocation @_noLocks
+    @inline(never)
+    private func windowFrame(_ samples: UnsafePointer<Float>) {
+        // Offset pointers first: keeps the loop free of overflow checks, so it vectorises.
+        let source = samples + windowOffset, destination = fftInput + windowOffset, w = window
+        for i in 0..<windowLength { destination[i] = source[i] * w[i] }
+    }
+
+    /// librosa: float32 frame × float64 window into the float64 FFT input.
+    @_noAllocation @_noLocks
+    @inline(never)
+    private func windowFrameDouble(_ samples: UnsafePointer<Float>) {
+        let source = samples + windowOffset, destination = fftInputDouble + windowOffset, w = windowDouble
+        for i in 0..<windowLength { destination[i] = Double(source[i]) * w[i] }
+    }
+
+    /// Kaldi (kaldi-native-fbank's order): scale, remove the DC offset, raw log energy,
+    /// pre-emphasis, window, into the float32 FFT input (zero-padded at the end). Returns
+    /// ln(max(energy, FLT_EPSILON)), or 0 without `useEnergy`.
+    ///
+    /// The mean and the energy are summed in four interleaved partial sums so the loops
+    /// vectorise; kaldi-native-fbank sums serially, so they differ from it in the last bits of
+    /// the mean (a relative 1e-7, far inside the 2e-3 tolerance on log values).
+    @_noAllocation @_noLocks
+    @inline(never)
+    private func prepareKaldiFrame(_ samples: UnsafePointer<Float>) -> Float {
+        let input = fftInput, l = frameLength, scale = inputScale
+        var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0
+        var i = 0
+        while i &+ 4 <= l {
+            let a = samples[i] * scale, b = samples[i &+ 1] * scale
+            let c = samples[i &+ 2] * scale, d = samples[i &+ 3] * scale
+            input[i] = a; input[i &+ 1] = b; input[i &+ 2] = c; input[i &+ 3] = d
+            s0 += a; s1 += b; s2 += c; s3 += d
+            i &+= 4
+        }
+        while i < l { let a = samples[i] * scale; input[i] = a; s0 += a; i &+= 1 }
+        if removeDCOffset {
+            let mean = ((s0 + s1) + (s2 + s3)) / Float(l)
+            for i in 0..<l { input[i] -= mean }
+        }
+        var logEnergy: Float = 0
+        if useEnergy {
+            var e0: Float = 0, e1: Float = 0, e2: Float = 0, e3: Float = 0
+            i = 0
+            while i &+ 4 <= l {
+                let a = input[i], b = input[i &+ 1], c = input[i &+ 2], d = input[i &+ 3]
+                e0 += a * a; e1 += b * b; e2 += c * c; e3 += d * d
+                i &+= 4
+            }
+            while i < l { e0 += input[i] * input[i]; i &+= 1 }
+            let floored = max((e0 + e1) + (e2 + e3), Float.ulpOfOne)
+            logEnergy = _unsafePerformance { logf(floored) }
+        }
+        // Pre-emphasis y[i] = x[i] − c·x[i−1] (y[0] = x[0] − c·x[0]) and the window, in one pass.
+        let c = preemphasis, w = window
+        var previous = input[0]
+        input[0] = (previous - c * previous) * w[0]
+        for i in 1..<l {
+            let current = input[i]
+            input[i] = (current - c * previous) * w[i]
+            previous = current
+        }
+        return logEnergy
+    }
+
+    /// |X|² (or |X|) of the float32 FFT output into `spectrum`.
+    @_noAllocation @_noLocks
+    @inline(never)
+    private func powerSpectrum() {
+        let plan = fftPlan
+        _unsafePerformance { fftwf_execute(plan) }
+        let bins = fftOutput, out = spectrum
+        if magnitudeOnly {
+            for k in 0..<binCount {
+                let re = bins[2 * k], im = bins[2 * k + 1]
+                out[k] = _unsafePerformance { sqrtf(re * re + im * im) }
+            }
+        } else {
+            for k in 0..<binCount {
+                let re = bins[2 * k], im = bins[2 * k + 1]
+                out[k] = re * re + im * im
+            }
+        }
+    }
+
+    /// The float64 FFT, its bins rounded to complex64 (as librosa's STFT output), then |X|² or |X|.
+    @_noAllocation @_noLocks
+    @inline(never)
+    private func powerSpectrumDouble() {
+        let plan = fftPlan
+        _unsafePerformance { fftw_execute(plan) }
+        let bins = fftOutputDouble, out = spectrum
+        if magnitudeOnly {
+            for k in 0..<binCount {
+                let re = Float(bins[2 * k]), im = Float(bins[2 * k + 1])
+                out[k] = _unsafePerformance { sqrtf(re * re + im * im) }
+            }
+        } else {
+            for k in 0..<binCount {
+                let re = Float(bins[2 * k]), im = Float(bins[2 * k + 1])
+                out[k] = re * re + im * im
+            }
+        }
+    }
+
+    /// The sparse mel bank: melBands[b] = Σⱼ weight[b, j]·spectrum[first[b] + j].
+    /// Spans are padded to a multiple of four with zero weights (finite bins times zero add
+    /// nothing), so each band is whole four-lane steps with interleaved partial sums: the
+    /// product vectorises and has no scalar tail. Bands of up to three bins sum exactly as a
+    /// serial loop would.
+    @_noAllocation @_noLocks
+    @inline(never)
+    private func applyMelBank() {
+        var weight = UnsafePointer(bankWeights)
+        let out = melBands
+        for band in 0..<melBandCount {
+            let first = UnsafePointer(spectrum + bankFirstBin[band]), span = bankSpan[band]
+            // Eight partial sums (two vector registers) halve the add chain of wide bands.
+            var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0
+            var s4: Float = 0, s5: Float = 0, s6: Float = 0, s7: Float = 0
+            var j = 0
+            while j &+ 8 <= span {
+                s0 += weight[j] * first[j]
+                s1 += weight[j &+ 1] * first[j &+ 1]
+                s2 += weight[j &+ 2] * first[j &+ 2]
+                s3 += weight[j &+ 3] * first[j &+ 3]
+                s4 += weight[j &+ 4] * first[j &+ 4]
+                s5 += weight[j &+ 5] * first[j &+ 5]
+                s6 += weight[j &+ 6] * first[j &+ 6]
+                s7 += weight[j &+ 7] * first[j &+ 7]
+                j &+= 8
+            }
+            if j < span {  // one last four-lane step (spans are multiples of 4)
+                s0 += weight[j] * first[j]
+                s1 += weight[j &+ 1] * first[j &+ 1]
+                s2 += weight[j &+ 2] * first[j &+ 2]
+                s3 += weight[j &+ 3] * first[j &+ 3]
+            }
+            out[band] = ((s0 + s4) + (s1 + s5)) + ((s2 + s6) + (s3 + s7))
+            weight += span
+        }
+    }
+}

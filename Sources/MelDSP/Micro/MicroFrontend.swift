@@ -1,0 +1,120 @@
+/// One frame of the TFLite-Micro audio frontend (`frontend.c`): 480 samples in, 40 features
+/// out, bit-exact against pymicro-features 2.0.2 (`../shared/spec/MICRO.md`).
+///
+/// Stages: float → int16 (`MicroParameters.int16Sample`), Q12 window, block-floating shift,
+/// 16-bit fixed-point real FFT (`MicroFFT`), energy, filterbank and square root
+/// (`MicroFilterbank`), noise reduction and PCAN (`MicroNoiseReduction`), log
+/// (`MicroLogScale`). Each frame's uint16 output u becomes the float `u × 0.0390625`, exactly the
+/// value pymicro-features hands a microWakeWord model.
+///
+/// This is the per-frame computer; `MelAnalyzer` is the streaming driver (framing `none`,
+/// window 480, hop 160: the overlap of 320 samples lives in its ring). The state carried from
+/// frame to frame here is the noise estimate.
+///
+/// Owns its buffers (freed by `deallocate()`); `compute` is real-time safe. A struct of
+/// pointers, so the real-time path does no reference counting.
+struct MicroFrontend {
+    /// The Q12 window, widened to int32 (480).
+    private let window: UnsafeMutablePointer<Int32>
+    /// The frame as int16 (480).
+    private let samples: UnsafeMutablePointer<Int16>
+    /// The FFT input: the windowed frame shifted up, zero-padded to 512 (the last 32 stay 0).
+    private let fftInput: UnsafeMutablePointer<Int16>
+    private let fft: MicroFFT
+    private let filterbank: MicroFilterbank
+    private let noiseReduction: MicroNoiseReduction
+    private let logTable: UnsafeMutablePointer<Int32>
+    /// The 40 channel values between stages (`state->work` reused as uint32 in the C).
+    private let signal: UnsafeMutablePointer<UInt32>
+
+    init(tables: MicroTables = MicroTables()) {
+        let n = MicroParameters.windowLength
+        window = .allocate(capacity: n)
+        for i in 0..<n { window[i] = Int32(tables.window[i]) }
+        samples = .allocate(capacity: n)
+        samples.initialize(repeating: 0, count: n)
+        fftInput = .allocate(capacity: MicroParameters.fftLength)
+        fftInput.initialize(repeating: 0, count: MicroParameters.fftLength)
+        fft = MicroFFT(tables: tables)
+        filterbank = MicroFilterbank(tables: tables)
+        noiseReduction = MicroNoiseReduction(tables: tables)
+        logTable = MicroLogScale.makeTable()
+        signal = .allocate(capacity: MicroParameters.channelCount)
+        signal.initialize(repeating: 0, count: MicroParameters.channelCount)
+    }
+
+    /// Frees the buffers. The owner calls this exactly once.
+    func deallocate() {
+        window.deallocate()
+        samples.deallocate()
+        fftInput.deallocate()
+        fft.deallocate()
+        filterbank.deallocate()
+        noiseReduction.deallocate()
+        logTable.deallocate()
+        signal.deallocate()
+    }
+
+    /// Forgets the noise estimate (a new stream).
+    func reset() { noiseReduction.reset() }
+
+    /// Computes the frame of the 480 float samples at `frame` (converted to int16 first) into 40
+    /// float features `u16 × 0.0390625` at `out`, and advances the noise estimate.
+    /// Real-time safe: no allocation, locks or system calls.
+    @_noAllocation @_noLocks
+    func compute(_ frame: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        let x = samples
+        for i in 0..<MicroParameters.windowLength { x[i] = MicroParameters.int16Sample(frame[i]) }
+        computeInt16(into: out)
+    }
+
+    /// The stages after the int16 conversion, on `samples`.
+    @_noAllocation @_noLocks
+    @inline(never)
+    private func computeInt16(into out: UnsafeMutablePointer<Float>) {
+        // WindowProcessSamples: y = (x·w) >> 12 as int16. |y| is an int16 negation, so −32768
+        // stays negative and never raises the maximum (the C's quirk, kept).
+        let x = samples, w = window, y = fftInput
+        var maximum: Int16 = 0
+        for i in 0..<MicroParameters.windowLength {
+            let value = Int16(truncatingIfNeeded: (Int32(x[i]) &* w[i]) >> Int32(MicroParameters.windowBits))
+            y[i] = value
+            let magnitude = value < 0 ? 0 &- value : value
+            if magnitude > maximum { maximum = magnitude }
+        }
+        // Block-floating shift: as many bits as the largest value leaves free (15 for silence).
+        let shift = 15 &- (Int16.bitWidth &- maximum.leadingZeroBitCount)
+        // FftCompute: each value shifted as uint16 and stored back into int16.
+        let s = UInt16(truncatingIfNeeded: shift)
+        for i in 0..<MicroParameters.windowLength {
+            y[i] = Int16(bitPattern: UInt16(bitPattern: y[i]) &<< s)
+        }
+        fft.forward(y)
+        filterbank.apply(binRe: fft.binRe, binIm: fft.binIm, shift: shift, into: signal)
+        noiseReduction.apply(signal)
+        let lut = UnsafePointer(logTable), scale = MicroParameters.outputScale
+        for j in 0..<MicroParameters.channelCount {
+            out[j] = Float(MicroLogScale.apply(signal[j], lut: lut)) * scale
+        }
+    }
+}
+
+extension MicroParameters {
+    /// The int16 sample the micro frontend analyses for float sample `x`: x·32768 rounded to
+    /// the nearest integer, ties to even (C's `lrintf` in the default rounding mode, numpy's
+    /// `np.rint`), clamped to [−32768, 32767]; NaN gives 0.
+    ///
+    /// libsndfile reads an int16 file as k/32768, so `meltap file` on int16 audio analyses
+    /// exactly the file's samples (no value is a tie). Anything that writes out "the int16
+    /// samples meltap analysed" must use this rule. Real-time safe; branch-free, so a loop of
+    /// it vectorises.
+    @_noAllocation @_noLocks
+    @inline(__always)
+    public static func int16Sample(_ x: Float) -> Int16 {
+        let y = x * 32768                                    // exact: a power of two
+        let clamped = y == y ? min(max(y, -32768), 32767) : 0  // NaN → 0; clamping first rounds the same
+        // Adding 1.5·2^23 leaves |v| < 2^22 as an integer in the low mantissa bits, rounded to
+        // nearest with ties to even (the FPU's default mode): those 16 bits are the int16.
+        return Int16(truncatingIfNeeded: (clamped + 12_582_912).bitPattern)
+    }
+}
