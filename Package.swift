@@ -1,7 +1,7 @@
 // swift-tools-version:6.1
 // meltap: a real-time mel-spectrogram frontend for JACK.
 // Data flow, one folder per stage:
-//   audio in (MelFiles, MelJack) -> STFT -> mel -> output stage (MelDSP)
+//   audio in (MelFiles, MelJack) -> resample (MelResample) -> STFT -> mel -> output stage (MelDSP)
 //   -> ring (MelTransport) -> socket (MelServer, MeltapClient) / file (MelFiles).
 import PackageDescription
 
@@ -23,12 +23,15 @@ let package = Package(
         .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
         .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
         .systemLibrary(name: "CJack", pkgConfig: "jack", providers: [.apt(["libjack-jackd2-dev"])]),
+        .systemLibrary(name: "CSampleRate", pkgConfig: "samplerate", providers: [.apt(["libsamplerate0-dev"])]),
 
         // glibc's vector maths (libmvec) behind one C function: the log of a frame's bands.
         .target(name: "CVectorMath", linkerSettings: [.linkedLibrary("mvec"), .linkedLibrary("m")]),
 
         // Pure DSP: configuration, windows, FFT plan, streaming STFT, mel bank, output stages.
         .target(name: "MelDSP", dependencies: ["CFFTW", "CVectorMath"]),
+        // Sample-rate conversion to the analysis rate (libsamplerate), realtime safe once built.
+        .target(name: "MelResample", dependencies: ["CSampleRate"]),
         // Audio files in (libsndfile), feature files out (.npy + sidecar JSON).
         .target(name: "MelFiles", dependencies: ["CSndFile"]),
         // SPSC frame ring and the wire-format codec: pure bytes, no sockets.
@@ -42,17 +45,17 @@ let package = Package(
         // Client library for subscribers (other Swift packages depend on this).
         .target(name: "MeltapClient", dependencies: ["MelTransport"]),
         // The JACK client: ports, callbacks, the realtime process path.
-        .target(name: "MelJack", dependencies: ["MelDSP", "MelTransport", "CJack"]),
+        .target(name: "MelJack", dependencies: ["MelDSP", "MelResample", "MelTransport", "CJack"]),
         // The CLI: parse, configure, wire the pieces.
         .executableTarget(name: "meltap", dependencies: [
-            "MelDSP", "MelFiles", "MelTransport", "MelServer", "MeltapClient", "MelJack",
+            "MelDSP", "MelResample", "MelFiles", "MelTransport", "MelServer", "MeltapClient", "MelJack",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // A JACK client for tests and the demo: plays a file into ports, logs what it sent.
         .executableTarget(name: "meltap-testsource", dependencies: ["CJack", "MelFiles"],
                           path: "Tools/meltap-testsource"),
         // Benchmark: ns per hop, times real time, allocations per hop (release build).
-        .executableTarget(name: "meltap-bench", dependencies: ["MelDSP"], path: "Benchmarks/meltap-bench"),
+        .executableTarget(name: "meltap-bench", dependencies: ["MelDSP", "MelResample"], path: "Benchmarks/meltap-bench"),
         // A small Swift subscriber, built with the package.
         .executableTarget(name: "swift-subscriber", dependencies: ["MeltapClient"],
                           path: "Examples/swift-subscriber"),
@@ -61,8 +64,9 @@ let package = Package(
         .target(name: "JackTestSupport", dependencies: ["MelDSP"], path: "Tests/JackTestSupport"),
         .testTarget(name: "MelDSPTests", dependencies: ["MelDSP", "MelFiles"], exclude: ["Fixtures"]),
         .testTarget(name: "MelFilesTests", dependencies: ["MelFiles"]),
+        .testTarget(name: "MelResampleTests", dependencies: ["MelResample", "MelDSP"]),
         .testTarget(name: "MelTransportTests", dependencies: ["MelTransport", "MelServer", "MeltapClient"]),
-        .testTarget(name: "MelJackTests", dependencies: ["MelJack", "MelDSP", "MelFiles", "JackTestSupport"]),
+        .testTarget(name: "MelJackTests", dependencies: ["MelJack", "MelDSP", "MelResample", "MelFiles", "JackTestSupport"]),
         .testTarget(name: "MeltapCLITests", dependencies: ["MelDSP", "MelFiles", "MelServer", "MeltapClient", "CJack",
                                                          "JackTestSupport"]),
     ]

@@ -96,7 +96,7 @@ func runSweep(_ o: BenchOptions, sizes: [Int], counter: AllocationCounter?) -> N
     let preset = o.preset ?? .librosa
     // The kaldi preset always transforms in float32 (MelAnalyzer ignores fftPrecision for it).
     let precisions: [FFTPrecision] = preset == .kaldi ? [.single] : o.overrides.fftPrecision.map { [$0] } ?? [.single, .double]
-    let sampleRate = o.sampleRate ?? (preset == .whisper ? 16000 : 48000)
+    let sampleRate = o.sampleRate ?? preset.requiredSampleRate ?? 48000
     let hops = o.minimumHops > 0 ? o.minimumHops : 4
     print("meltap-bench sweep: \(sizes.count) n_fft values x \(precisions.map(\.rawValue).joined(separator: ", ")); "
           + "preset \(preset.rawValue) at \(Int(sampleRate)) Hz, win_length = n_fft, hop = n_fft/4, "

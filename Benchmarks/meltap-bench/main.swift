@@ -31,18 +31,20 @@ struct BenchOptions {
     /// `--sweep-n-fft`: count heap calls for each of these n_fft values instead of timing (SizeSweep.swift).
     var sweepSizes: [Int]?
     var sweepFilter = SweepFilter.all
+    /// `--resample RATE`: time the resampler to RATE Hz instead of the analyzer (ResampleBench.swift).
+    var resampleTo: Double?
 
     static let usage = """
         Usage: meltap-bench [options]
 
         Measures meltap's DSP core (MelAnalyzer.process, running clamp) on a synthetic signal
         (LCG noise plus a sine, the generator of Benchmarks/melbase/melbase.c), one thread.
-        Without options it runs the four presets at 16 kHz and 48 kHz (whisper at 16 kHz only)
-        and a librosa-style 48 kHz configuration with a float32 FFT.
+        Without options it runs the presets at 16 kHz and 48 kHz (whisper and micro at 16 kHz
+        only) and a librosa-style 48 kHz configuration with a float32 FFT.
 
         Options:
           --seconds S          Seconds of signal per configuration (default 60).
-          --preset P           Only this preset: librosa, torchaudio, kaldi or whisper.
+          --preset P           Only this preset: librosa, torchaudio, kaldi, whisper or micro.
           --sample-rate SR     Only this sample rate, in Hz.
           --n-fft N            Override n_fft (with --preset: one custom configuration).
           --hop-length N       Override hop_length.
@@ -64,6 +66,10 @@ struct BenchOptions {
                                --check-allocations, exits 1 when any size disagrees with the rule.
           --sweep-filter F     With --sweep-n-fft, run only the sizes the rule calls
                                allocation-free, or allocating (default all).
+          --resample RATE      Instead of the analyzer, time Resampler.process (libsamplerate) for
+                               every --resampler quality, from --sample-rate (default 48000) to
+                               RATE Hz, one channel in --block blocks, and count its heap calls
+                               (with --check-allocations, exit 1 on any).
           -h, --help           Show this help.
         """
 }
@@ -109,7 +115,7 @@ func parseOptions(_ arguments: [String]) -> BenchOptions {
         case "--preset":
             let text = value(a)
             guard let p = MelPreset(rawValue: text) else {
-                fail("Unknown preset '\(text)'. Choose librosa, torchaudio, kaldi or whisper.")
+                fail("Unknown preset '\(text)'. Choose librosa, torchaudio, kaldi, whisper or micro.")
             }
             o.preset = p
         case "--sample-rate": o.sampleRate = number(a, minimum: 1.0)
@@ -126,6 +132,7 @@ func parseOptions(_ arguments: [String]) -> BenchOptions {
         case "--repetitions": o.repetitions = number(a, minimum: 1)
         case "--block": o.blockLength = number(a, minimum: 1)
         case "--check-allocations": o.checkAllocations = true
+        case "--resample": o.resampleTo = number(a, minimum: 1.0)
         case "--sweep-n-fft":
             let text = value(a)
             guard let sizes = parseSizeList(text), !sizes.isEmpty else {
@@ -144,6 +151,9 @@ func parseOptions(_ arguments: [String]) -> BenchOptions {
         i += 1
     }
     if let sizes = o.sweepSizes {
+        if o.preset == .micro {
+            fail("--sweep-n-fft does not apply to the micro preset: its FFT is fixed (512 points, fixed point, no FFTW).")
+        }
         if o.overrides.fftLength != nil || o.overrides.hopLength != nil || o.overrides.windowLength != nil {
             fail("--sweep-n-fft sets n_fft, win_length and hop_length itself; drop --n-fft, --win-length and --hop-length.")
         }
@@ -187,7 +197,7 @@ func cases(for o: BenchOptions) -> [BenchCase] {
     var list: [BenchCase] = []
     for p in MelPreset.allCases where o.preset == nil || o.preset == p {
         for sr in [16000.0, 48000.0] where o.sampleRate == nil || o.sampleRate == sr {
-            if p == .whisper && sr != 16000 { continue }  // whisper rejects other rates
+            if let required = p.requiredSampleRate, sr != required { continue }  // whisper, micro: 16 kHz only
             list.append(BenchCase(name: p.rawValue, configuration: resolve(p, sr, MelOverrides())))
         }
     }
@@ -202,7 +212,7 @@ func cases(for o: BenchOptions) -> [BenchCase] {
         list.append(BenchCase(name: "librosa-f32fft", configuration: resolve(.librosa, 48000, single)))
     }
     if let sr = o.sampleRate, list.isEmpty {
-        fail("No configuration runs at \(sr) Hz with these options (whisper runs at 16000 Hz only).")
+        fail("No configuration runs at \(sr) Hz with these options (whisper and micro run at 16000 Hz only).")
     }
     return list
 }
@@ -306,6 +316,7 @@ func measure(_ c: MelConfiguration, signal: [Float], options o: BenchOptions,
 let options = parseOptions(Array(CommandLine.arguments.dropFirst()))
 let counter = AllocationCounter.find()
 if let sizes = options.sweepSizes { runSweep(options, sizes: sizes, counter: counter) }
+if let rate = options.resampleTo { runResampleBench(options, to: rate, counter: counter) }
 let list = cases(for: options)
 
 func pad(_ s: String, _ width: Int, left: Bool = false) -> String {
@@ -341,7 +352,7 @@ for item in list {
     let allocationsPerHop = r.allocations.map { fixed(Double($0) / Double(max(1, r.measuredHops)), 3) } ?? "n/a"
     let row = [pad(item.name, 15, left: true), pad(String(Int(c.sampleRate)), 6), pad(String(c.fftLength), 6),
                pad(String(c.hopLength), 5), pad(String(c.melBandCount), 5),
-               pad(c.fftPrecision == .double && c.filterbank != .kaldi ? "f64" : "f32", 4),
+               pad(c.filterbank == .micro ? "i16" : c.fftPrecision == .double && c.filterbank != .kaldi ? "f64" : "f32", 4),
                pad(c.output.rawValue, 7), pad(String(r.hops), 7), pad(fixed(nsPerHop, 0), 9),
                pad(fixed(r.signalSeconds / r.bestSeconds, 0), 11), pad(allocationsPerHop, 11)]
     print(row.joined(separator: " "))

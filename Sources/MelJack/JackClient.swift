@@ -2,6 +2,7 @@ import CJack
 import Foundation
 import Glibc
 import MelDSP
+import MelResample
 import MelTransport
 import Synchronization
 
@@ -33,6 +34,11 @@ public struct JackClientOptions: Sendable {
     /// Whether the realtime thread wakes a sleeping consumer (at most one `sem_post` per
     /// callback). False: it never does, and the consumer must poll the ring.
     public var wakesConsumer = true
+    /// The analysis rate in Hz (`--sample-rate`): when the server runs at another rate, every
+    /// channel is resampled to it in the process callback. Nil: the server's rate.
+    public var analysisSampleRate: Double?
+    /// The resampler used when the analysis rate differs from the server's.
+    public var resamplerQuality: ResamplerQuality = .standard
     /// Where status messages go (the supervisor thread calls it).
     public var log: @Sendable (String) -> Void = { message in
         FileHandle.standardError.write(Data(("meltap: " + message + "\n").utf8))
@@ -84,7 +90,7 @@ public struct JackStatistics: Sendable {
 public final class JackClient: @unchecked Sendable {
     /// The largest period everything is sized for, in samples (JACK's own maximum).
     public static var maximumBlockLength: Int { realtimeMaximumBlockLength }
-    /// Builds the configuration for a sample rate (called again after a sample-rate change).
+    /// Builds the configuration for an analysis rate (called again after a sample-rate change).
     public typealias ConfigurationMaker = @Sendable (Double) throws -> MelConfiguration
 
     public let options: JackClientOptions
@@ -107,6 +113,10 @@ public final class JackClient: @unchecked Sendable {
     /// State touched by the supervisor and read by others, under the mutex.
     private struct MutableState: ~Copyable {
         var configuration: MelConfiguration
+        /// The server's rate the analyzer set was built for, Hz.
+        var inputSampleRate: Double
+        /// Input samples the resamplers read ahead (0 without resampling).
+        var resamplerLookahead: Int
         var clientName: String
         var active = false
         var supervisorRunning = false
@@ -137,9 +147,12 @@ public final class JackClient: @unchecked Sendable {
         defer { if !ok { jack_client_close(client) } }
 
         let rate = Double(jack_get_sample_rate(client))
+        let analysisRate = options.analysisSampleRate ?? rate
         let configuration: MelConfiguration
-        do { configuration = try makeConfiguration(rate) } catch {
-            throw JackClientError("Cannot configure the analyzer for the server's sample rate \(Int(rate)) Hz: \(error)")
+        do { configuration = try makeConfiguration(analysisRate) } catch {
+            throw JackClientError(analysisRate == rate
+                ? "Cannot configure the analyzer for the server's sample rate \(Int(rate)) Hz: \(error)"
+                : "Cannot configure the analyzer for the analysis rate \(Int(analysisRate)) Hz: \(error)")
         }
         var initialSources: [String] = []
         for pattern in options.connectPatterns {
@@ -152,6 +165,7 @@ public final class JackClient: @unchecked Sendable {
         channelCount = channels
 
         let analyzers = try Self.makeAnalyzers(configuration, count: channels, clampRule: options.clampRule)
+        let resamplers = try Self.makeResamplers(inputRate: rate, options: options, count: channels)
         frameWidth = analyzers[0].frameWidth
         ring = FrameRing(width: frameWidth, minimumCapacity: options.ringCapacity)
 
@@ -166,16 +180,19 @@ public final class JackClient: @unchecked Sendable {
         flags.initialize(repeating: 0, count: channels)
         let pushFlags = UnsafeMutablePointer<UInt32>.allocate(capacity: channels)
         pushFlags.initialize(repeating: 0, count: channels)
-        // Room for every frame completed within the hold, plus one largest period's frames.
-        let holdSamples = AnalyzerSet.holdSamples(seconds: options.xrunHold, sampleRate: rate)
-        let holdCapacity = (holdSamples + realtimeMaximumBlockLength) / configuration.hopLength + 2
+        // Room for every frame completed within the hold, plus one largest period's frames (in
+        // analysis samples: a resampler may emit more than it reads).
+        let holdSamples = AnalyzerSet.holdSamples(seconds: options.xrunHold, sampleRate: analysisRate)
+        let largestAnalysedBlock = resamplers.first?.outputCapacity(forInputCount: realtimeMaximumBlockLength)
+            ?? realtimeMaximumBlockLength
+        let holdCapacity = (holdSamples + largestAnalysedBlock) / configuration.hopLength + 2
         let hold = FrameHold(channels: channels, capacity: holdCapacity, width: frameWidth)
         let streamStart = UnsafeMutablePointer<Int64>.allocate(capacity: channels)
         streamStart.initialize(repeating: 0, count: channels)
         state = .allocate(capacity: 1)
         state.initialize(to: RealtimeState(
             client: client, ports: ports, channelCount: channels,
-            set: AnalyzerSet.make(analyzers, sampleRate: rate, holdSeconds: options.xrunHold),
+            set: AnalyzerSet.make(analyzers, resamplers: resamplers, inputRate: rate, holdSeconds: options.xrunHold),
             ring: .passUnretained(ring), hold: hold, sequence: sequence,
             pendingFlags: flags, pushFlags: pushFlags, streamStart: streamStart, damage: DamageLog(),
             wakesConsumer: options.wakesConsumer,
@@ -184,7 +201,8 @@ public final class JackClient: @unchecked Sendable {
         var assignment: [String: Int] = [:]
         for (index, name) in initialSources.prefix(channels).enumerated() { assignment[name] = index }
         mutable = Mutex(MutableState(
-            configuration: configuration, clientName: String(cString: jack_get_client_name(client)),
+            configuration: configuration, inputSampleRate: rate, resamplerLookahead: resamplers.first?.lookahead ?? 0,
+            clientName: String(cString: jack_get_client_name(client)),
             assignment: assignment, remembered: Array(repeating: [], count: channels)))
         try registerPortsAndCallbacks(client)
         ok = true
@@ -226,7 +244,23 @@ public final class JackClient: @unchecked Sendable {
         return (1...channelCount).map { "\(name):in_\($0)" }
     }
 
-    /// Samples between a frame's reference instant and its last input sample: n_fft/2 for
+    /// The server's sample rate the frames' input arrives at, Hz (the configuration's
+    /// `sampleRate` is the analysis rate; they differ when resampling).
+    public var inputSampleRate: Double { mutable.withLock { $0.inputSampleRate } }
+
+    /// The resampler converting the input to the analysis rate, or nil when they are equal.
+    public var resampler: ResamplerQuality? {
+        mutable.withLock { $0.inputSampleRate != $0.configuration.sampleRate } ? options.resamplerQuality : nil
+    }
+
+    /// The resampler's latency in analysis samples (its look-ahead, rounded up); 0 without one.
+    public var resamplerLatency: Int {
+        mutable.withLock {
+            Int((Double($0.resamplerLookahead) * $0.configuration.sampleRate / $0.inputSampleRate).rounded(.up))
+        }
+    }
+
+    /// Analysis samples between a frame's reference instant and its last input sample: n_fft/2 for
     /// centred framing (the frame is centred on its reference), the window length otherwise.
     public var algorithmicLatency: Int {
         let configuration = self.configuration
@@ -237,7 +271,7 @@ public final class JackClient: @unchecked Sendable {
         }
     }
 
-    /// Samples each frame is held in the realtime thread before it is pushed (`xrunHold`).
+    /// Analysis samples each frame is held in the realtime thread before it is pushed (`xrunHold`).
     public var holdLatency: Int { AnalyzerSet.holdSamples(seconds: options.xrunHold, sampleRate: configuration.sampleRate) }
 
     /// The current JACK period in samples, from the buffer-size callback (0 before activation).
@@ -325,7 +359,7 @@ public final class JackClient: @unchecked Sendable {
             if shared.pointee.connectionsChanged.exchange(false, ordering: .relaxed) { snapshotConnections() }
             if shared.pointee.portsChanged.exchange(false, ordering: .relaxed) { connectMatching() }
             let rate = Double(shared.pointee.serverSampleRate.load(ordering: .relaxed))
-            if rate > 0, rate != mutable.withLock({ $0.configuration.sampleRate }) { reconfigure(rate: rate) }
+            if rate > 0, rate != mutable.withLock({ $0.inputSampleRate }) { reconfigure(rate: rate) }
         }
         mutable.withLock { $0.supervisorRunning = false }
     }
@@ -352,22 +386,29 @@ public final class JackClient: @unchecked Sendable {
               shared.pointee.retiredSet.load(ordering: .acquiring) == 0 else { return }  // next round
         let configuration: MelConfiguration
         let analyzers: [MelAnalyzer]
+        let resamplers: [Resampler]
         do {
-            configuration = try makeConfiguration(rate)
+            configuration = try makeConfiguration(options.analysisSampleRate ?? rate)
             analyzers = try Self.makeAnalyzers(configuration, count: channelCount, clampRule: options.clampRule)
+            resamplers = try Self.makeResamplers(inputRate: rate, options: options, count: channelCount)
         } catch {
             options.log("sample rate changed to \(Int(rate)) Hz but the analyzer cannot be rebuilt: \(error)")
-            mutable.withLock { $0.configuration.sampleRate = rate }  // do not retry every round
+            mutable.withLock { $0.inputSampleRate = rate }  // do not retry every round
             return
         }
         guard analyzers[0].frameWidth == frameWidth else {
             options.log("sample rate changed to \(Int(rate)) Hz and the frame width would change "
                         + "(\(frameWidth) → \(analyzers[0].frameWidth)); restart meltap to apply it.")
-            mutable.withLock { $0.configuration.sampleRate = rate }
+            mutable.withLock { $0.inputSampleRate = rate }
             return
         }
-        let set = AnalyzerSet.make(analyzers, sampleRate: rate, holdSeconds: options.xrunHold)
-        mutable.withLock { $0.configuration = configuration; $0.reconfigurations += 1 }
+        let set = AnalyzerSet.make(analyzers, resamplers: resamplers, inputRate: rate, holdSeconds: options.xrunHold)
+        mutable.withLock {
+            $0.configuration = configuration
+            $0.inputSampleRate = rate
+            $0.resamplerLookahead = resamplers.first?.lookahead ?? 0
+            $0.reconfigurations += 1
+        }
         if state.pointee.client != nil && mutable.withLock({ $0.active }) {
             // Releasing: the set is fully built before the realtime thread can see it.
             shared.pointee.pendingSet.store(Int(bitPattern: set), ordering: .releasing)
@@ -402,8 +443,7 @@ public final class JackClient: @unchecked Sendable {
                     AnalyzerSet.destroy(state.pointee.set)
                     state.pointee.set = UnsafeMutablePointer<AnalyzerSet>(bitPattern: pending)!
                 }
-                let set = state.pointee.set
-                for channel in 0..<set.pointee.count { set.pointee.analyzers[channel].takeUnretainedValue().reset() }
+                state.pointee.set.pointee.resetAll()
                 state.pointee.client = client
                 state.pointee.needsStreamStart = true
                 state.pointee.streamStartFlags |= RawFlags.serverRestart | RawFlags.discontinuity
@@ -534,6 +574,19 @@ public final class JackClient: @unchecked Sendable {
             return try (0..<count).map { _ in try MelAnalyzer(configuration: configuration, clampRule: clampRule) }
         } catch {
             throw JackClientError("Invalid analyzer configuration: \(error)")
+        }
+    }
+
+    /// One prefaulted resampler per channel from `inputRate` to the analysis rate, or none when
+    /// they are equal.
+    static func makeResamplers(inputRate: Double, options: JackClientOptions, count: Int) throws -> [Resampler] {
+        guard let analysisRate = options.analysisSampleRate, analysisRate != inputRate else { return [] }
+        do {
+            return try (0..<count).map { _ in
+                try Resampler(inputRate: inputRate, outputRate: analysisRate, quality: options.resamplerQuality)
+            }
+        } catch {
+            throw JackClientError("\(error)")
         }
     }
 

@@ -1,6 +1,7 @@
 import CJack
 import Glibc
 import MelDSP
+import MelResample
 import MelTransport
 import Synchronization
 
@@ -70,42 +71,138 @@ struct RealtimeShared: ~Copyable {
     func wakeSupervisor() { sem_post(supervisorWake) }
 }
 
-/// One analyzer per channel, built together for one sample rate. Owned by `JackClient`;
-/// handed to the realtime thread by pointer, retired by pointer.
+/// One analyzer per channel, built together for one input rate and one analysis rate, with one
+/// resampler per channel when the two differ. Owned by `JackClient`; handed to the realtime
+/// thread by pointer, retired by pointer.
+///
+/// Two sample clocks: *input* samples are JACK frames (the server's rate, `inputRate`);
+/// *analysis* samples are what the analyzers count (`analysisRate`, the configuration's
+/// `sampleRate`). Without a resampler they are the same. The resampler is time-aligned, so
+/// analysis sample k sits at input instant k · inputRate / analysisRate of the same stream.
 struct AnalyzerSet {
     /// `count` analyzers, retained (+1) by this set until `destroy`.
     let analyzers: UnsafeMutablePointer<Unmanaged<MelAnalyzer>>
     let count: Int
-    let sampleRate: Double
-    /// Input samples one frame's window spans (n_fft, or win_length for Kaldi framing).
+    /// `count` resamplers, retained (+1) until `destroy`; nil when the input is at the analysis rate.
+    let resamplers: UnsafeMutablePointer<Unmanaged<Resampler>>?
+    /// One channel's resampled block (channels are converted one after another), for
+    /// `realtimeMaximumBlockLength` input samples; nil without resamplers. Prefaulted.
+    let resampled: UnsafeMutablePointer<Float>?
+    /// Floats `resampled` holds.
+    let resampledCapacity: Int
+    /// The most input samples converted into `resampled` at once (JACK's largest period).
+    let resampleInputLimit: Int
+    /// The server's rate and the analysis rate, Hz, as integers for exact time arithmetic.
+    let inputRate: Int64
+    let analysisRate: Int64
+    /// Input samples a resampler reads past an output's instant before emitting it (0 without).
+    let lookahead: Int
+    /// Analysis samples one frame's window spans (n_fft, or win_length for Kaldi framing).
     let frameSpan: Int
-    /// Samples a computed frame is held before it is pushed (the xrun hold), ≥ 0.
+    /// Analysis samples a computed frame is held before it is pushed (the xrun hold), ≥ 0.
     let holdSamples: Int
+    /// The same hold in input samples.
+    let holdInputSamples: Int
 
     /// The xrun hold in samples: `seconds` (negative counts as 0) at `sampleRate`, rounded.
     static func holdSamples(seconds: Double, sampleRate: Double) -> Int {
         Int((max(0, seconds) * sampleRate).rounded())
     }
 
-    static func make(_ list: [MelAnalyzer], sampleRate: Double, holdSeconds: Double) -> UnsafeMutablePointer<AnalyzerSet> {
+    /// - Parameters:
+    ///   - resamplers: one per analyzer, or empty when `inputRate` is the analysis rate.
+    static func make(_ list: [MelAnalyzer], resamplers: [Resampler], inputRate: Double,
+                     holdSeconds: Double) -> UnsafeMutablePointer<AnalyzerSet> {
+        precondition(resamplers.isEmpty || resamplers.count == list.count)
         let storage = UnsafeMutablePointer<Unmanaged<MelAnalyzer>>.allocate(capacity: max(1, list.count))
         for (index, analyzer) in list.enumerated() {
             // +1 retain, released in `destroy`: the realtime thread borrows without retaining.
             (storage + index).initialize(to: .passRetained(analyzer))
         }
+        var resamplerStorage: UnsafeMutablePointer<Unmanaged<Resampler>>?
+        var resampled: UnsafeMutablePointer<Float>?
+        var resampledCapacity = 0
+        if let first = resamplers.first {
+            let pointers = UnsafeMutablePointer<Unmanaged<Resampler>>.allocate(capacity: resamplers.count)
+            // +1 retain each, as for the analyzers.
+            for (index, resampler) in resamplers.enumerated() { (pointers + index).initialize(to: .passRetained(resampler)) }
+            resamplerStorage = pointers
+            resampledCapacity = first.outputCapacity(forInputCount: realtimeMaximumBlockLength)
+            resampled = .allocate(capacity: resampledCapacity)
+            resampled!.initialize(repeating: 0, count: resampledCapacity)  // prefault
+        }
+        let analysisRate = list.first?.configuration.sampleRate ?? inputRate
         let set = UnsafeMutablePointer<AnalyzerSet>.allocate(capacity: 1)
         let span = list.first.map { $0.configuration.frameLength } ?? 0
-        set.initialize(to: AnalyzerSet(analyzers: storage, count: list.count, sampleRate: sampleRate, frameSpan: span,
-                                       holdSamples: holdSamples(seconds: holdSeconds, sampleRate: sampleRate)))
+        set.initialize(to: AnalyzerSet(
+            analyzers: storage, count: list.count, resamplers: resamplerStorage, resampled: resampled,
+            resampledCapacity: resampledCapacity, resampleInputLimit: realtimeMaximumBlockLength, inputRate: Int64(inputRate.rounded()),
+            analysisRate: Int64(analysisRate.rounded()), lookahead: resamplers.first?.lookahead ?? 0,
+            frameSpan: span, holdSamples: holdSamples(seconds: holdSeconds, sampleRate: analysisRate),
+            holdInputSamples: holdSamples(seconds: holdSeconds, sampleRate: inputRate)))
         return set
     }
 
     static func destroy(_ set: UnsafeMutablePointer<AnalyzerSet>) {
         for index in 0..<set.pointee.count { set.pointee.analyzers[index].release() }
         set.pointee.analyzers.deallocate()
+        if let resamplers = set.pointee.resamplers {
+            for index in 0..<set.pointee.count { resamplers[index].release() }
+            resamplers.deallocate()
+        }
+        set.pointee.resampled?.deallocate()
         set.deinitialize(count: 1)
         set.deallocate()
     }
+
+    /// Resets every analyzer and resampler: the next samples start a new stream. Not on the
+    /// realtime thread (the analyzers' `reset` is not annotated); the client must be inactive.
+    func resetAll() {
+        for channel in 0..<count {
+            analyzers[channel].takeUnretainedValue().reset()
+            resamplers?[channel].takeUnretainedValue().reset()
+        }
+    }
+
+    /// The JACK-frame offset from the stream start of analysis sample `index`: ⌊index ·
+    /// inputRate / analysisRate⌋ (exact when the ratio is an integer, as at 48 → 16 kHz).
+    /// Real-time safe: no allocation, locks or system calls.
+    @_noAllocation @_noLocks
+    @inline(__always)
+    func inputOffset(ofAnalysisSample index: Int64) -> Int64 {
+        if inputRate == analysisRate { return index }
+        return floorDivide(index * inputRate, analysisRate)
+    }
+
+    /// The first analysis sample at or after input offset `offset`: ⌈offset · analysisRate /
+    /// inputRate⌉. Real-time safe: no allocation, locks or system calls.
+    @_noAllocation @_noLocks
+    @inline(__always)
+    func analysisIndex(ofInputOffset offset: Int64) -> Int64 {
+        if inputRate == analysisRate { return offset }
+        return -floorDivide(-offset * analysisRate, inputRate)
+    }
+
+    /// The analysis samples whose values depend on input samples [from, to) (input offsets from
+    /// the stream start): the resampler's filter reaches `lookahead` input samples either side.
+    /// Real-time safe: no allocation, locks or system calls.
+    @_noAllocation @_noLocks
+    @inline(__always)
+    func analysisRange(ofInputRange from: Int64, _ to: Int64) -> (Int64, Int64) {
+        if inputRate == analysisRate { return (from, to) }
+        let reach = Int64(lookahead) + 1
+        return (floorDivide((from - reach) * analysisRate, inputRate),
+                analysisIndex(ofInputOffset: to + reach))
+    }
+}
+
+/// ⌊a / b⌋ for b > 0 (Swift's `/` rounds toward zero).
+/// Real-time safe: no allocation, locks or system calls.
+@_noAllocation @_noLocks
+@inline(__always)
+func floorDivide(_ a: Int64, _ b: Int64) -> Int64 {
+    let q = a / b
+    return (a % b != 0 && a < 0) ? q - 1 : q
 }
 
 /// Frames computed but not yet pushed, per channel: a FIFO of fixed slots, so that an xrun
@@ -206,9 +303,13 @@ struct RealtimeState {
     var frameTime64: Int64 = 0
     /// Expected frame time of the next block start (previous start + length), -1 before the first.
     var expectedBlockStart: Int64 = -1
-    /// Analyzer input samples fed since the stream started (same for every channel).
+    /// Analyzer input samples fed since the stream started (same for every channel), in
+    /// analysis samples.
     var samplesFed: Int64 = 0
-    /// Input-sample index at which the block times last jumped: frames whose first sample lies
+    /// JACK samples (input samples) received since the stream started; equals `samplesFed`
+    /// without resampling.
+    var inputFed: Int64 = 0
+    /// Analysis-sample index at which the block times last jumped: frames whose first sample lies
     /// before it but complete after it span the jump and carry `.discontinuity`.
     var lastJumpIndex: Int64 = .min
     /// Stretches damaged by xruns, and the slot the next one goes to.
@@ -266,9 +367,10 @@ private func overlapsDamage(_ damage: DamageLog, first: Int64, span: Int64) -> B
     return false
 }
 
-/// An xrun was reported: marks [samplesFed − lookback, samplesFed + blockLength) damaged, and
-/// flags `.xrun` on every held frame whose window overlaps it. Frames computed later are checked
-/// against the log as they complete.
+/// An xrun was reported: marks the input [inputFed − lookback, inputFed + blockLength) damaged
+/// (in analysis samples: every sample a resampler computes from that input), and flags `.xrun` on
+/// every held frame whose window overlaps it. Frames computed later are checked against the log
+/// as they complete.
 ///
 /// JACK reports an xrun on the notification thread some time after the damaged cycle, so the
 /// damage lies before the block in which the realtime thread learns of it. The lookback is the
@@ -278,9 +380,9 @@ private func overlapsDamage(_ damage: DamageLog, first: Int64, span: Int64) -> B
 @_noAllocation @_noLocks
 private func markXrunDamage(_ state: UnsafeMutablePointer<RealtimeState>, blockLength: Int) {
     let set = state.pointee.set
-    let lookback = Int64(max(set.pointee.holdSamples, 4 * blockLength))
-    let from = state.pointee.samplesFed - lookback
-    let to = state.pointee.samplesFed + Int64(blockLength)
+    let lookback = Int64(max(set.pointee.holdInputSamples, 4 * blockLength))
+    let inputFed = state.pointee.inputFed
+    let (from, to) = set.pointee.analysisRange(ofInputRange: inputFed - lookback, inputFed + Int64(blockLength))
     let damage = state.pointee.damage
     let slot = state.pointee.nextDamageSlot
     damage.start[slot] = from
@@ -354,9 +456,59 @@ private func releaseHeld(_ state: UnsafeMutablePointer<RealtimeState>, channel: 
     return pushed
 }
 
-/// The body of the JACK process callback: feeds each channel's block to its analyzer, flags the
-/// completed frames, holds them for the xrun hold, pushes the ones that are due into the ring,
-/// and wakes the consumer at most once.
+/// Feeds `count` analysis samples of `channel` to its analyzer; each completed frame gets its
+/// flags and JACK frame time and goes into the hold. Returns the frames pushed early because the
+/// hold was full.
+/// Real-time safe: no allocation, locks or system calls.
+@_noAllocation @_noLocks
+@inline(__always)
+private func analyse(_ state: UnsafeMutablePointer<RealtimeState>, channel: Int, _ samples: UnsafePointer<Float>,
+                     count: Int) -> Int {
+    let set = state.pointee.set
+    let hold = state.pointee.hold
+    let damage = state.pointee.damage
+    let span = Int64(set.pointee.frameSpan)
+    let shared = state.pointee.shared
+    let analyzer = set.pointee.analyzers[channel]
+    // Frames are numbered from the stream start; this block's samples follow `samplesFed`.
+    var pushed = 0
+    var offset = 0
+    while offset < count {
+        if hold.count[channel] == hold.capacity {
+            // Never wait: push the oldest early (it may miss a late xrun flag; counted).
+            shared.pointee.holdOverflows.add(1, ordering: .relaxed)
+            pushed += releaseHeld(state, channel: channel, limit: 1, ignoringAge: true)
+        }
+        let slotIndex = channel * hold.capacity + (hold.oldest[channel] + hold.count[channel]) % hold.capacity
+        let step = analyzer._withUnsafeGuaranteedRef {
+            $0.process(UnsafeBufferPointer(start: samples + offset, count: count - offset),
+                       into: hold.values + slotIndex * hold.width)
+        }
+        offset += step.consumed
+        if step.frameIndex >= 0 {
+            let first = Int64(_unsafePerformance {
+                analyzer._withUnsafeGuaranteedRef { $0.firstSample(ofFrame: step.frameIndex) }
+            })
+            var flags = state.pointee.pendingFlags[channel]
+            state.pointee.pendingFlags[channel] = 0
+            if first < state.pointee.lastJumpIndex { flags |= RawFlags.discontinuity }  // spans a jump
+            if overlapsDamage(damage, first: first, span: span) { flags |= RawFlags.xrun }
+            // Frame time in JACK frames: the input instant of the frame's first analysis sample.
+            hold.frameTime[slotIndex] = state.pointee.streamStart[channel]
+                + set.pointee.inputOffset(ofAnalysisSample: first)
+            hold.flags[slotIndex] = flags
+            hold.firstSample[slotIndex] = first
+            hold.count[channel] += 1
+        }
+        if step.consumed == 0 && step.frameIndex < 0 { break }  // defensive: never spin
+    }
+    return pushed
+}
+
+/// The body of the JACK process callback: feeds each channel's block to its analyzer (through
+/// the channel's resampler when the analysis rate differs from JACK's), flags the completed
+/// frames, holds them for the xrun hold, pushes the ones that are due into the ring, and wakes
+/// the consumer at most once.
 /// Real-time safe: no allocation or locks. System calls: at most one `sem_post` per callback, and
 /// only when the consumer announced it is asleep (`FrameRing.wakeConsumerIfWaiting`);
 /// `clock_gettime` is a vDSO call.
@@ -395,6 +547,7 @@ func realtimeProcess(_ state: UnsafeMutablePointer<RealtimeState>, blockLength: 
             state.pointee.pendingFlags[channel] |= state.pointee.streamStartFlags
         }
         state.pointee.samplesFed = 0
+        state.pointee.inputFed = 0
         state.pointee.lastJumpIndex = .min
         clearDamage(state)
         state.pointee.streamStartFlags = 0
@@ -405,7 +558,7 @@ func realtimeProcess(_ state: UnsafeMutablePointer<RealtimeState>, blockLength: 
         // `.discontinuity` (see `lastJumpIndex`).
         let jump = start - state.pointee.expectedBlockStart
         for channel in 0..<channelCount { state.pointee.streamStart[channel] += jump }
-        state.pointee.lastJumpIndex = state.pointee.samplesFed
+        state.pointee.lastJumpIndex = state.pointee.set.pointee.analysisIndex(ofInputOffset: state.pointee.inputFed)
         shared.pointee.discontinuities.add(1, ordering: .relaxed)
     }
     state.pointee.expectedBlockStart = start + Int64(count)
@@ -415,46 +568,39 @@ func realtimeProcess(_ state: UnsafeMutablePointer<RealtimeState>, blockLength: 
     }
 
     let set = state.pointee.set
-    let hold = state.pointee.hold
-    let damage = state.pointee.damage
-    let span = Int64(set.pointee.frameSpan)
     let usable = min(channelCount, set.pointee.count)
+    var analysed = 0  // analysis samples fed per channel in this block (the same for every channel)
     for channel in 0..<usable {
         let port = state.pointee.ports[channel]
         let raw = _unsafePerformance { jack_port_get_buffer(port, blockLength) }
         guard let raw else { continue }
         let samples = raw.assumingMemoryBound(to: Float.self)
-        let analyzer = set.pointee.analyzers[channel]
-        var offset = 0
-        while offset < count {
-            if hold.count[channel] == hold.capacity {
-                // Never wait: push the oldest early (it may miss a late xrun flag; counted).
-                shared.pointee.holdOverflows.add(1, ordering: .relaxed)
-                pushed += releaseHeld(state, channel: channel, limit: 1, ignoringAge: true)
+        if let resamplers = set.pointee.resamplers, let resampled = set.pointee.resampled {
+            // To the analysis rate, in pieces the scratch buffer is sized for (periods above
+            // JACK's 8192 only); the resampler is chunk-invariant, so the split changes nothing.
+            let resampler = resamplers[channel]
+            let capacity = set.pointee.resampledCapacity
+            let limit = set.pointee.resampleInputLimit
+            var offset = 0
+            var produced = 0
+            while offset < count {
+                let piece = min(count - offset, limit)
+                let made = resampler._withUnsafeGuaranteedRef {
+                    $0.process(UnsafeBufferPointer(start: samples + offset, count: piece), into: resampled,
+                               capacity: capacity)
+                }
+                pushed += analyse(state, channel: channel, UnsafePointer(resampled), count: made)
+                produced += made
+                offset += piece
             }
-            let slotIndex = channel * hold.capacity + (hold.oldest[channel] + hold.count[channel]) % hold.capacity
-            let step = analyzer._withUnsafeGuaranteedRef {
-                $0.process(UnsafeBufferPointer(start: samples + offset, count: count - offset),
-                           into: hold.values + slotIndex * hold.width)
-            }
-            offset += step.consumed
-            if step.frameIndex >= 0 {
-                let first = Int64(_unsafePerformance {
-                    analyzer._withUnsafeGuaranteedRef { $0.firstSample(ofFrame: step.frameIndex) }
-                })
-                var flags = state.pointee.pendingFlags[channel]
-                state.pointee.pendingFlags[channel] = 0
-                if first < state.pointee.lastJumpIndex { flags |= RawFlags.discontinuity }  // spans a jump
-                if overlapsDamage(damage, first: first, span: span) { flags |= RawFlags.xrun }
-                hold.frameTime[slotIndex] = state.pointee.streamStart[channel] + first
-                hold.flags[slotIndex] = flags
-                hold.firstSample[slotIndex] = first
-                hold.count[channel] += 1
-            }
-            if step.consumed == 0 && step.frameIndex < 0 { break }  // defensive: never spin
+            analysed = max(analysed, produced)
+        } else {
+            pushed += analyse(state, channel: channel, UnsafePointer(samples), count: count)
+            analysed = count
         }
     }
-    state.pointee.samplesFed += Int64(count)
+    state.pointee.samplesFed += Int64(analysed)
+    state.pointee.inputFed += Int64(count)
     for channel in 0..<usable { pushed += releaseHeld(state, channel: channel) }
     if pushed > 0 && state.pointee.wakesConsumer { state.pointee.ring._withUnsafeGuaranteedRef { $0.wakeConsumerIfWaiting() } }
     shared.pointee.blocks.add(1, ordering: .relaxed)

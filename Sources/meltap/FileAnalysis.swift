@@ -1,11 +1,14 @@
 import Foundation
 import MelDSP
 import MelFiles
+import MelResample
 
 /// Drives `MelAnalyzer`s over an audio file and writes the `.npy` and its sidecar.
 ///
-/// The same `process` path as the live client: blocks of samples in, frames out. Output goes to
-/// a temporary file that is renamed only when everything succeeded.
+/// The same `process` path as the live client: blocks of samples in, frames out. With
+/// `--sample-rate`, each channel's blocks go through the same `Resampler` the JACK callback
+/// uses, block by block, and its tail is flushed at the end of the file. Output goes to a
+/// temporary file that is renamed only when everything succeeded.
 struct FileAnalysis {
     let command: FileCommand
 
@@ -18,8 +21,11 @@ struct FileAnalysis {
         let sidecarPath = Sidecar.path(forFeatureFile: command.outputFile)
         try OutputPath.check(command.outputFile, existing: existing)  // refuse before any work
         try OutputPath.check(sidecarPath, existing: existing)
+        if let saveAudio = command.saveAudio { try OutputPath.check(saveAudio, existing: existing) }
         let reader = try AudioFileReader(path: command.input)
-        let configuration = try command.dsp.resolve(sampleRate: reader.sampleRate)
+        let inputRate = reader.sampleRate
+        let analysisRate = command.resampling.analysisRate(inputRate: inputRate)
+        let configuration = try command.dsp.resolve(sampleRate: analysisRate)
         if let note = configuration.fftAllocationNote { printError("note: \(note)") }
         let channels: [Int]
         if command.allChannels {
@@ -39,6 +45,9 @@ struct FileAnalysis {
         let finisher = OfflineFinisher(configuration: configuration)
         let deferred = clamp == .deferred && OfflineFinisher.isNeeded(configuration)
         let analyzers = try channels.map { _ in try MelAnalyzer(configuration: configuration, clampRule: clamp) }
+        // One resampler per analysed channel, nil when the input is at the analysis rate already.
+        let resamplers = try channels.map { _ in try command.resampling.makeResampler(inputRate: inputRate) }
+        let resampling = resamplers.first ?? nil
         let width = analyzers[0].frameWidth
         let outputWidth = configuration.frameWidth
         let trailingShape = command.allChannels ? [channels.count, outputWidth] : [outputWidth]
@@ -69,9 +78,50 @@ struct FileAnalysis {
         let interleaved = UnsafeMutablePointer<Float>.allocate(capacity: FileAnalysis.blockLength * channelCount)
         let block = UnsafeMutablePointer<Float>.allocate(capacity: FileAnalysis.blockLength)
         let framePointer = UnsafeMutablePointer<Float>.allocate(capacity: width)
-        defer { interleaved.deallocate(); block.deallocate(); framePointer.deallocate() }
+        let resampledCapacity = resampling.map {
+            max($0.outputCapacity(forInputCount: FileAnalysis.blockLength), $0.flushCapacity)
+        } ?? 1
+        let resampled = UnsafeMutablePointer<Float>.allocate(capacity: resampledCapacity)
+        defer { interleaved.deallocate(); block.deallocate(); framePointer.deallocate(); resampled.deallocate() }
         let frameBuffer = UnsafeBufferPointer(start: framePointer, count: width)
         var framesRead: Int64 = 0
+
+        // --save-audio: the analysed samples of every channel, written interleaved block by block.
+        let audioOut = try command.saveAudio.map {
+            try AudioFileWriter(path: $0, sampleRate: Int(analysisRate), channelCount: channels.count,
+                                format: configuration.preset == "micro" ? .wavPCM16 : .wavFloat, existing: existing)
+        }
+        var audioSucceeded = false
+        defer {
+            if let audioOut, !audioSucceeded {
+                try? audioOut.close()
+                try? FileManager.default.removeItem(atPath: audioOut.path)
+            }
+        }
+        var analysed = [[Float]](repeating: [], count: channels.count)
+        func writeAnalysedAudio() throws {
+            guard let audioOut else { return }
+            let count = analysed.map(\.count).min() ?? 0
+            guard count > 0 else { return }
+            var samples = [Float](repeating: 0, count: count * channels.count)
+            for c in 0..<channels.count {
+                for i in 0..<count { samples[i * channels.count + c] = analysed[c][i] }
+                analysed[c].removeFirst(count)
+            }
+            try audioOut.write(interleaved: samples)
+        }
+        /// Feeds `count` analysis-rate samples of channel `c` to its analyzer, keeping its frames.
+        func analyse(_ c: Int, _ samples: UnsafePointer<Float>, _ count: Int) {
+            if audioOut != nil { analysed[c].append(contentsOf: UnsafeBufferPointer(start: samples, count: count)) }
+            let analyzer = analyzers[c]
+            var offset = 0
+            while offset < count {
+                let step = analyzer.process(UnsafeBufferPointer(start: samples + offset, count: count - offset),
+                                            into: framePointer)
+                offset += step.consumed
+                if step.frameIndex >= 0 { pending[c].append(contentsOf: frameBuffer) }
+            }
+        }
         while true {
             let n = try reader.read(into: interleaved, frames: FileAnalysis.blockLength)
             if n == 0 { break }
@@ -94,15 +144,15 @@ struct FileAnalysis {
                     for i in 0..<n { block[i] = interleaved[i * channelCount + source] }
                     samples = UnsafePointer(block)
                 }
-                let analyzer = analyzers[c]
-                var offset = 0
-                while offset < n {
-                    let step = analyzer.process(UnsafeBufferPointer(start: samples + offset, count: n - offset),
-                                                into: framePointer)
-                    offset += step.consumed
-                    if step.frameIndex >= 0 { pending[c].append(contentsOf: frameBuffer) }
+                if let resampler = resamplers[c] {
+                    let produced = resampler.process(UnsafeBufferPointer(start: samples, count: n), into: resampled,
+                                                     capacity: resampledCapacity)
+                    analyse(c, resampled, produced)
+                } else {
+                    analyse(c, samples, n)
                 }
             }
+            try writeAnalysedAudio()
             try emitRows()
             progress.update(framesRead)
         }
@@ -110,8 +160,16 @@ struct FileAnalysis {
             throw MelConfigurationError("\(command.input) holds no audio samples; there is nothing to analyse.")
         }
         for (c, analyzer) in analyzers.enumerated() {
+            // The end of the input: the resampler's tail first (libsamplerate's end_of_input).
+            if let resampler = resamplers[c] {
+                while case let produced = resampler.flush(into: resampled, capacity: resampledCapacity), produced > 0 {
+                    analyse(c, resampled, produced)
+                }
+            }
             while try analyzer.flush(into: framePointer) >= 0 { pending[c].append(contentsOf: frameBuffer) }
         }
+        try writeAnalysedAudio()
+        try audioOut?.close()
         try emitRows()
         progress.finish()
 
@@ -143,17 +201,21 @@ struct FileAnalysis {
         let rows = try writer.finish()
         let shape = [rows] + trailingShape
         let sidecar = FeatureFileSidecar(
-            meltapVersion: meltapVersion, preset: configuration.preset, sampleRate: reader.sampleRate,
+            meltapVersion: meltapVersion, preset: configuration.preset, sampleRate: analysisRate,
             source: .init(path: URL(fileURLWithPath: command.input).standardizedFileURL.path,
                           format: reader.formatDescription, channelCount: reader.channelCount,
-                          sampleFrames: framesRead),
+                          sampleFrames: framesRead, sampleRate: inputRate),
             channels: command.allChannels ? "all" : mixDown ? "mono-average" : "\(channels[0] + 1)",
             shape: shape,
             layout: command.allChannels ? "(frames, channels, bands)" : "(frames, bands)",
             clamp: clamp == .deferred ? "global" : "running",
             frameRate: configuration.frameRate,
             firstSampleOfFrame0: -configuration.leftPadding,
-            configuration: configuration)
+            configuration: configuration,
+            resampler: resampling.map {
+                .init(name: $0.quality.rawValue, library: Resampler.libraryVersion,
+                      lookaheadInputSamples: $0.lookahead)
+            })
         do {
             try Sidecar.write(sidecar, to: sidecarPath, existing: existing)
         } catch {
@@ -161,11 +223,15 @@ struct FileAnalysis {
             throw error
         }
         succeeded = true
+        audioSucceeded = true
         let seconds = Date().timeIntervalSince(started)
         let audioSeconds = Double(framesRead) / reader.sampleRate
         print("Wrote \(command.outputFile): \(shape.map(String.init).joined(separator: " × ")) float32, "
               + "\(configuration.preset) preset, \(configuration.output.rawValue) output at "
-              + "\(Int(reader.sampleRate)) Hz, from \(String(format: "%.2f", audioSeconds)) s of audio in "
+              + "\(Int(analysisRate)) Hz"
+              + (resampling.map { " (resampled from \(Int(inputRate)) Hz, \($0.quality.rawValue))" } ?? "")
+              + (command.saveAudio.map { " and the analysed audio to \($0)" } ?? "")
+              + ", from \(String(format: "%.2f", audioSeconds)) s of audio in "
               + "\(String(format: "%.2f", seconds)) s (\(String(format: "%.0f", audioSeconds / max(seconds, 1e-9)))× real time).")
     }
 }

@@ -28,6 +28,7 @@ struct FileCommand: ParsableCommand {
               meltap file speech.wav -o speech.npy --preset whisper
               meltap file take.flac -o take.npy --preset kaldi --n-mels 80 --fmax=-400 --framing kaldi-no-snip
               meltap file stereo.wav -o both.npy --all-channels --output db
+              meltap file take48k.wav -o take.npy --preset whisper --sample-rate 16000 --save-audio take16k.wav
             """)
 
     @Argument(help: "The audio file to read (WAV, FLAC or Ogg Vorbis).")
@@ -37,6 +38,13 @@ struct FileCommand: ParsableCommand {
     var outputFile: String
 
     @OptionGroup(title: "Features") var dsp: DSPOptions
+
+    @OptionGroup(title: "Sample rate") var resampling: ResampleOptions
+
+    @Option(name: .customLong("save-audio"), help: ArgumentHelp(
+        "Also write the samples the analysis saw as a WAV file at the analysis rate: after --sample-rate's resampling and --mono's mix, every analysed channel. 16-bit PCM for the micro preset (the int16 samples it analyses), 32-bit float otherwise, so that any reference library can be run on exactly these samples.",
+        valueName: "path.wav"))
+    var saveAudio: String?
 
     @Option(help: "Analyse only this channel of a multichannel file, 1 being the first.")
     var channel: Int?
@@ -65,6 +73,9 @@ struct FileCommand: ParsableCommand {
         }
         if !outputFile.hasSuffix(".npy") {
             throw ValidationError("Please give an output path ending in .npy (a NumPy array file); got '\(outputFile)'.")
+        }
+        if let saveAudio, !saveAudio.lowercased().hasSuffix(".wav") {
+            throw ValidationError("Please give --save-audio a path ending in .wav; got '\(saveAudio)'.")
         }
     }
 
@@ -116,14 +127,28 @@ struct FeatureFileSidecar: Codable {
     var dtype = "float32"
     var clamp: String
     var frameRate: Double
-    /// Input-sample index of frame 0's first sample (negative: left padding).
+    /// Index of frame 0's first sample in the analysed signal, at `sampleRate` (negative: left
+    /// padding). Without resampling that is the input file's sample index; with it, the input
+    /// index is this × `source.sampleRate` / `sampleRate` (the resampler is time-aligned).
     var firstSampleOfFrame0: Int
     var configuration: MelConfiguration
+    /// How the input was resampled to `sampleRate`; absent when it was not.
+    var resampler: Resampling? = nil
+
+    struct Resampling: Codable {
+        /// `--resampler` (`sinc-best` …): libsamplerate's converter.
+        var name: String
+        var library: String
+        /// Input samples the converter reads ahead (its latency; the output is time-aligned).
+        var lookaheadInputSamples: Int
+    }
 
     struct Source: Codable {
         var path: String
         var format: String
         var channelCount: Int
         var sampleFrames: Int64
+        /// The file's own rate, Hz; differs from the analysis rate `sampleRate` when resampled.
+        var sampleRate: Double? = nil
     }
 }

@@ -21,6 +21,8 @@ final class Publishing: @unchecked Sendable {
     /// Sample rate of the header last sent; consumer thread only after `start`.
     private var headerSampleRate: Double = 0
     private var headerLatency: UInt32 = 0
+    /// Configuration JSON of the header last sent (it carries the input rate and resampler).
+    private var headerJSON: [UInt8] = []
 
     /// - Parameters:
     ///   - socketPath: `--socket`, or nil for `FramePublisher.defaultSocketPath(clientName:)`.
@@ -45,16 +47,21 @@ final class Publishing: @unchecked Sendable {
 
     var socketPath: String { publisher.socketPath }
 
-    /// The header for the client's current configuration: configuration JSON with sorted keys,
-    /// channels `in_1`…, latency = largest capture latency + the algorithmic latency + the xrun
-    /// hold, clamp rule
+    /// The header for the client's current configuration: configuration JSON with sorted keys
+    /// (plus `inputSampleRate`, the server's rate frame times count in, and `resampler`, its name
+    /// or "none"), channels `in_1`…, latency at the analysis rate = largest capture latency +
+    /// the resampler's look-ahead + the algorithmic latency + the xrun hold, clamp rule
     /// "running" (meltap run's analyzers clamp causally).
     static func header(for client: JackClient) -> StreamHeader {
         let configuration = client.configuration
+        let inputRate = client.inputSampleRate
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let json = (try? encoder.encode(configuration)).map { [UInt8]($0) } ?? Array("{}".utf8)
-        let latency = client.captureLatency.upperBound + client.algorithmicLatency + client.holdLatency
+        let described = StreamConfiguration(configuration: configuration, inputSampleRate: inputRate,
+                                            resampler: client.resampler?.rawValue ?? "none")
+        let json = (try? encoder.encode(described)).map { [UInt8]($0) } ?? Array("{}".utf8)
+        let capture = Int((Double(client.captureLatency.upperBound) * configuration.sampleRate / inputRate).rounded(.up))
+        let latency = capture + client.resamplerLatency + client.algorithmicLatency + client.holdLatency
         let channels = (1...client.channelCount).map { ChannelInfo(name: "in_\($0)", source: "") }
         return StreamHeader(
             sampleRate: configuration.sampleRate,
@@ -71,6 +78,7 @@ final class Publishing: @unchecked Sendable {
         try publisher.start(header: header)
         headerSampleRate = header.sampleRate
         headerLatency = header.latencySamples
+        headerJSON = header.configurationJSON
         print("meltap: publishing on \(publisher.socketPath)")
         fflush(nil)
     }
@@ -90,9 +98,11 @@ final class Publishing: @unchecked Sendable {
     func publish(metadata: FrameMetadata, values: UnsafeBufferPointer<Float>) {
         if metadata.flags.contains(.reconfigured) {
             let header = Self.header(for: client)
-            if header.sampleRate != headerSampleRate || header.latencySamples != headerLatency {
+            if header.sampleRate != headerSampleRate || header.latencySamples != headerLatency
+                || header.configurationJSON != headerJSON {
                 headerSampleRate = header.sampleRate
                 headerLatency = header.latencySamples
+                headerJSON = header.configurationJSON
                 try? publisher.updateHeader(header)
             }
         }
@@ -101,4 +111,22 @@ final class Publishing: @unchecked Sendable {
 
     /// Closes every connection and removes the socket file.
     func stop() { publisher.stop() }
+}
+
+/// The header's configuration JSON: the configuration's keys, plus `inputSampleRate` (the
+/// server's rate, Hz, which frame times count in) and `resampler` (`sinc-best` …, or `none`)
+/// at the same level. Decoders of `MelConfiguration` ignore the two extra keys.
+struct StreamConfiguration: Encodable {
+    var configuration: MelConfiguration
+    var inputSampleRate: Double
+    var resampler: String
+
+    private enum ExtraKeys: String, CodingKey { case inputSampleRate, resampler }
+
+    func encode(to encoder: any Encoder) throws {
+        try configuration.encode(to: encoder)
+        var container = encoder.container(keyedBy: ExtraKeys.self)
+        try container.encode(inputSampleRate, forKey: .inputSampleRate)
+        try container.encode(resampler, forKey: .resampler)
+    }
 }

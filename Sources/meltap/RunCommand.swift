@@ -72,6 +72,8 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var dsp: DSPOptions
 
+    @OptionGroup(title: "Sample rate") var resampling: ResampleOptions
+
     func validate() throws {
         if let inputs, inputs < 1 || inputs > 64 {
             throw ValidationError("Please give --inputs between 1 and 64.")
@@ -118,6 +120,8 @@ struct RunCommand: ParsableCommand {
         options.ringCapacity = ringFrames
         options.xrunHold = xrunHold / 1000
         options.wakesConsumer = consumerPoll == nil
+        options.analysisSampleRate = resampling.sampleRate.map(Double.init)
+        options.resamplerQuality = resampling.resampler
         let dsp = self.dsp
         let client: JackClient
         do {
@@ -147,8 +151,11 @@ struct RunCommand: ParsableCommand {
         try client.start()
         publishing.refreshHeaderAfterActivation()
         let configuration = client.configuration
+        let resampled = client.resampler.map {
+            " (resampled from \(Int(client.inputSampleRate)) Hz with \($0.rawValue), latency \(client.resamplerLatency) samples)"
+        } ?? ""
         print("meltap: client \(client.clientName), \(client.channelCount) input(s) \(client.portNames.joined(separator: " ")), "
-              + "\(Int(configuration.sampleRate)) Hz, preset \(configuration.preset), \(client.frameWidth) values per frame, "
+              + "\(Int(configuration.sampleRate)) Hz\(resampled), preset \(configuration.preset), \(client.frameWidth) values per frame, "
               + "algorithmic latency \(client.algorithmicLatency) samples")
         if let counts = client.hooks.rtguardCounts { print("meltap: rtguard loaded (\(counts.allocations) allocations so far)") }
         fflush(nil)
@@ -321,8 +328,10 @@ final class FrameConsumer: @unchecked Sendable {
 
     private func drain() {
         let configuration = client.configuration
-        let span = Int64(configuration.frameLength)
-        let periodMicroseconds = Int64((Double(client.blockLength) / configuration.sampleRate * 1e6).rounded())
+        // Frame times are JACK frames: the window's span in them, at the server's rate.
+        let inputRate = client.inputSampleRate
+        let span = Int64((Double(configuration.frameLength) * inputRate / configuration.sampleRate).rounded(.up))
+        let periodMicroseconds = Int64((Double(client.blockLength) / inputRate * 1e6).rounded())
         while let metadata = ring.pop(into: values) {
             framesConsumed += 1
             // JACK dates sample f of a cycle's block at frames_to_time(f), inside the period in

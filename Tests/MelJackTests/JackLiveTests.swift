@@ -232,8 +232,10 @@ let liveTestXrunHold = ProcessInfo.processInfo.environment["MELTAP_TEST_XRUN_HOL
         }
     }
 
-    @Test("Real-time proof: no heap call in the realtime thread across buffer-size changes")
-    func noAllocationsInRealtimeThread() throws {
+    /// Without and with the resampler in the callback (48 → 16 kHz, whisper preset).
+    @Test("Real-time proof: no heap call in the realtime thread across buffer-size changes",
+          arguments: [[String](), ["--sample-rate", "16000", "--preset", "whisper"]])
+    func noAllocationsInRealtimeThread(extraArguments: [String]) throws {
         let session = try Session(period: 256)
         defer { session.finish() }
         let library = session.path("librtguard.so")
@@ -241,7 +243,7 @@ let liveTestXrunHold = ProcessInfo.processInfo.environment["MELTAP_TEST_XRUN_HOL
                                   packageRoot.appendingPathComponent("Tools/rtguard/rtguard.c").path],
                            environment: ProcessInfo.processInfo.environment, directory: session.directory, label: "cc")
         #expect(cc.waitForExit(timeout: 60) && cc.process.terminationStatus == 0, "cc: \(cc.errors)")
-        let meltap = try session.startMeltap(["--inputs", "2"], expectPort: "meltap:in_2",
+        let meltap = try session.startMeltap(["--inputs", "2"] + extraArguments, expectPort: "meltap:in_2",
                                              extraEnvironment: ["LD_PRELOAD": library])
         let source = try session.startSource(["--outputs", "2", "--signal", "noise", "--connect", "meltap:in_.*",
                                               "--duration", "6"])

@@ -1,0 +1,154 @@
+import Foundation
+import Glibc
+import JackTestSupport
+import MelDSP
+import MelFiles
+import MelTransport
+import Testing
+
+/// `meltap run --sample-rate 16000` on a 48 kHz server: the resampler runs in the process
+/// callback, and the live frames equal `meltap file --sample-rate 16000 --clamp running` on the
+/// samples meltap received, bit for bit, from the stream's first sample.
+@Suite(.serialized) struct ResampleLiveTests {
+    /// A 3 s test signal at 48 kHz: a chirp from 60 Hz to 7 kHz, a 1 kHz tone and seeded noise.
+    static func signal() -> [Float] {
+        var state: UInt64 = 17
+        return (0..<144_000).map { i in
+            let t = Double(i) / 48000
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let noise = Double(Int64(bitPattern: state) >> 40) / Double(1 << 23)
+            let chirp = sin(2 * .pi * (60 * t + 0.5 * (7000 - 60) / 3 * t * t))
+            return Float(0.3 * chirp + 0.2 * sin(2 * .pi * 1000 * t) + 0.05 * noise)
+        }
+    }
+
+    /// Connects to meltap's socket and returns the first message, the stream header.
+    static func header(socket path: String) throws -> StreamHeader {
+        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[i] = byte }
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        try #require(connected == 0, "cannot connect to \(path): errno \(errno)")
+        var decoder = WireDecoder()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            if case let .header(header)? = try decoder.next() { return header }
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            guard n > 0 else { throw HarnessError("the socket closed before a header arrived") }
+            decoder.append(buffer[0..<n])
+        }
+    }
+
+    /// Plays the signal through JACK into `meltap run --sample-rate 16000 --preset <preset>`,
+    /// rebuilds the input meltap saw (silence from its stream start, then what the source
+    /// recorded sending, block after block), analyses it with `meltap file`, and compares.
+    @Test("Live frames at 16 kHz from a 48 kHz server equal meltap file --sample-rate 16000",
+          arguments: ["whisper", "kaldi"])
+    func liveEqualsFile(preset: String) throws {
+        let session = try JackLiveTests.Session(period: 256, realtime: true)
+        defer { session.finish() }
+        let raw = session.path("signal.f32")
+        let samples = Self.signal()
+        try samples.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: raw)) }
+        let dump = session.path("frames.bin"), record = session.path("source.bin"), socket = session.path("m.sock")
+        let meltap = try session.startMeltap(["--inputs", "1", "--dump-frames", dump, "--preset", preset,
+                                              "--sample-rate", "16000", "--xrun-hold", liveTestXrunHold,
+                                              "--socket", socket],
+                                             expectPort: "meltap:in_1")
+        // The stream header: analysis rate, hop and latency in analysis samples; the input rate
+        // and the resampler beside the configuration.
+        let header = try Self.header(socket: socket)
+        #expect(header.sampleRate == 16000 && header.hopLength == 160 && header.frameRate == 100)
+        let json = try JSONSerialization.jsonObject(with: Data(header.configurationJSON)) as? [String: Any]
+        #expect(json?["inputSampleRate"] as? Double == 48000, "\(String(decoding: header.configurationJSON, as: UTF8.self))")
+        #expect(json?["resampler"] as? String == "sinc-best")
+        #expect(json?["sampleRate"] as? Double == 16000)
+        // 144 analysis samples of resampler look-ahead (430 input samples) are in the latency.
+        #expect(header.latencySamples >= 144, "latency \(header.latencySamples)")
+        let source = try session.startSource(["--outputs", "1", "--signal", "file:" + raw, "--connect", "meltap:in_.*",
+                                              "--wait-connected", "--record", record, "--record-seconds", "3.5",
+                                              "--exit-when-recorded"])
+        #expect(source.waitForExit(timeout: 60), "the test source did not finish: \(source.errors)")
+        #expect(source.process.terminationStatus == 0, "test source: \(source.errors)")
+        usleep(300_000)
+        #expect(meltap.stop(signal: SIGINT) == 0, "meltap: \(meltap.errors)")
+        print(meltap.output)
+        #expect(meltap.output.contains("resampled from 48000 Hz with sinc-best"), "\(meltap.output)")
+
+        let frames = try FrameDump(path: dump)
+        let recorded = try SourceRecord(path: record)
+        #expect(frames.sampleRate == 16000, "the dump's sample rate is the analysis rate")
+        let live = frames.frames(channel: 0)
+        try #require(live.count > 100 && !recorded.blocks.isEmpty, "\(live.count) live frames, \(recorded.blocks.count) recorded blocks")
+
+        let configuration = try MelOverrides().resolve(preset: MelPreset(rawValue: preset)!, sampleRate: 16000)
+        let analyzer = try MelAnalyzer(configuration: configuration, clampRule: .running)
+        let hop = Int64(configuration.hopLength)
+        // Frame time = stream start + ⌊first analysis sample · 48000 / 16000⌋ (JACK frames).
+        func inputOffset(ofFrame sequence: UInt64) -> Int64 { Int64(analyzer.firstSample(ofFrame: Int(sequence))) * 3 }
+        // The stream start in JACK's clock of the last frame before the recording (JACK may have
+        // restamped its clock before, which frame times follow), and so the silence meltap
+        // received before the first recorded block.
+        let recordStart = recorded.blocks[0].frameTime
+        guard let before = live.last(where: { $0.metadata.frameTime < recordStart }) else {
+            Issue.record("no live frame precedes the recording; meltap started after the source?")
+            return
+        }
+        let streamStart = before.metadata.frameTime - inputOffset(ofFrame: before.metadata.sequence)
+        let lead = Int(recordStart - streamStart)
+        try #require(lead >= 0, "the recording starts \(lead) samples before meltap's stream")
+
+        // What meltap received: silence, the recorded blocks in order, silence after.
+        let received = [Float](repeating: 0, count: lead) + recorded.samples[0] + [Float](repeating: 0, count: 48000)
+        let wav = session.path("received.wav"), npy = session.path("file.npy")
+        let writer = try AudioFileWriter(path: wav, sampleRate: 48000, channelCount: 1, format: .wavFloat)
+        try writer.write(interleaved: received)
+        try writer.close()
+        let file = try Child(try releaseBinary("meltap"),
+                             ["file", wav, "-o", npy, "--preset", preset, "--sample-rate", "16000", "--clamp", "running"],
+                             environment: ProcessInfo.processInfo.environment, directory: session.directory, label: "file")
+        #expect(file.waitForExit(timeout: 60) && file.process.terminationStatus == 0, "meltap file: \(file.errors)")
+        let offline = try NpyArray.load(path: npy)
+        let width = offline.shape[1]
+        #expect(width == frames.width)
+
+        // Frame by frame until the first frame whose input may differ from what the source sent
+        // (.xrun: damaged; .gap: lost). The resampler and Whisper's running maximum carry state,
+        // so nothing after such a frame is comparable. `.discontinuity` alone (a restamped clock)
+        // leaves the input contiguous: values still compare; times step by hop · 3 otherwise.
+        var compared = 0, mismatches = 0
+        for (k, frame) in live.enumerated() {
+            let metadata = frame.metadata
+            if k > 0 && !metadata.flags.contains(.discontinuity) && !metadata.flags.contains(.gap) {
+                #expect(metadata.frameTime - live[k - 1].metadata.frameTime == hop * 3,
+                        "frame time \(live[k - 1].metadata.frameTime) → \(metadata.frameTime) without .discontinuity")
+            }
+            if !metadata.flags.isDisjoint(with: [.xrun, .gap, .serverRestart, .reconfigured]) {
+                print("stopped comparing at frame \(metadata.sequence) (flags \(metadata.flags.rawValue))")
+                break
+            }
+            let row = Int(metadata.sequence)
+            guard row < offline.shape[0] else { break }
+            let expected = Array(offline.values[(row * width)..<((row + 1) * width)])
+            guard metadata.frameTime + 3 * Int64(configuration.frameLength) > recordStart else { continue }  // silence
+            compared += 1
+            if frame.values.map(\.bitPattern) != expected.map(\.bitPattern) {
+                mismatches += 1
+                if mismatches <= 3 {
+                    let worst = zip(frame.values, expected).map { abs($0 - $1) }.max() ?? 0
+                    Issue.record("frame \(metadata.sequence) (time \(metadata.frameTime)) differs: live \(frame.values.prefix(3)), file \(expected.prefix(3)), max |Δ| \(worst)")
+                }
+            }
+        }
+        print("\(preset): \(compared) live frames compared with meltap file (\(live.count) live, \(offline.shape[0]) in the file)")
+        #expect(mismatches == 0, "\(mismatches) of \(compared) frames differ")
+        #expect(compared >= 150, "only \(compared) frames could be compared (want ≥ 150)")
+    }
+}
