@@ -89,8 +89,27 @@ import Testing
         try #require(live.count > 100 && !recorded.blocks.isEmpty, "\(live.count) live frames, \(recorded.blocks.count) recorded blocks")
 
         let configuration = try MelOverrides().resolve(preset: MelPreset(rawValue: preset)!, sampleRate: 16000)
+        let (offline, recordStart) = try Self.fileFrames(live: live, recorded: recorded, configuration: configuration,
+                                                         session: session,
+                                                         arguments: ["--preset", preset, "--clamp", "running"])
+        let width = offline.shape[1]
+        #expect(width == frames.width)
+
+        let (compared, mismatches) = Self.compare(live: live, offline: offline, recordStart: recordStart,
+                                                  configuration: configuration)
+        print("\(preset): \(compared) live frames compared with meltap file (\(live.count) live, \(offline.shape[0]) in the file)")
+        #expect(mismatches == 0, "\(mismatches) of \(compared) frames differ")
+        #expect(compared >= 150, "only \(compared) frames could be compared (want ≥ 150)")
+    }
+
+    /// Rebuilds what meltap's port received on a stream resampled from 48 to 16 kHz (silence from
+    /// the stream's start, then the recorded blocks, then silence) and analyses it with
+    /// `meltap file --sample-rate 16000 ARGUMENTS`. Returns the file's frames and the JACK time of
+    /// the recording's first sample. `extra` gets more output paths (e.g. `--save-audio`).
+    static func fileFrames(live: [DumpedFrame], recorded: SourceRecord, configuration: MelConfiguration,
+                           session: JackLiveTests.Session, arguments: [String],
+                           output: String = "file.npy") throws -> (NpyArray, Int64) {
         let analyzer = try MelAnalyzer(configuration: configuration, clampRule: .running)
-        let hop = Int64(configuration.hopLength)
         // Frame time = stream start + ⌊first analysis sample · 48000 / 16000⌋ (JACK frames).
         func inputOffset(ofFrame sequence: UInt64) -> Int64 { Int64(analyzer.firstSample(ofFrame: Int(sequence))) * 3 }
         // The stream start in JACK's clock of the last frame before the recording (JACK may have
@@ -98,31 +117,35 @@ import Testing
         // received before the first recorded block.
         let recordStart = recorded.blocks[0].frameTime
         guard let before = live.last(where: { $0.metadata.frameTime < recordStart }) else {
-            Issue.record("no live frame precedes the recording; meltap started after the source?")
-            return
+            throw HarnessError("no live frame precedes the recording; meltap started after the source?")
         }
         let streamStart = before.metadata.frameTime - inputOffset(ofFrame: before.metadata.sequence)
         let lead = Int(recordStart - streamStart)
-        try #require(lead >= 0, "the recording starts \(lead) samples before meltap's stream")
+        guard lead >= 0 else { throw HarnessError("the recording starts \(lead) samples before meltap's stream") }
 
         // What meltap received: silence, the recorded blocks in order, silence after.
         let received = [Float](repeating: 0, count: lead) + recorded.samples[0] + [Float](repeating: 0, count: 48000)
-        let wav = session.path("received.wav"), npy = session.path("file.npy")
+        let wav = session.path("received.wav"), npy = session.path(output)
         let writer = try AudioFileWriter(path: wav, sampleRate: 48000, channelCount: 1, format: .wavFloat)
         try writer.write(interleaved: received)
         try writer.close()
-        let file = try Child(try releaseBinary("meltap"),
-                             ["file", wav, "-o", npy, "--preset", preset, "--sample-rate", "16000", "--clamp", "running"],
+        let file = try Child(try releaseBinary("meltap"), ["file", wav, "-o", npy, "--sample-rate", "16000"] + arguments,
                              environment: ProcessInfo.processInfo.environment, directory: session.directory, label: "file")
-        #expect(file.waitForExit(timeout: 60) && file.process.terminationStatus == 0, "meltap file: \(file.errors)")
-        let offline = try NpyArray.load(path: npy)
-        let width = offline.shape[1]
-        #expect(width == frames.width)
+        guard file.waitForExit(timeout: 60) && file.process.terminationStatus == 0 else {
+            throw HarnessError("meltap file failed: \(file.errors)")
+        }
+        return (try NpyArray.load(path: npy), recordStart)
+    }
 
-        // Frame by frame until the first frame whose input may differ from what the source sent
-        // (.xrun: damaged; .gap: lost). The resampler and Whisper's running maximum carry state,
-        // so nothing after such a frame is comparable. `.discontinuity` alone (a restamped clock)
-        // leaves the input contiguous: values still compare; times step by hop · 3 otherwise.
+    /// Compares live frames with file frames row for row, bit for bit, until the first frame whose
+    /// input may differ from what the source sent (.xrun: damaged; .gap: lost; a new epoch). The
+    /// resampler (and Whisper's running maximum, micro's noise estimates) carry state, so nothing
+    /// after such a frame is comparable. `.discontinuity` alone (a restamped clock) leaves the
+    /// input contiguous: values still compare; times step by hop · 3 otherwise. Frames that see
+    /// only the silence before the recording are skipped. Returns (compared, mismatching) frames.
+    static func compare(live: [DumpedFrame], offline: NpyArray, recordStart: Int64,
+                        configuration: MelConfiguration) -> (Int, Int) {
+        let hop = Int64(configuration.hopLength), width = offline.shape[1]
         var compared = 0, mismatches = 0
         for (k, frame) in live.enumerated() {
             let metadata = frame.metadata
@@ -142,13 +165,11 @@ import Testing
             if frame.values.map(\.bitPattern) != expected.map(\.bitPattern) {
                 mismatches += 1
                 if mismatches <= 3 {
-                    let worst = zip(frame.values, expected).map { abs($0 - $1) }.max() ?? 0
-                    Issue.record("frame \(metadata.sequence) (time \(metadata.frameTime)) differs: live \(frame.values.prefix(3)), file \(expected.prefix(3)), max |Δ| \(worst)")
+                    let channel = frame.values.indices.first { frame.values[$0].bitPattern != expected[$0].bitPattern } ?? 0
+                    Issue.record("frame \(metadata.sequence) (time \(metadata.frameTime)) differs first at band \(channel): live \(frame.values[channel]), file \(expected[channel])")
                 }
             }
         }
-        print("\(preset): \(compared) live frames compared with meltap file (\(live.count) live, \(offline.shape[0]) in the file)")
-        #expect(mismatches == 0, "\(mismatches) of \(compared) frames differ")
-        #expect(compared >= 150, "only \(compared) frames could be compared (want ≥ 150)")
+        return (compared, mismatches)
     }
 }
