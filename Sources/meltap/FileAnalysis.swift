@@ -27,6 +27,9 @@ struct FileAnalysis {
         let analysisRate = command.resampling.analysisRate(inputRate: inputRate)
         let configuration = try command.dsp.resolve(sampleRate: analysisRate)
         if let note = configuration.fftAllocationNote { printError("note: \(note)") }
+        guard let configurationJSON = try? JSONValue(encoding: configuration) else {
+            throw FeatureFileError(message: "Cannot encode the configuration as JSON for the sidecar. This is a bug in meltap; please report it.")
+        }
         let channels: [Int]
         if command.allChannels {
             channels = Array(0..<reader.channelCount)
@@ -200,24 +203,22 @@ struct FileAnalysis {
         }
         let rows = try writer.finish()
         let shape = [rows] + trailingShape
-        let sidecar = FeatureFileSidecar(
-            meltapVersion: meltapVersion, preset: configuration.preset, sampleRate: analysisRate,
-            source: .init(path: URL(fileURLWithPath: command.input).standardizedFileURL.path,
-                          format: reader.formatDescription, channelCount: reader.channelCount,
-                          sampleFrames: framesRead, sampleRate: inputRate),
-            channels: command.allChannels ? "all" : mixDown ? "mono-average" : "\(channels[0] + 1)",
-            shape: shape,
-            layout: command.allChannels ? "(frames, channels, bands)" : "(frames, bands)",
-            clamp: clamp == .deferred ? "global" : "running",
-            frameRate: configuration.frameRate,
-            firstSampleOfFrame0: -configuration.leftPadding,
-            configuration: configuration,
+        let sidecarChannels: [FeatureSidecar.Channel] = command.allChannels || !mixDown
+            ? channels.map { FeatureSidecar.Channel(channel: $0 + 1) }
+            : [FeatureSidecar.Channel(averageOf: Array(1...reader.channelCount))]
+        let sidecar = FeatureSidecar(
+            kind: .file, meltapVersion: meltapVersion, rowShape: trailingShape, rows: rows,
+            sampleRate: analysisRate, inputSampleRate: inputRate,
             resampler: resampling.map {
-                .init(name: $0.quality.rawValue, library: Resampler.libraryVersion,
-                      lookaheadInputSamples: $0.lookahead)
-            })
+                .init(name: $0.quality.rawValue, library: Resampler.libraryVersion, lookaheadInputSamples: $0.lookahead)
+            },
+            frameRate: configuration.frameRate, firstSampleOfFrame0: -configuration.leftPadding,
+            clamp: clamp == .deferred ? "global" : "running", channels: sidecarChannels,
+            configuration: configurationJSON,
+            file: .init(path: URL(fileURLWithPath: command.input).standardizedFileURL.path,
+                        format: reader.formatDescription, channelCount: reader.channelCount, sampleFrames: framesRead))
         do {
-            try Sidecar.write(sidecar, to: sidecarPath, existing: existing)
+            try sidecar.write(to: sidecarPath, existing: existing)
         } catch {
             try? FileManager.default.removeItem(atPath: command.outputFile)  // the file finish() just moved there
             throw error

@@ -139,7 +139,11 @@ final class Recorder {
     /// Recorded channel indices (0-based), in file order.
     let channels: [Int]
     let writer: NpyWriter
-    private var sidecar: RecordingSidecar
+    /// The sidecar's fixed part (stream, channels, configuration); `recording` and `rows` are
+    /// added on each write by `writeSidecar`.
+    private let sidecar: FeatureSidecar
+    /// The sidecar's `recording` section as it grows: start, end, gaps, flagged rows.
+    private var recording = FeatureSidecar.Recording()
     /// Per recorded channel position: the last sequence received.
     private var lastSequence: [UInt64?]
     /// Multi-channel rows in assembly, by sequence.
@@ -157,11 +161,11 @@ final class Recorder {
         sidecarPath = Sidecar.path(forFeatureFile: path)
         bandCount = Int(header.bandCount)
         let trailing = channels.count == 1 ? [bandCount] : [channels.count, bandCount]
+        sidecar = try Self.sidecar(header: header, socketPath: socketPath, channels: channels, rowShape: trailing)
         writer = try NpyWriter(path: path, trailingShape: trailing, mode: .growing, existing: existing)
         lastSequence = Array(repeating: nil, count: channels.count)
-        sidecar = RecordingSidecar(header: header, socketPath: socketPath, channels: channels, trailingShape: trailing)
         do {
-            try Sidecar.write(sidecar, to: sidecarPath, existing: existing)
+            try writeSidecar(rows: nil, existing: existing)
         } catch {
             writer.remove()  // the empty file this init just created
             throw error
@@ -181,7 +185,7 @@ final class Recorder {
             guard final || now - lastStatus >= 0.25 else { return }
             lastStatus = now
             let text = String(format: "\rmeltap: recording %@: %.1f s, %d frames, %d rows, %d gaps, %d xrun ranges\u{1B}[K",
-                              path, now - started, framesReceived, writer.rowCount, sidecar.gaps.count, sidecar.xruns.count)
+                              path, now - started, framesReceived, writer.rowCount, recording.gaps.count, recording.xruns.count)
             FileHandle.standardError.write(Data(text.utf8))
             if final { FileHandle.standardError.write(Data("\n".utf8)) }
         }
@@ -209,7 +213,7 @@ final class Recorder {
                                                 + "\(newHeader.bandCount) (reconfigured); \(path) holds the frames before "
                                                 + "the change. Start a new recording for the new configuration.")
                     }
-                    sidecar.reconfigurations.append(.init(sampleRate: newHeader.sampleRate, frameRate: newHeader.frameRate,
+                    recording.reconfigurations.append(.init(sampleRate: newHeader.sampleRate, frameRate: newHeader.frameRate,
                                                           atRow: writer.rowCount))
                 case .frame(let frame):
                     try accept(frame)
@@ -225,23 +229,56 @@ final class Recorder {
             }
             let rows = try writer.finish()
             status(true)
-            sidecar.end = .init(rows: rows, framesReceived: framesReceived, wallClock: isoNow(), reason: stopReason)
-            try Sidecar.write(sidecar, to: sidecarPath, existing: .replace)
-            print("meltap: recorded \(rows) rows (\(framesReceived) frames, \(sidecar.gaps.count) gaps) to \(path)")
+            recording.end = .init(framesReceived: framesReceived, wallClock: isoNow(), reason: stopReason)
+            try writeSidecar(rows: rows, existing: .replace)
+            print("meltap: recorded \(rows) rows (\(framesReceived) frames, \(recording.gaps.count) gaps) to \(path)")
         } catch let error as FeatureFileError {
             status(true)
             writer.discard()  // growing mode: keeps the loadable rows
-            sidecar.end = .init(rows: writer.patchedRowCount, framesReceived: framesReceived, wallClock: isoNow(),
-                                reason: "write error: \(error.message)")
-            try? Sidecar.write(sidecar, to: sidecarPath, existing: .replace)
+            recording.end = .init(framesReceived: framesReceived, wallClock: isoNow(),
+                                  reason: "write error: \(error.message)")
+            try? writeSidecar(rows: writer.patchedRowCount, existing: .replace)
             throw CleanExit.failure(error.message)
         }
     }
 
     private func finishQuietly(reason: String) {
         let rows = (try? writer.finish()) ?? writer.patchedRowCount
-        sidecar.end = .init(rows: rows, framesReceived: framesReceived, wallClock: isoNow(), reason: reason)
-        try? Sidecar.write(sidecar, to: sidecarPath, existing: .replace)
+        recording.end = .init(framesReceived: framesReceived, wallClock: isoNow(), reason: reason)
+        try? writeSidecar(rows: rows, existing: .replace)
+    }
+
+    /// Writes the sidecar with the recording so far; `rows` once the file is finished.
+    private func writeSidecar(rows: Int?, existing: ExistingOutput) throws {
+        var current = sidecar
+        current.rows = rows
+        current.recording = recording
+        try current.write(to: sidecarPath, existing: existing)
+    }
+
+    /// The sidecar's fixed part for `header`: the stream's configuration JSON split into the
+    /// configuration proper and the input rate and resampler `meltap run` puts beside it.
+    /// - Throws: `FeatureFileError` when the configuration JSON is not an object (a server this
+    ///   version cannot describe), before any file is created.
+    static func sidecar(header: StreamHeader, socketPath: String, channels: [Int], rowShape: [Int]) throws -> FeatureSidecar {
+        guard let configuration = try? JSONValue(json: header.configurationJSON), configuration.objectValue != nil else {
+            throw FeatureFileError(message: "The stream at \(socketPath) describes its configuration in a form this meltap "
+                                   + "cannot read (not a JSON object), so a recording could not say how its frames were "
+                                   + "made. Record with the meltap version that serves the stream.")
+        }
+        let split = FeatureSidecar.splitStreamConfiguration(configuration)
+        return FeatureSidecar(
+            kind: .recording, meltapVersion: meltapVersion, rowShape: rowShape, rows: nil,
+            sampleRate: header.sampleRate, inputSampleRate: split.inputSampleRate ?? header.sampleRate,
+            resampler: split.resampler.map { .init(name: $0) }, frameRate: header.frameRate, firstSampleOfFrame0: nil,
+            clamp: header.clampRule,
+            channels: channels.map { index in
+                let info = index < header.channels.count ? header.channels[index] : ChannelInfo(name: "in_\(index + 1)")
+                return .init(channel: index + 1, port: info.name, source: info.source.isEmpty ? nil : info.source)
+            },
+            configuration: split.configuration,
+            stream: .init(socket: socketPath, latencySamples: Int(header.latencySamples), channelCount: header.channelCount),
+            recording: FeatureSidecar.Recording())
     }
 
     private func accept(_ frame: ReceivedFrame) throws {
@@ -253,7 +290,7 @@ final class Recorder {
         // channel's first frame has nothing to jump from: frames lost before the recording are
         // no hole in the file, whatever its flags say.
         if let previous = lastSequence[position], metadata.sequence > previous + 1 {
-            sidecar.gaps.append(.init(channel: Int(metadata.channel) + 1, fromSequence: previous + 1,
+            recording.gaps.append(.init(channel: Int(metadata.channel) + 1, fromSequence: previous + 1,
                                       toSequence: metadata.sequence, flags: metadata.flags.rawValue,
                                       atRow: writer.rowCount))
         }
@@ -293,14 +330,16 @@ final class Recorder {
         try writer.appendRows(values)
         for (position, frameFlags) in flags.enumerated() {
             let channel = channels[position] + 1
-            if frameFlags.contains(.xrun) { RecordingSidecar.extend(&sidecar.xruns, channel: channel, row: row, sequence: sequence) }
+            if frameFlags.contains(.xrun) {
+                FeatureSidecar.Recording.extend(&recording.xruns, channel: channel, row: row, sequence: sequence)
+            }
             if frameFlags.contains(.discontinuity) {
-                RecordingSidecar.extend(&sidecar.discontinuities, channel: channel, row: row, sequence: sequence)
+                FeatureSidecar.Recording.extend(&recording.discontinuities, channel: channel, row: row, sequence: sequence)
             }
         }
-        if sidecar.start == nil {
-            sidecar.start = .init(jackFrameTime: frameTime ?? 0, sequence: sequence, wallClock: isoNow())
-            try Sidecar.write(sidecar, to: sidecarPath, existing: .replace)
+        if recording.start == nil {
+            recording.start = .init(jackFrameTime: frameTime ?? 0, sequence: sequence, wallClock: isoNow())
+            try writeSidecar(rows: nil, existing: .replace)
         }
     }
 }
@@ -319,154 +358,6 @@ private struct PendingRow {
     init(channelCount: Int, bandCount: Int) {
         values = [Float](repeating: 0, count: channelCount * bandCount)
         flags = [FrameFlags](repeating: [], count: channelCount)
-    }
-}
-
-// MARK: Sidecar
-
-/// The `.json` beside a recording.
-struct RecordingSidecar: Codable {
-    var kind = "meltap-recording"
-    var socket: String
-    /// Shape after the first (row) dimension; the full shape is `[rows] + trailingShape`.
-    var trailingShape: [Int]
-    var layout: String
-    var dtype = "float32"
-    var sampleRate: Double
-    var frameRate: Double
-    var bandCount: Int
-    var hopLength: Int
-    var fftLength: Int
-    var latencySamples: Int
-    var clampRule: String
-    /// Recorded channels, in file order.
-    var channels: [Channel]
-    /// The stream's configuration JSON, as an object.
-    var configuration: JSONValue
-    /// Row 0; nil until it is written.
-    var start: Start?
-    var end: End?
-    var gaps: [Gap] = []
-    /// Rows whose frame of a channel overlaps an xrun (`.xrun`): its samples may be damaged.
-    var xruns: [FlaggedRows] = []
-    /// Rows whose frame of a channel spans a jump of the input timeline (`.discontinuity`).
-    var discontinuities: [FlaggedRows] = []
-    var reconfigurations: [Reconfiguration] = []
-
-    struct Channel: Codable {
-        /// 1-based channel number (port in_N).
-        var channel: Int
-        var port: String
-        var source: String
-    }
-
-    /// Row 0: the first sequence every recorded channel delivered.
-    struct Start: Codable {
-        /// JACK frame time (samples) of row 0's first sample (of the first recorded channel).
-        var jackFrameTime: Int64
-        /// Row 0's frame sequence.
-        var sequence: UInt64
-        /// ISO 8601 wall-clock time when row 0 was written.
-        var wallClock: String
-    }
-
-    struct End: Codable {
-        var rows: Int
-        var framesReceived: Int
-        var wallClock: String
-        var reason: String
-    }
-
-    /// Frames lost on one channel (1-based): sequences `fromSequence ..< toSequence` never arrived,
-    /// so those rows are not in the file; `flags` are the wire flags of the frame at `toSequence`
-    /// (they include `.gap`).
-    struct Gap: Codable {
-        var channel: Int
-        var fromSequence: UInt64
-        var toSequence: UInt64
-        var flags: UInt32
-        /// Rows written before the gap was seen.
-        var atRow: Int
-    }
-
-    /// Consecutive rows `fromRow ..< toRow` whose frames of one channel (1-based) carry a flag;
-    /// they hold sequences `fromSequence ..< toSequence`.
-    struct FlaggedRows: Codable, Equatable {
-        var channel: Int
-        var fromRow: Int
-        var toRow: Int
-        var fromSequence: UInt64
-        var toSequence: UInt64
-    }
-
-    struct Reconfiguration: Codable {
-        var sampleRate: Double
-        var frameRate: Double
-        var atRow: Int
-    }
-
-    /// Adds `row` (frame `sequence` of 1-based `channel`) to `ranges`: it extends the channel's
-    /// last range when it follows it in both row and sequence, else starts a new one.
-    static func extend(_ ranges: inout [FlaggedRows], channel: Int, row: Int, sequence: UInt64) {
-        if let index = ranges.lastIndex(where: { $0.channel == channel }),
-           ranges[index].toRow == row, ranges[index].toSequence == sequence {
-            ranges[index].toRow += 1
-            ranges[index].toSequence += 1
-        } else {
-            ranges.append(.init(channel: channel, fromRow: row, toRow: row + 1, fromSequence: sequence,
-                                toSequence: sequence + 1))
-        }
-    }
-
-    init(header: StreamHeader, socketPath: String, channels: [Int], trailingShape: [Int]) {
-        socket = socketPath
-        self.trailingShape = trailingShape
-        layout = trailingShape.count == 1 ? "(frames, bands)" : "(frames, channels, bands)"
-        sampleRate = header.sampleRate
-        frameRate = header.frameRate
-        bandCount = Int(header.bandCount)
-        hopLength = Int(header.hopLength)
-        fftLength = Int(header.fftLength)
-        latencySamples = Int(header.latencySamples)
-        clampRule = header.clampRule
-        self.channels = channels.map { index in
-            let info = index < header.channels.count ? header.channels[index] : ChannelInfo(name: "in_\(index + 1)")
-            return Channel(channel: index + 1, port: info.name, source: info.source)
-        }
-        configuration = (try? JSONDecoder().decode(JSONValue.self, from: Data(header.configurationJSON)))
-            ?? .string(String(decoding: header.configurationJSON, as: UTF8.self))
-    }
-}
-
-/// Any JSON value, to embed the stream's configuration JSON as an object.
-enum JSONValue: Codable, Equatable {
-    case null
-    case bool(Bool)
-    case number(Double)
-    case string(String)
-    case array([JSONValue])
-    case object([String: JSONValue])
-
-    init(from decoder: Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() { self = .null }
-        else if let value = try? container.decode(Bool.self) { self = .bool(value) }
-        else if let value = try? container.decode(Double.self) { self = .number(value) }
-        else if let value = try? container.decode(String.self) { self = .string(value) }
-        else if let value = try? container.decode([JSONValue].self) { self = .array(value) }
-        else { self = .object(try container.decode([String: JSONValue].self)) }
-    }
-
-    func encode(to encoder: Encoder) throws {
-        var container = encoder.singleValueContainer()
-        switch self {
-        case .null: try container.encodeNil()
-        case .bool(let value): try container.encode(value)
-        case .number(let value): try container.encode(value)
-        case .string(let value): try container.encode(value)
-        case .array(let value): try container.encode(value)
-        case .object(let value): try container.encode(value)
-        }
     }
 }
 

@@ -85,19 +85,45 @@ import Testing
         try Self.writeSignal(16000, to: wav)
         let run = try Self.meltap(["file", wav, "-o", out, "--preset", "kaldi", "--n-mels", "80", "--fmax=-400"])
         #expect(run.status == 0, "\(run.stderr)")
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.appendingPathComponent("kaldi.json").path))) as! [String: Any]
-        #expect(json["preset"] as? String == "kaldi")
-        #expect(json["sampleRate"] as? Double == 16000)
-        #expect(json["meltapVersion"] as? String != nil)
-        #expect((json["source"] as? [String: Any])?["path"] as? String == URL(fileURLWithPath: wav).standardizedFileURL.path)
-        let configuration = try JSONDecoder().decode(FeatureSidecarProbe.self, from: Data(contentsOf: URL(fileURLWithPath: dir.appendingPathComponent("kaldi.json").path))).configuration
+        let sidecarPath = dir.appendingPathComponent("kaldi.json").path
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: sidecarPath))) as! [String: Any]
+        #expect(json["schema"] as? String == "meltap.features/2" && json["kind"] as? String == "file")
+        #expect(json["sampleRate"] as? Double == 16000 && json["inputSampleRate"] as? Double == 16000)
+        #expect(json["rows"] as? Int == 148 && json["rowShape"] as? [Int] == [80])
+        let sidecar = try FeatureSidecar.read(path: sidecarPath)
+        #expect(sidecar.preset == "kaldi" && sidecar.meltapVersion != nil)
+        #expect(sidecar.file?.path == URL(fileURLWithPath: wav).standardizedFileURL.path && sidecar.file?.channelCount == 1)
+        #expect(sidecar.channels == [.init(channel: 1)] && sidecar.clamp == "global" && sidecar.resampler == nil)
+        #expect(sidecar.frameRate == 100 && sidecar.firstSampleOfFrame0 == 0, "Kaldi framing starts at sample 0")
+        let configuration = try sidecar.configuration.decode(MelConfiguration.self)
         #expect(configuration.melBandCount == 80)
         #expect(configuration.maximumFrequency == 7600)
         #expect(configuration.windowLength == 400 && configuration.hopLength == 160 && configuration.fftLength == 512)
-        #expect(json["shape"] as? [Int] == [148, 80])
+        #expect(sidecar.shape == [148, 80])
     }
 
-    struct FeatureSidecarProbe: Decodable { var configuration: MelConfiguration }
+    @Test func sidecarListsChannelsFromOne() throws {
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let wav = dir.appendingPathComponent("stereo.wav").path
+        let writer = try AudioFileWriter(path: wav, sampleRate: 16000, channelCount: 2, format: .wavPCM16)
+        try writer.write(interleaved: (0..<16000).map { Float(sin(Double($0) * 0.01)) * 0.5 })
+        try writer.close()
+        func sidecar(_ name: String, _ options: [String]) throws -> FeatureSidecar {
+            let out = dir.appendingPathComponent("\(name).npy").path
+            let run = try Self.meltap(["file", wav, "-o", out, "--preset", "librosa"] + options)
+            #expect(run.status == 0, "\(run.stderr)")
+            return try FeatureSidecar.read(path: dir.appendingPathComponent("\(name).json").path)
+        }
+        let second = try sidecar("second", ["--channel", "2"])
+        #expect(second.channels == [.init(channel: 2)] && second.rowShape == [128] && second.file?.channelCount == 2)
+        #expect(second.firstSampleOfFrame0 == -1024, "centred framing: n_fft/2 of padding")
+        let both = try sidecar("both", ["--all-channels", "--clamp", "running"])
+        #expect(both.channels == [.init(channel: 1), .init(channel: 2)] && both.rowShape == [2, 128])
+        #expect(both.layout == "(frames, channels, bands)" && both.clamp == "running")
+        let mono = try sidecar("mono", ["--mono"])
+        #expect(mono.channels == [.init(averageOf: [1, 2])] && mono.rowShape == [128])
+    }
 
     /// Every format and bit depth gives the features of the samples libsndfile reads back.
     @Test(arguments: AudioFileWriter.Format.allCases)

@@ -42,11 +42,10 @@ import Testing
             Issue.record(Comment(rawValue: message))
         }
 
-        let sidecar = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("out.json"))) as? [String: Any]
-        let configuration = sidecar?["configuration"] as? [String: Any]
-        #expect(sidecar?["preset"] as? String == "micro")
-        #expect(configuration?["outputScale"] as? Double == 0.0390625)
-        #expect(configuration?["output"] as? String == "micro")
-        #expect(sidecar?["firstSampleOfFrame0"] as? Int == 0)
+        let sidecar = try FeatureSidecar.read(path: dir.appendingPathComponent("out.json").path)
+        #expect(sidecar.preset == "micro")
+        #expect(sidecar.outputScale == 0.0390625)
+        #expect(sidecar.configuration["output"]?.stringValue == "micro")
+        #expect(sidecar.firstSampleOfFrame0 == 0)
     }
 }

@@ -16,9 +16,16 @@ import Testing
         return (meltap, socket)
     }
 
-    static func sidecar(_ path: String) throws -> [String: Any] {
-        let data = try Data(contentsOf: URL(fileURLWithPath: Sidecar.path(forFeatureFile: path)))
-        return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    /// The sidecar of the recording `path` as JSON: its top level and its `recording` section
+    /// (start, end, gaps, xruns, discontinuities). Also checks that `FeatureSidecar.read` reads it.
+    static func sidecar(_ path: String) throws -> (top: [String: Any], recording: [String: Any]) {
+        let sidecarPath = Sidecar.path(forFeatureFile: path)
+        let data = try Data(contentsOf: URL(fileURLWithPath: sidecarPath))
+        let top = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(top["schema"] as? String == "meltap.features/2" && top["kind"] as? String == "recording")
+        let read = try FeatureSidecar.read(path: sidecarPath)
+        #expect(read.kind == .recording && read.stream?.socket != nil)
+        return (top, try #require(top["recording"] as? [String: Any], "no recording section: \(top)"))
     }
 
     /// numpy.load's shape of `path`, via the Python interpreter.
@@ -97,14 +104,18 @@ import Testing
         #expect(recorder.process.terminationStatus == 0, "record: \(recorder.errors)")
 
         let array = try NpyArray.load(path: output)
-        let meta = try Self.sidecar(output)
+        let (top, meta) = try Self.sidecar(output)
         let start = try #require(meta["start"] as? [String: Any])
         let firstSequence = try #require((start["sequence"] as? NSNumber)?.uint64Value)
         #expect(array.shape.count == 3 && array.shape[1] == 2 && array.shape[2] == 128, "shape \(array.shape)")
         let rows = array.shape[0]
         #expect(rows >= 30 * 48000 / 512 / 2, "only \(rows) rows in 30 s")
         #expect(try Self.numpyShape(output) == "(\(rows), 2, 128) float32")
-        #expect((meta["configuration"] as? [String: Any])?["preset"] as? String == "librosa")
+        #expect((top["configuration"] as? [String: Any])?["preset"] as? String == "librosa")
+        let read = try FeatureSidecar.read(path: Sidecar.path(forFeatureFile: output))
+        #expect(read.rows == rows && read.rowShape == [2, 128] && read.sampleRate == 48000 && read.inputSampleRate == 48000)
+        #expect(read.channels.map(\.channel) == [1, 2] && read.channels.map(\.port) == ["in_1", "in_2"])
+        #expect(read.stream?.channelCount == 2 && read.clamp == "running" && read.resampler == nil)
         #expect(meta["end"] != nil && meta["gaps"] is [Any] && meta["xruns"] is [Any] && meta["discontinuities"] is [Any])
         #expect((start["wallClock"] as? String)?.contains("T") == true)
 
@@ -216,7 +227,7 @@ import Testing
                 #expect(Array(array.values[start..<start + bands]) == values(channel, sequence), "row \(row) in_\(channel + 1)")
             }
         }
-        let meta = try Self.sidecar(output)
+        let (top, meta) = try Self.sidecar(output)
         let start = try #require(meta["start"] as? [String: Any])
         #expect((start["sequence"] as? NSNumber)?.uint64Value == 11, "start \(start)")
         let rowZeroTime: Int64 = 11 * 512 - 1024  // in_1's frame time of sequence 11, as sent
@@ -237,7 +248,7 @@ import Testing
         #expect(ranges("xruns") == [[1, 2, 4, 13, 15], [2, 2, 3, 13, 14]], "xruns \(ranges("xruns"))")
         #expect(ranges("discontinuities") == [[1, 5, 6, 16, 17], [2, 5, 6, 16, 17]], "discontinuities \(ranges("discontinuities"))")
         let end = try #require(meta["end"] as? [String: Any])
-        #expect(end["reason"] as? String == "stream ended" && (end["rows"] as? NSNumber)?.intValue == expected.count, "end \(end)")
+        #expect(end["reason"] as? String == "stream ended" && (top["rows"] as? NSNumber)?.intValue == expected.count, "end \(end)")
         #expect((end["framesReceived"] as? NSNumber)?.intValue == 1 + 20 + 2 + 1 + 13, "end \(end)")
     }
 
@@ -261,7 +272,7 @@ import Testing
         #expect(try Self.numpyShape(output) == "(\(rows), 128) float32")
         // The recorder started after the live subscriber and patches its header every 0.5 s.
         let frameRate = 48000.0 / 512
-        let start = try #require((try Self.sidecar(output))["start"] as? [String: Any])
+        let start = try #require((try Self.sidecar(output)).recording["start"] as? [String: Any])
         let firstSequence = try #require((start["sequence"] as? NSNumber)?.uint64Value)
         let firstLive = try #require(live.frames.first?.metadata.sequence)
         let available = seenBeforeKill - Int(firstSequence - firstLive)

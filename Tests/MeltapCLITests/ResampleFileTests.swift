@@ -74,12 +74,12 @@ import Testing
         #expect(a.shape == b.shape && a.shape.count == 3 && a.shape[1] == 2)
         #expect(Self.bits(a) == Self.bits(b))
         // The sidecar states both rates and the resampler.
-        let sidecar = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.appendingPathComponent("out.json").path))) as! [String: Any]
-        #expect(sidecar["sampleRate"] as? Double == 16000)
-        #expect((sidecar["source"] as? [String: Any])?["sampleRate"] as? Double == 44100)
-        let resampler = sidecar["resampler"] as? [String: Any]
-        #expect(resampler?["name"] as? String == "sinc-medium")
-        #expect((resampler?["lookaheadInputSamples"] as? Int ?? 0) > 0)
+        let sidecar = try FeatureSidecar.read(path: dir.appendingPathComponent("out.json").path)
+        #expect(sidecar.sampleRate == 16000)
+        #expect(sidecar.inputSampleRate == 44100)
+        #expect(sidecar.resampler?.name == "sinc-medium")
+        #expect(sidecar.resampler?.library?.contains("libsamplerate") == true, "\(String(describing: sidecar.resampler))")
+        #expect((sidecar.resampler?.lookaheadInputSamples ?? 0) > 0)
     }
 
     @Test("Without resampling, --save-audio writes the analysed samples unchanged, and the sidecar has no resampler")
@@ -94,9 +94,9 @@ import Testing
         #expect(run.status == 0, "\(run.stderr)")
         #expect(try AudioFileReader(path: saved).readAll().map(\.bitPattern)
                 == AudioFileReader(path: input).readAll().map(\.bitPattern))
-        let sidecar = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.appendingPathComponent("out.json").path))) as! [String: Any]
-        #expect(sidecar["resampler"] == nil)
-        #expect(sidecar["sampleRate"] as? Double == 16000)
+        let sidecar = try FeatureSidecar.read(path: dir.appendingPathComponent("out.json").path)
+        #expect(sidecar.resampler == nil)
+        #expect(sidecar.sampleRate == 16000 && sidecar.inputSampleRate == 16000)
     }
 
     /// The micro preset analyses int16 samples: --save-audio writes exactly those, as 16-bit PCM.
