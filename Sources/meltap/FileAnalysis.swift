@@ -24,7 +24,7 @@ struct FileAnalysis {
         if let saveAudio = command.saveAudio { try OutputPath.check(saveAudio, existing: existing) }
         let reader = try AudioFileReader(path: command.input)
         let inputRate = reader.sampleRate
-        let analysisRate = command.resampling.analysisRate(inputRate: inputRate)
+        let analysisRate = command.resampling.analysisRate(inputRate: inputRate, preset: command.dsp.preset)
         let configuration = try command.dsp.resolve(sampleRate: analysisRate)
         if let note = configuration.fftAllocationNote { printError("note: \(note)") }
         guard let configurationJSON = try? JSONValue(encoding: configuration) else {
@@ -49,7 +49,7 @@ struct FileAnalysis {
         let deferred = clamp == .deferred && OfflineFinisher.isNeeded(configuration)
         let analyzers = try channels.map { _ in try MelAnalyzer(configuration: configuration, clampRule: clamp) }
         // One resampler per analysed channel, nil when the input is at the analysis rate already.
-        let resamplers = try channels.map { _ in try command.resampling.makeResampler(inputRate: inputRate) }
+        let resamplers = try channels.map { _ in try command.resampling.makeResampler(inputRate: inputRate, preset: command.dsp.preset) }
         let resampling = resamplers.first ?? nil
         let width = analyzers[0].frameWidth
         let outputWidth = configuration.frameWidth

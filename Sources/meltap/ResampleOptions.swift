@@ -7,7 +7,7 @@ extension ResamplerQuality: ExpressibleByArgument {}
 /// The analysis rate and the resampler, shared by `meltap file` and `meltap run`.
 struct ResampleOptions: ParsableArguments {
     @Option(name: .customLong("sample-rate"), help: ArgumentHelp(
-        "The analysis rate in Hz (librosa's sr): every channel is resampled to it before the analysis when the input runs at another rate. Without it, the input's rate. n_fft, hop_length and fmax count at this rate.",
+        "The analysis rate in Hz (librosa's sr): every channel is resampled to it before the analysis when the input runs at another rate. Without it, 16000 for the whisper and micro presets (their models are trained at 16 kHz) and the input's rate for the others. n_fft, hop_length and fmax count at this rate.",
         valueName: "hz"))
     var sampleRate: Int?
 
@@ -22,15 +22,21 @@ struct ResampleOptions: ParsableArguments {
         }
     }
 
-    /// The rate the analysis runs at for input at `inputRate` Hz.
-    func analysisRate(inputRate: Double) -> Double {
-        sampleRate.map(Double.init) ?? inputRate
+    /// The analysis rate asked for: `--sample-rate`, else the rate `preset` requires (whisper and
+    /// micro: 16000), else nil (the input's rate).
+    func requestedRate(preset: MelPreset) -> Double? {
+        sampleRate.map(Double.init) ?? preset.requiredSampleRate
+    }
+
+    /// The rate the analysis of `preset` runs at for input at `inputRate` Hz.
+    func analysisRate(inputRate: Double, preset: MelPreset) -> Double {
+        requestedRate(preset: preset) ?? inputRate
     }
 
     /// A prefaulted resampler from `inputRate` to the analysis rate, or nil when they are equal.
     /// - Throws: `MelConfigurationError` when libsamplerate cannot do the ratio.
-    func makeResampler(inputRate: Double) throws -> Resampler? {
-        let outputRate = analysisRate(inputRate: inputRate)
+    func makeResampler(inputRate: Double, preset: MelPreset) throws -> Resampler? {
+        let outputRate = analysisRate(inputRate: inputRate, preset: preset)
         guard outputRate != inputRate else { return nil }
         do {
             return try Resampler(inputRate: inputRate, outputRate: outputRate, quality: resampler)

@@ -120,7 +120,7 @@ struct RunCommand: ParsableCommand {
         options.ringCapacity = ringFrames
         options.xrunHold = xrunHold / 1000
         options.wakesConsumer = consumerPoll == nil
-        options.analysisSampleRate = resampling.sampleRate.map(Double.init)
+        options.analysisSampleRate = resampling.requestedRate(preset: dsp.preset)
         options.resamplerQuality = resampling.resampler
         let dsp = self.dsp
         let client: JackClient

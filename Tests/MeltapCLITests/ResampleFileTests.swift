@@ -99,6 +99,23 @@ import Testing
         #expect(sidecar.sampleRate == 16000 && sidecar.inputSampleRate == 16000)
     }
 
+    @Test("whisper and micro default to 16 kHz: without --sample-rate, 48 kHz input is resampled as with --sample-rate 16000",
+          arguments: ["whisper", "micro"])
+    func modelPresetsDefaultTo16kHz(preset: String) throws {
+        let dir = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = dir.appendingPathComponent("in48.wav").path
+        let implicit = dir.appendingPathComponent("implicit.npy").path, explicit = dir.appendingPathComponent("explicit.npy").path
+        try Self.writeTestAudio(input)
+        let run = try CLI.meltap(["file", input, "-o", implicit, "--preset", preset])
+        #expect(run.status == 0, "\(run.stderr)")
+        let asked = try CLI.meltap(["file", input, "-o", explicit, "--preset", preset, "--sample-rate", "16000"])
+        #expect(asked.status == 0, "\(asked.stderr)")
+        #expect(Self.bits(try NpyArray.load(path: implicit)) == Self.bits(try NpyArray.load(path: explicit)))
+        let sidecar = try FeatureSidecar.read(path: dir.appendingPathComponent("implicit.json").path)
+        #expect(sidecar.sampleRate == 16000 && sidecar.inputSampleRate == 48000 && sidecar.resampler != nil)
+    }
+
     /// The micro preset analyses int16 samples: --save-audio writes exactly those, as 16-bit PCM.
     @Test("The micro preset saves 16-bit PCM, and analysing it again gives the same features")
     func microSavesPCM16() throws {
@@ -117,13 +134,13 @@ import Testing
         #expect(Self.bits(try NpyArray.load(path: out)) == Self.bits(try NpyArray.load(path: again)))
     }
 
-    @Test("Errors say what to do: whisper at 48 kHz suggests --sample-rate; bad rates, names and paths")
+    @Test("Errors say what to do: whisper forced to 48 kHz suggests --sample-rate 16000; bad rates, names and paths")
     func errors() throws {
         let dir = try CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let input = dir.appendingPathComponent("in48.wav").path, out = dir.appendingPathComponent("out.npy").path
         try Self.writeTestAudio(input)
-        let whisper = try CLI.meltap(["file", input, "-o", out, "--preset", "whisper"])
+        let whisper = try CLI.meltap(["file", input, "-o", out, "--preset", "whisper", "--sample-rate", "48000"])
         #expect(whisper.status != 0 && whisper.stderr.contains("--sample-rate 16000"), "\(whisper.stderr)")
         let rate = try CLI.meltap(["file", input, "-o", out, "--sample-rate", "10"])
         #expect(rate.status != 0 && rate.stderr.contains("Please give --sample-rate"), "\(rate.stderr)")
