@@ -62,7 +62,7 @@ let package = Package(
 
         // What the JACK test suites share: meltap-testsource's record format, the offline reference.
         .target(name: "JackTestSupport", dependencies: ["MelDSP"], path: "Tests/JackTestSupport"),
-        .testTarget(name: "MelDSPTests", dependencies: ["MelDSP", "MelFiles"], exclude: ["Fixtures"]),
+        .testTarget(name: "MelDSPTests", dependencies: ["MelDSP", "MelFiles", "MelResample"], exclude: ["Fixtures"]),
         .testTarget(name: "MelFilesTests", dependencies: ["MelFiles"]),
         .testTarget(name: "MelResampleTests", dependencies: ["MelResample", "MelDSP"]),
         .testTarget(name: "MelTransportTests", dependencies: ["MelTransport", "MelServer", "MeltapClient"]),
