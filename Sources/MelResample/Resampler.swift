@@ -7,7 +7,8 @@ import CSampleRate
 /// sinc-best ≈ 2.8 %, sinc-medium ≈ 0.9 %, sinc-fastest ≈ 0.4 % of one core.
 public enum ResamplerQuality: String, CaseIterable, Codable, Sendable {
     /// `SRC_SINC_BEST_QUALITY`: 144 dB SNR, 96 % bandwidth. The default: Whisper log-mel within
-    /// 1e-4 of a librosa (soxr_hq) pipeline in the bands below 7 kHz (docs/performance.md).
+    /// 2e-4 of a librosa (soxr_hq) pipeline in the bands below 7 kHz after the first two frames
+    /// (docs/parity.md, "Resampled input").
     case sincBest = "sinc-best"
     /// `SRC_SINC_MEDIUM_QUALITY`: 121 dB SNR, 90 % bandwidth.
     case sincMedium = "sinc-medium"
