@@ -237,7 +237,11 @@ final class SubscriberHandler: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         let subscriber = Subscriber(context: context)
-        if hub.add(subscriber) { self.subscriber = subscriber }
+        // Set before `add`: its header write fails at once when the client has already hung up,
+        // and NIO then calls `channelInactive` from inside `add`, which must find the subscriber
+        // to remove it (else it stays counted, holding a --max-subscribers slot for good).
+        self.subscriber = subscriber
+        if !hub.add(subscriber) { self.subscriber = nil }
         context.fireChannelActive()
     }
 
