@@ -47,6 +47,45 @@ public struct JackClientOptions: Sendable {
     public init() {}
 }
 
+/// One feature stream of a `JackClient`: a name, an analysis rate and a configuration maker.
+/// Every stream reads the same input ports; streams at the same analysis rate share one
+/// resampler per channel.
+public struct JackStreamSpec: Sendable {
+    /// The stream's name (`--stream NAME=…`); empty for the single stream of a plain `meltap run`.
+    public var name: String
+    /// The analysis rate in Hz: when the server runs at another rate, every channel is resampled
+    /// to it in the process callback. Nil: the server's rate.
+    public var analysisSampleRate: Double?
+    /// Builds the configuration for an analysis rate (called again after a sample-rate change).
+    public var makeConfiguration: JackClient.ConfigurationMaker
+
+    public init(name: String, analysisSampleRate: Double?, makeConfiguration: @escaping JackClient.ConfigurationMaker) {
+        self.name = name
+        self.analysisSampleRate = analysisSampleRate
+        self.makeConfiguration = makeConfiguration
+    }
+}
+
+/// A view of one stream of a `JackClient`: its ring (one consumer thread pops it), its frame
+/// width and, through the client, its current configuration and latencies.
+public struct JackStream: Sendable {
+    public let client: JackClient
+    /// Position in the client's stream list.
+    public let index: Int
+    public var name: String { client.streamSpecs[index].name }
+    /// Frames out. Consumer: one thread.
+    public var ring: FrameRing { client.rings[index] }
+    /// Values per frame.
+    public var frameWidth: Int { client.rings[index].width }
+    public var configuration: MelConfiguration { client.configuration(ofStream: index) }
+    public var resampler: ResamplerQuality? { client.resampler(ofStream: index) }
+    public var resamplerLatency: Int { client.resamplerLatency(ofStream: index) }
+    public var algorithmicLatency: Int { client.algorithmicLatency(ofStream: index) }
+    public var holdLatency: Int { client.holdLatency(ofStream: index) }
+    /// Frames of this stream pushed into its ring, and frames its ring had no room for.
+    public var counters: (frames: UInt64, drops: UInt64) { client.counters(ofStream: index) }
+}
+
 /// Counters and timings of a run.
 public struct JackStatistics: Sendable {
     /// Frames pushed into the ring.
@@ -94,16 +133,20 @@ public final class JackClient: @unchecked Sendable {
     public typealias ConfigurationMaker = @Sendable (Double) throws -> MelConfiguration
 
     public let options: JackClientOptions
-    /// Frames out. Consumer: one thread.
-    public let ring: FrameRing
-    /// Values per frame.
-    public let frameWidth: Int
+    /// The streams, in the order given (one, named "", without `--stream`).
+    public let streamSpecs: [JackStreamSpec]
+    /// One ring per stream (each stream has its own frame width). Consumer: one thread.
+    public let rings: [FrameRing]
+    /// The first stream's ring (the only one without `--stream`); its semaphore wakes the consumer
+    /// for every stream.
+    public var ring: FrameRing { rings[0] }
+    /// The first stream's values per frame.
+    public var frameWidth: Int { rings[0].width }
     /// Input ports / channels.
     public let channelCount: Int
     /// rtguard / RealtimeSanitizer hooks found at setup.
     public let hooks: RealtimeHooks
 
-    private let makeConfiguration: ConfigurationMaker
     private let state: UnsafeMutablePointer<RealtimeState>
     private let shared: UnsafeMutablePointer<RealtimeShared>
     private let stopping = Atomic<Bool>(false)
@@ -112,11 +155,12 @@ public final class JackClient: @unchecked Sendable {
 
     /// State touched by the supervisor and read by others, under the mutex.
     private struct MutableState: ~Copyable {
-        var configuration: MelConfiguration
-        /// The server's rate the analyzer set was built for, Hz.
+        /// Per stream.
+        var configurations: [MelConfiguration]
+        /// The server's rate the analyzer sets were built for, Hz.
         var inputSampleRate: Double
-        /// Input samples the resamplers read ahead (0 without resampling).
-        var resamplerLookahead: Int
+        /// Per stream: input samples its resamplers read ahead (0 without resampling).
+        var resamplerLookaheads: [Int]
         var clientName: String
         var active = false
         var supervisorRunning = false
@@ -130,16 +174,24 @@ public final class JackClient: @unchecked Sendable {
         var reportedUnassigned: Set<String> = []
     }
 
-    /// Opens the client and prepares everything the callback needs.
-    /// - Throws: `JackClientError` when no server runs (with how to start one), when the
+    /// Opens the client with one stream (the configuration maker's, at `options.analysisSampleRate`).
+    /// - Throws: see `init(options:streams:)`.
+    public convenience init(options: JackClientOptions, configuration makeConfiguration: @escaping ConfigurationMaker) throws {
+        try self.init(options: options, streams: [JackStreamSpec(name: "", analysisSampleRate: options.analysisSampleRate,
+                                                                 makeConfiguration: makeConfiguration)])
+    }
+
+    /// Opens the client and prepares everything the callback needs, for every stream.
+    /// - Throws: `JackClientError` when no server runs (with how to start one), when a
     ///   configuration is invalid for the server's rate, or when ports cannot be registered.
-    public init(options: JackClientOptions, configuration makeConfiguration: @escaping ConfigurationMaker) throws {
+    public init(options: JackClientOptions, streams: [JackStreamSpec]) throws {
+        precondition(!streams.isEmpty, "JackClient needs at least one stream")
         RawFlags.check()
         setenv("JACK_NO_START_SERVER", "1", 1)
         jack_set_error_function(meltapJackMessage)
         jack_set_info_function(meltapJackInfo)
         self.options = options
-        self.makeConfiguration = makeConfiguration
+        self.streamSpecs = streams
         hooks = RealtimeHooks.lookUp()
 
         let client = try Self.openClient(name: options.name)
@@ -147,13 +199,7 @@ public final class JackClient: @unchecked Sendable {
         defer { if !ok { jack_client_close(client) } }
 
         let rate = Double(jack_get_sample_rate(client))
-        let analysisRate = options.analysisSampleRate ?? rate
-        let configuration: MelConfiguration
-        do { configuration = try makeConfiguration(analysisRate) } catch {
-            throw JackClientError(analysisRate == rate
-                ? "Cannot configure the analyzer for the server's sample rate \(Int(rate)) Hz: \(error)"
-                : "Cannot configure the analyzer for the analysis rate \(Int(analysisRate)) Hz: \(error)")
-        }
+        let configurations = try Self.makeConfigurations(streams, inputRate: rate)
         var initialSources: [String] = []
         for pattern in options.connectPatterns {
             for name in Self.outputPorts(client, matching: pattern) where !initialSources.contains(name) {
@@ -164,44 +210,40 @@ public final class JackClient: @unchecked Sendable {
         guard channels >= 1 else { throw JackClientError("Please ask for at least one input (--inputs 1 or more).") }
         channelCount = channels
 
-        let analyzers = try Self.makeAnalyzers(configuration, count: channels, clampRule: options.clampRule)
-        let resamplers = try Self.makeResamplers(inputRate: rate, options: options, count: channels)
-        frameWidth = analyzers[0].frameWidth
-        ring = FrameRing(width: frameWidth, minimumCapacity: options.ringCapacity)
+        let parts = try Self.makeParts(configurations, inputRate: rate, options: options, count: channels)
+        rings = parts.map { FrameRing(width: $0.analyzers[0].frameWidth, minimumCapacity: options.ringCapacity) }
 
         shared = .allocate(capacity: 1)
         shared.initialize(to: RealtimeShared())
         shared.pointee.serverSampleRate.store(UInt32(rate), ordering: .relaxed)
         let ports = UnsafeMutablePointer<OpaquePointer?>.allocate(capacity: channels)
         ports.initialize(repeating: nil, count: channels)
-        let sequence = UnsafeMutablePointer<UInt64>.allocate(capacity: channels)
-        sequence.initialize(repeating: 0, count: channels)
-        let flags = UnsafeMutablePointer<UInt32>.allocate(capacity: channels)
-        flags.initialize(repeating: 0, count: channels)
-        let pushFlags = UnsafeMutablePointer<UInt32>.allocate(capacity: channels)
-        pushFlags.initialize(repeating: 0, count: channels)
-        // Room for every frame completed within the hold, plus one largest period's frames (in
-        // analysis samples: a resampler may emit more than it reads).
-        let holdSamples = AnalyzerSet.holdSamples(seconds: options.xrunHold, sampleRate: analysisRate)
-        let largestAnalysedBlock = resamplers.first?.outputCapacity(forInputCount: realtimeMaximumBlockLength)
-            ?? realtimeMaximumBlockLength
-        let holdCapacity = (holdSamples + largestAnalysedBlock) / configuration.hopLength + 2
-        let hold = FrameHold(channels: channels, capacity: holdCapacity, width: frameWidth)
+        let lanes = UnsafeMutablePointer<StreamLane>.allocate(capacity: streams.count)
+        for (index, configuration) in configurations.enumerated() {
+            // Room for every frame completed within the hold, plus one largest period's frames (in
+            // analysis samples: a resampler may emit more than it reads).
+            let holdSamples = AnalyzerSet.holdSamples(seconds: options.xrunHold, sampleRate: configuration.sampleRate)
+            let owner = parts[index].resamplerOwner
+            let largestAnalysedBlock = (owner >= 0 ? parts[owner].resamplers.first : nil)?
+                .outputCapacity(forInputCount: realtimeMaximumBlockLength) ?? realtimeMaximumBlockLength
+            let holdCapacity = (holdSamples + largestAnalysedBlock) / configuration.hopLength + 2
+            (lanes + index).initialize(to: StreamLane(ring: rings[index], channels: channels, holdCapacity: holdCapacity))
+        }
         let streamStart = UnsafeMutablePointer<Int64>.allocate(capacity: channels)
         streamStart.initialize(repeating: 0, count: channels)
         state = .allocate(capacity: 1)
         state.initialize(to: RealtimeState(
             client: client, ports: ports, channelCount: channels,
-            set: AnalyzerSet.make(analyzers, resamplers: resamplers, inputRate: rate, holdSeconds: options.xrunHold),
-            ring: .passUnretained(ring), hold: hold, sequence: sequence,
-            pendingFlags: flags, pushFlags: pushFlags, streamStart: streamStart, damage: DamageLog(),
-            wakesConsumer: options.wakesConsumer,
+            set: AnalyzerSet.makeAll(parts, inputRate: rate, holdSeconds: options.xrunHold),
+            lanes: lanes, laneCount: streams.count, wakeRing: .passUnretained(rings[0]),
+            streamStart: streamStart, wakesConsumer: options.wakesConsumer,
             shared: shared, hooks: hooks))
 
         var assignment: [String: Int] = [:]
         for (index, name) in initialSources.prefix(channels).enumerated() { assignment[name] = index }
         mutable = Mutex(MutableState(
-            configuration: configuration, inputSampleRate: rate, resamplerLookahead: resamplers.first?.lookahead ?? 0,
+            configurations: configurations, inputSampleRate: rate,
+            resamplerLookaheads: Self.lookaheads(parts),
             clientName: String(cString: jack_get_client_name(client)),
             assignment: assignment, remembered: Array(repeating: [], count: channels)))
         try registerPortsAndCallbacks(client)
@@ -211,18 +253,17 @@ public final class JackClient: @unchecked Sendable {
     deinit {
         stop()
         if let client = state.pointee.client { jack_client_close(client) }
-        AnalyzerSet.destroy(state.pointee.set)
+        let laneCount = state.pointee.laneCount
+        AnalyzerSet.destroyAll(state.pointee.set, count: laneCount)
         for handshake in [shared.pointee.pendingSet.exchange(0, ordering: .acquiring),
                           shared.pointee.retiredSet.exchange(0, ordering: .acquiring)] where handshake != 0 {
-            AnalyzerSet.destroy(UnsafeMutablePointer<AnalyzerSet>(bitPattern: handshake)!)
+            AnalyzerSet.destroyAll(UnsafeMutablePointer<AnalyzerSet>(bitPattern: handshake)!, count: laneCount)
         }
         state.pointee.ports.deallocate()
-        state.pointee.sequence.deallocate()
-        state.pointee.pendingFlags.deallocate()
-        state.pointee.pushFlags.deallocate()
         state.pointee.streamStart.deallocate()
-        state.pointee.hold.deallocate()
-        state.pointee.damage.deallocate()
+        for lane in 0..<laneCount { state.pointee.lanes[lane].deallocate() }
+        state.pointee.lanes.deinitialize(count: laneCount)
+        state.pointee.lanes.deallocate()
         state.deinitialize(count: 1)
         state.deallocate()
         shared.deinitialize(count: 1)
@@ -233,7 +274,13 @@ public final class JackClient: @unchecked Sendable {
 
     /// The configuration frames are currently computed with (changes after a sample-rate change;
     /// frames computed with a new one carry `.reconfigured`).
-    public var configuration: MelConfiguration { mutable.withLock { $0.configuration } }
+    public var configuration: MelConfiguration { configuration(ofStream: 0) }
+
+    /// The streams, in the order given.
+    public var streams: [JackStream] { streamSpecs.indices.map { JackStream(client: self, index: $0) } }
+
+    /// Stream `index`'s current configuration.
+    public func configuration(ofStream index: Int) -> MelConfiguration { mutable.withLock { $0.configurations[index] } }
 
     /// The name JACK gave the client.
     public var clientName: String { mutable.withLock { $0.clientName } }
@@ -249,21 +296,30 @@ public final class JackClient: @unchecked Sendable {
     public var inputSampleRate: Double { mutable.withLock { $0.inputSampleRate } }
 
     /// The resampler converting the input to the analysis rate, or nil when they are equal.
-    public var resampler: ResamplerQuality? {
-        mutable.withLock { $0.inputSampleRate != $0.configuration.sampleRate } ? options.resamplerQuality : nil
+    public var resampler: ResamplerQuality? { resampler(ofStream: 0) }
+
+    /// Stream `index`'s resampler, or nil when its analysis rate is the server's.
+    public func resampler(ofStream index: Int) -> ResamplerQuality? {
+        mutable.withLock { $0.inputSampleRate != $0.configurations[index].sampleRate } ? options.resamplerQuality : nil
     }
 
     /// The resampler's latency in analysis samples (its look-ahead, rounded up); 0 without one.
-    public var resamplerLatency: Int {
+    public var resamplerLatency: Int { resamplerLatency(ofStream: 0) }
+
+    /// Stream `index`'s resampler latency in its analysis samples; 0 without one.
+    public func resamplerLatency(ofStream index: Int) -> Int {
         mutable.withLock {
-            Int((Double($0.resamplerLookahead) * $0.configuration.sampleRate / $0.inputSampleRate).rounded(.up))
+            Int((Double($0.resamplerLookaheads[index]) * $0.configurations[index].sampleRate / $0.inputSampleRate).rounded(.up))
         }
     }
 
     /// Analysis samples between a frame's reference instant and its last input sample: n_fft/2 for
     /// centred framing (the frame is centred on its reference), the window length otherwise.
-    public var algorithmicLatency: Int {
-        let configuration = self.configuration
+    public var algorithmicLatency: Int { algorithmicLatency(ofStream: 0) }
+
+    /// Stream `index`'s algorithmic latency, in its analysis samples.
+    public func algorithmicLatency(ofStream index: Int) -> Int {
+        let configuration = configuration(ofStream: index)
         switch configuration.framing {
         case .centerZero, .centerReflect: return configuration.fftLength / 2
         case .none: return configuration.windowLength
@@ -272,7 +328,18 @@ public final class JackClient: @unchecked Sendable {
     }
 
     /// Analysis samples each frame is held in the realtime thread before it is pushed (`xrunHold`).
-    public var holdLatency: Int { AnalyzerSet.holdSamples(seconds: options.xrunHold, sampleRate: configuration.sampleRate) }
+    public var holdLatency: Int { holdLatency(ofStream: 0) }
+
+    /// Stream `index`'s hold latency, in its analysis samples.
+    public func holdLatency(ofStream index: Int) -> Int {
+        AnalyzerSet.holdSamples(seconds: options.xrunHold, sampleRate: configuration(ofStream: index).sampleRate)
+    }
+
+    /// Stream `index`'s frames pushed and dropped (relaxed loads: a report).
+    public func counters(ofStream index: Int) -> (frames: UInt64, drops: UInt64) {
+        let counters = state.pointee.lanes[index].counters
+        return (counters.pointee.frames.load(ordering: .relaxed), counters.pointee.drops.load(ordering: .relaxed))
+    }
 
     /// The current JACK period in samples, from the buffer-size callback (0 before activation).
     /// One atomic load: cheap enough for a per-wake-up caller, unlike `statistics()`.
@@ -376,7 +443,9 @@ public final class JackClient: @unchecked Sendable {
     private func collectRetired() {
         // Acquiring: pairs with the realtime thread's releasing store; its last use is done.
         let retired = shared.pointee.retiredSet.exchange(0, ordering: .acquiring)
-        if retired != 0 { AnalyzerSet.destroy(UnsafeMutablePointer<AnalyzerSet>(bitPattern: retired)!) }
+        if retired != 0 {
+            AnalyzerSet.destroyAll(UnsafeMutablePointer<AnalyzerSet>(bitPattern: retired)!, count: state.pointee.laneCount)
+        }
     }
 
     /// Builds analyzers for a new sample rate and hands them to the realtime thread, which picks
@@ -384,36 +453,34 @@ public final class JackClient: @unchecked Sendable {
     private func reconfigure(rate: Double) {
         guard shared.pointee.pendingSet.load(ordering: .acquiring) == 0,
               shared.pointee.retiredSet.load(ordering: .acquiring) == 0 else { return }  // next round
-        let configuration: MelConfiguration
-        let analyzers: [MelAnalyzer]
-        let resamplers: [Resampler]
+        let configurations: [MelConfiguration]
+        let parts: [AnalyzerSet.Parts]
         do {
-            configuration = try makeConfiguration(options.analysisSampleRate ?? rate)
-            analyzers = try Self.makeAnalyzers(configuration, count: channelCount, clampRule: options.clampRule)
-            resamplers = try Self.makeResamplers(inputRate: rate, options: options, count: channelCount)
+            configurations = try Self.makeConfigurations(streamSpecs, inputRate: rate)
+            parts = try Self.makeParts(configurations, inputRate: rate, options: options, count: channelCount)
         } catch {
             options.log("sample rate changed to \(Int(rate)) Hz but the analyzer cannot be rebuilt: \(error)")
             mutable.withLock { $0.inputSampleRate = rate }  // do not retry every round
             return
         }
-        guard analyzers[0].frameWidth == frameWidth else {
+        for (index, part) in parts.enumerated() where part.analyzers[0].frameWidth != rings[index].width {
             options.log("sample rate changed to \(Int(rate)) Hz and the frame width would change "
-                        + "(\(frameWidth) → \(analyzers[0].frameWidth)); restart meltap to apply it.")
+                        + "(\(rings[index].width) → \(part.analyzers[0].frameWidth)); restart meltap to apply it.")
             mutable.withLock { $0.inputSampleRate = rate }
             return
         }
-        let set = AnalyzerSet.make(analyzers, resamplers: resamplers, inputRate: rate, holdSeconds: options.xrunHold)
+        let set = AnalyzerSet.makeAll(parts, inputRate: rate, holdSeconds: options.xrunHold)
         mutable.withLock {
-            $0.configuration = configuration
+            $0.configurations = configurations
             $0.inputSampleRate = rate
-            $0.resamplerLookahead = resamplers.first?.lookahead ?? 0
+            $0.resamplerLookaheads = Self.lookaheads(parts)
             $0.reconfigurations += 1
         }
         if state.pointee.client != nil && mutable.withLock({ $0.active }) {
-            // Releasing: the set is fully built before the realtime thread can see it.
+            // Releasing: the sets are fully built before the realtime thread can see them.
             shared.pointee.pendingSet.store(Int(bitPattern: set), ordering: .releasing)
         } else {
-            AnalyzerSet.destroy(state.pointee.set)
+            AnalyzerSet.destroyAll(state.pointee.set, count: state.pointee.laneCount)
             state.pointee.set = set
             state.pointee.needsStreamStart = true
             state.pointee.streamStartFlags |= RawFlags.reconfigured | RawFlags.discontinuity
@@ -440,10 +507,10 @@ public final class JackClient: @unchecked Sendable {
                 collectRetired()
                 let pending = shared.pointee.pendingSet.exchange(0, ordering: .acquiring)
                 if pending != 0 {
-                    AnalyzerSet.destroy(state.pointee.set)
+                    AnalyzerSet.destroyAll(state.pointee.set, count: state.pointee.laneCount)
                     state.pointee.set = UnsafeMutablePointer<AnalyzerSet>(bitPattern: pending)!
                 }
-                state.pointee.set.pointee.resetAll()
+                for lane in 0..<state.pointee.laneCount { state.pointee.set[lane].resetAll() }
                 state.pointee.client = client
                 state.pointee.needsStreamStart = true
                 state.pointee.streamStartFlags |= RawFlags.serverRestart | RawFlags.discontinuity
@@ -577,13 +644,53 @@ public final class JackClient: @unchecked Sendable {
         }
     }
 
-    /// One prefaulted resampler per channel from `inputRate` to the analysis rate, or none when
-    /// they are equal.
-    static func makeResamplers(inputRate: Double, options: JackClientOptions, count: Int) throws -> [Resampler] {
-        guard let analysisRate = options.analysisSampleRate, analysisRate != inputRate else { return [] }
+    /// Every stream's configuration at its analysis rate (its own, or `inputRate`).
+    static func makeConfigurations(_ streams: [JackStreamSpec], inputRate: Double) throws -> [MelConfiguration] {
+        try streams.map { stream in
+            let analysisRate = stream.analysisSampleRate ?? inputRate
+            let named = stream.name.isEmpty ? "" : "stream \(stream.name): "
+            do { return try stream.makeConfiguration(analysisRate) } catch {
+                throw JackClientError(analysisRate == inputRate
+                    ? "\(named)Cannot configure the analyzer for the server's sample rate \(Int(inputRate)) Hz: \(error)"
+                    : "\(named)Cannot configure the analyzer for the analysis rate \(Int(analysisRate)) Hz: \(error)")
+            }
+        }
+    }
+
+    /// Every stream's analyzers, and one prefaulted resampler per channel per distinct analysis
+    /// rate other than `inputRate`, owned by the first stream at that rate.
+    static func makeParts(_ configurations: [MelConfiguration], inputRate: Double, options: JackClientOptions,
+                          count: Int) throws -> [AnalyzerSet.Parts] {
+        var parts: [AnalyzerSet.Parts] = []
+        for (index, configuration) in configurations.enumerated() {
+            let analyzers = try makeAnalyzers(configuration, count: count, clampRule: options.clampRule)
+            let rate = configuration.sampleRate
+            guard rate != inputRate else {
+                parts.append(AnalyzerSet.Parts(analyzers: analyzers, resamplers: [], resamplerOwner: -1))
+                continue
+            }
+            if let owner = configurations.prefix(index).firstIndex(where: { $0.sampleRate == rate }) {
+                parts.append(AnalyzerSet.Parts(analyzers: analyzers, resamplers: [], resamplerOwner: owner))
+            } else {
+                let resamplers = try makeResamplers(inputRate: inputRate, outputRate: rate,
+                                                    quality: options.resamplerQuality, count: count)
+                parts.append(AnalyzerSet.Parts(analyzers: analyzers, resamplers: resamplers, resamplerOwner: index))
+            }
+        }
+        return parts
+    }
+
+    /// Per stream: the look-ahead of the resamplers it reads, in input samples (0 without).
+    static func lookaheads(_ parts: [AnalyzerSet.Parts]) -> [Int] {
+        parts.map { $0.resamplerOwner >= 0 ? parts[$0.resamplerOwner].resamplers.first?.lookahead ?? 0 : 0 }
+    }
+
+    /// One prefaulted resampler per channel from `inputRate` to `outputRate`.
+    static func makeResamplers(inputRate: Double, outputRate: Double, quality: ResamplerQuality,
+                               count: Int) throws -> [Resampler] {
         do {
             return try (0..<count).map { _ in
-                try Resampler(inputRate: inputRate, outputRate: analysisRate, quality: options.resamplerQuality)
+                try Resampler(inputRate: inputRate, outputRate: outputRate, quality: quality)
             }
         } catch {
             throw JackClientError("\(error)")

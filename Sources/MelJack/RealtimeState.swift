@@ -71,9 +71,13 @@ struct RealtimeShared: ~Copyable {
     func wakeSupervisor() { sem_post(supervisorWake) }
 }
 
-/// One analyzer per channel, built together for one input rate and one analysis rate, with one
-/// resampler per channel when the two differ. Owned by `JackClient`; handed to the realtime
-/// thread by pointer, retired by pointer.
+/// One stream's analyzers, one per channel, built together for one input rate and one analysis
+/// rate. When the two differ, the stream reads its input from a *rate group*: one resampler per
+/// channel per distinct analysis rate, owned (retained, with its scratch buffer) by the first
+/// stream at that rate and shared by later streams at the same rate (`resamplerOwner`), so each
+/// channel is resampled once per rate, not once per stream. The sets of all streams lie side by
+/// side in one allocation (`makeAll`); owned by `JackClient`; handed to the realtime thread by
+/// pointer, retired by pointer.
 ///
 /// Two sample clocks: *input* samples are JACK frames (the server's rate, `inputRate`);
 /// *analysis* samples are what the analyzers count (`analysisRate`, the configuration's
@@ -83,7 +87,8 @@ struct AnalyzerSet {
     /// `count` analyzers, retained (+1) by this set until `destroy`.
     let analyzers: UnsafeMutablePointer<Unmanaged<MelAnalyzer>>
     let count: Int
-    /// `count` resamplers, retained (+1) until `destroy`; nil when the input is at the analysis rate.
+    /// `count` resamplers, retained (+1) until `destroy`; nil when the input is at the analysis
+    /// rate, and on a stream that reads another stream's resamplers.
     let resamplers: UnsafeMutablePointer<Unmanaged<Resampler>>?
     /// One channel's resampled block (channels are converted one after another), for
     /// `realtimeMaximumBlockLength` input samples; nil without resamplers. Prefaulted.
@@ -92,6 +97,10 @@ struct AnalyzerSet {
     let resampledCapacity: Int
     /// The most input samples converted into `resampled` at once (JACK's largest period).
     let resampleInputLimit: Int
+    /// The stream (index in `makeAll`'s list) whose `resamplers` and `resampled` feed this
+    /// stream: its own index when it owns them, an earlier stream's when it shares them, −1
+    /// without resampling.
+    let resamplerOwner: Int
     /// The server's rate and the analysis rate, Hz, as integers for exact time arithmetic.
     let inputRate: Int64
     let analysisRate: Int64
@@ -109,10 +118,30 @@ struct AnalyzerSet {
         Int((max(0, seconds) * sampleRate).rounded())
     }
 
-    /// - Parameters:
-    ///   - resamplers: one per analyzer, or empty when `inputRate` is the analysis rate.
-    static func make(_ list: [MelAnalyzer], resamplers: [Resampler], inputRate: Double,
-                     holdSeconds: Double) -> UnsafeMutablePointer<AnalyzerSet> {
+    /// One stream's parts for `makeAll`.
+    struct Parts {
+        /// One analyzer per channel.
+        var analyzers: [MelAnalyzer]
+        /// One resampler per channel when this stream owns its rate group's; else empty.
+        var resamplers: [Resampler]
+        /// See `AnalyzerSet.resamplerOwner`.
+        var resamplerOwner: Int
+    }
+
+    /// The sets of every stream, side by side: `streams.count` sets (free with `destroyAll`).
+    static func makeAll(_ streams: [Parts], inputRate: Double, holdSeconds: Double) -> UnsafeMutablePointer<AnalyzerSet> {
+        let sets = UnsafeMutablePointer<AnalyzerSet>.allocate(capacity: max(1, streams.count))
+        for (index, parts) in streams.enumerated() {
+            let owner = parts.resamplerOwner >= 0 ? streams[parts.resamplerOwner].resamplers.first : nil
+            (sets + index).initialize(to: make(parts.analyzers, resamplers: parts.resamplers, owner: parts.resamplerOwner,
+                                               lookahead: owner?.lookahead ?? 0, inputRate: inputRate,
+                                               holdSeconds: holdSeconds))
+        }
+        return sets
+    }
+
+    private static func make(_ list: [MelAnalyzer], resamplers: [Resampler], owner: Int, lookahead: Int,
+                             inputRate: Double, holdSeconds: Double) -> AnalyzerSet {
         precondition(resamplers.isEmpty || resamplers.count == list.count)
         let storage = UnsafeMutablePointer<Unmanaged<MelAnalyzer>>.allocate(capacity: max(1, list.count))
         for (index, analyzer) in list.enumerated() {
@@ -132,27 +161,30 @@ struct AnalyzerSet {
             resampled!.initialize(repeating: 0, count: resampledCapacity)  // prefault
         }
         let analysisRate = list.first?.configuration.sampleRate ?? inputRate
-        let set = UnsafeMutablePointer<AnalyzerSet>.allocate(capacity: 1)
         let span = list.first.map { $0.configuration.frameLength } ?? 0
-        set.initialize(to: AnalyzerSet(
+        return AnalyzerSet(
             analyzers: storage, count: list.count, resamplers: resamplerStorage, resampled: resampled,
-            resampledCapacity: resampledCapacity, resampleInputLimit: realtimeMaximumBlockLength, inputRate: Int64(inputRate.rounded()),
-            analysisRate: Int64(analysisRate.rounded()), lookahead: resamplers.first?.lookahead ?? 0,
+            resampledCapacity: resampledCapacity, resampleInputLimit: realtimeMaximumBlockLength,
+            resamplerOwner: owner, inputRate: Int64(inputRate.rounded()),
+            analysisRate: Int64(analysisRate.rounded()), lookahead: lookahead,
             frameSpan: span, holdSamples: holdSamples(seconds: holdSeconds, sampleRate: analysisRate),
-            holdInputSamples: holdSamples(seconds: holdSeconds, sampleRate: inputRate)))
-        return set
+            holdInputSamples: holdSamples(seconds: holdSeconds, sampleRate: inputRate))
     }
 
-    static func destroy(_ set: UnsafeMutablePointer<AnalyzerSet>) {
-        for index in 0..<set.pointee.count { set.pointee.analyzers[index].release() }
-        set.pointee.analyzers.deallocate()
-        if let resamplers = set.pointee.resamplers {
-            for index in 0..<set.pointee.count { resamplers[index].release() }
-            resamplers.deallocate()
+    /// Frees `count` sets made by `makeAll`.
+    static func destroyAll(_ sets: UnsafeMutablePointer<AnalyzerSet>, count: Int) {
+        for index in 0..<count {
+            let set = sets + index
+            for channel in 0..<set.pointee.count { set.pointee.analyzers[channel].release() }
+            set.pointee.analyzers.deallocate()
+            if let resamplers = set.pointee.resamplers {
+                for channel in 0..<set.pointee.count { resamplers[channel].release() }
+                resamplers.deallocate()
+            }
+            set.pointee.resampled?.deallocate()
         }
-        set.pointee.resampled?.deallocate()
-        set.deinitialize(count: 1)
-        set.deallocate()
+        sets.deinitialize(count: count)
+        sets.deallocate()
     }
 
     /// Resets every analyzer and resampler: the next samples start a new stream. Not on the
@@ -269,6 +301,66 @@ struct DamageLog {
     func deallocate() { start.deallocate(); end.deallocate() }
 }
 
+/// Counters of one stream, written by the realtime thread, read by others (relaxed: reports).
+struct LaneCounters: ~Copyable {
+    /// Frames of this stream pushed into its ring.
+    let frames = Atomic<UInt64>(0)
+    /// Frames of this stream its ring had no room for.
+    let drops = Atomic<UInt64>(0)
+}
+
+/// One stream's realtime state: its ring, hold, per-channel sequence numbers and flags, its
+/// analysis-sample clock and its damage log. Preallocated by `JackClient.init`; written by the
+/// realtime thread while a client is active, by the supervisor only while none is.
+struct StreamLane {
+    /// Destination ring; the JackClient keeps the object alive.
+    let ring: Unmanaged<FrameRing>
+    /// Computed frames waiting to be pushed.
+    let hold: FrameHold
+    /// Per channel: the next frame's sequence number.
+    let sequence: UnsafeMutablePointer<UInt64>
+    /// Per channel: flags for the next frame computed (raw `FrameFlags`: a new stream's flags).
+    let pendingFlags: UnsafeMutablePointer<UInt32>
+    /// Per channel: flags for the next frame pushed (`.gap` after a drop).
+    let pushFlags: UnsafeMutablePointer<UInt32>
+    /// Stretches damaged by xruns (in this stream's analysis samples), and the next slot.
+    let damage: DamageLog
+    var nextDamageSlot: Int = 0
+    /// Analyzer input samples fed since the stream started (same for every channel), in this
+    /// stream's analysis samples.
+    var samplesFed: Int64 = 0
+    /// Analysis-sample index at which the block times last jumped: frames whose first sample lies
+    /// before it but complete after it span the jump and carry `.discontinuity`.
+    var lastJumpIndex: Int64 = .min
+    /// Analysis samples produced for the channel being processed, and the most for any channel
+    /// in this block (scratch of one callback).
+    var channelProduced: Int = 0
+    var blockProduced: Int = 0
+    /// Frames and drops of this stream.
+    let counters: UnsafeMutablePointer<LaneCounters>
+
+    init(ring: FrameRing, channels: Int, holdCapacity: Int) {
+        self.ring = .passUnretained(ring)
+        hold = FrameHold(channels: channels, capacity: holdCapacity, width: ring.width)
+        sequence = .allocate(capacity: channels)
+        sequence.initialize(repeating: 0, count: channels)
+        pendingFlags = .allocate(capacity: channels)
+        pendingFlags.initialize(repeating: 0, count: channels)
+        pushFlags = .allocate(capacity: channels)
+        pushFlags.initialize(repeating: 0, count: channels)
+        damage = DamageLog()
+        counters = .allocate(capacity: 1)
+        counters.initialize(to: LaneCounters())
+    }
+
+    func deallocate() {
+        hold.deallocate(); damage.deallocate()
+        sequence.deallocate(); pendingFlags.deallocate(); pushFlags.deallocate()
+        counters.deinitialize(count: 1)
+        counters.deallocate()
+    }
+}
+
 /// Everything the process callback reads and writes, preallocated before activation.
 ///
 /// Plain values and pointers only (no class references, no arrays), so the callback does no
@@ -280,19 +372,16 @@ struct RealtimeState {
     /// `channelCount` input ports (`jack_port_t *`), channel order.
     let ports: UnsafeMutablePointer<OpaquePointer?>
     let channelCount: Int
-    /// The analyzers in use.
+    /// The analyzers in use: `laneCount` sets side by side, one per stream (`AnalyzerSet.makeAll`).
     var set: UnsafeMutablePointer<AnalyzerSet>
-    /// Destination ring; the JackClient keeps the object alive.
-    let ring: Unmanaged<FrameRing>
-    /// Computed frames waiting to be pushed.
-    let hold: FrameHold
-    /// Per channel: the next frame's sequence number.
-    let sequence: UnsafeMutablePointer<UInt64>
-    /// Per channel: flags for the next frame computed (raw `FrameFlags`: a new stream's flags).
-    let pendingFlags: UnsafeMutablePointer<UInt32>
-    /// Per channel: flags for the next frame pushed (`.gap` after a drop).
-    let pushFlags: UnsafeMutablePointer<UInt32>
-    /// Per channel: JACK frame time (64-bit) of the analyzer's input sample 0.
+    /// `laneCount` streams' realtime state, in stream order.
+    let lanes: UnsafeMutablePointer<StreamLane>
+    let laneCount: Int
+    /// The ring whose semaphore wakes the consumer (the first stream's): one wake per callback
+    /// for all streams; the consumer watches every ring before it sleeps.
+    let wakeRing: Unmanaged<FrameRing>
+    /// Per channel: JACK frame time (64-bit) of the analyzers' input sample 0 (every stream
+    /// starts at the same block).
     let streamStart: UnsafeMutablePointer<Int64>
     /// The next block starts a new stream (after activation, restart, reconfiguration).
     var needsStreamStart: Bool = true
@@ -303,18 +392,8 @@ struct RealtimeState {
     var frameTime64: Int64 = 0
     /// Expected frame time of the next block start (previous start + length), -1 before the first.
     var expectedBlockStart: Int64 = -1
-    /// Analyzer input samples fed since the stream started (same for every channel), in
-    /// analysis samples.
-    var samplesFed: Int64 = 0
-    /// JACK samples (input samples) received since the stream started; equals `samplesFed`
-    /// without resampling.
+    /// JACK samples (input samples) received since the stream started.
     var inputFed: Int64 = 0
-    /// Analysis-sample index at which the block times last jumped: frames whose first sample lies
-    /// before it but complete after it span the jump and carry `.discontinuity`.
-    var lastJumpIndex: Int64 = .min
-    /// Stretches damaged by xruns, and the slot the next one goes to.
-    let damage: DamageLog
-    var nextDamageSlot: Int = 0
     /// Whether to wake a sleeping consumer after pushing (false: it polls).
     let wakesConsumer: Bool
     /// Shared atomics.
@@ -368,9 +447,9 @@ private func overlapsDamage(_ damage: DamageLog, first: Int64, span: Int64) -> B
 }
 
 /// An xrun was reported: marks the input [inputFed − lookback, inputFed + blockLength) damaged
-/// (in analysis samples: every sample a resampler computes from that input), and flags `.xrun` on
-/// every held frame whose window overlaps it. Frames computed later are checked against the log
-/// as they complete.
+/// in every stream (in each stream's analysis samples: every sample a resampler computes from that
+/// input), and flags `.xrun` on every held frame whose window overlaps it. Frames computed later
+/// are checked against the log as they complete.
 ///
 /// JACK reports an xrun on the notification thread some time after the damaged cycle, so the
 /// damage lies before the block in which the realtime thread learns of it. The lookback is the
@@ -379,76 +458,84 @@ private func overlapsDamage(_ damage: DamageLog, first: Int64, span: Int64) -> B
 /// Real-time safe: no allocation, locks or system calls.
 @_noAllocation @_noLocks
 private func markXrunDamage(_ state: UnsafeMutablePointer<RealtimeState>, blockLength: Int) {
-    let set = state.pointee.set
-    let lookback = Int64(max(set.pointee.holdInputSamples, 4 * blockLength))
     let inputFed = state.pointee.inputFed
-    let (from, to) = set.pointee.analysisRange(ofInputRange: inputFed - lookback, inputFed + Int64(blockLength))
-    let damage = state.pointee.damage
-    let slot = state.pointee.nextDamageSlot
-    damage.start[slot] = from
-    damage.end[slot] = to
-    state.pointee.nextDamageSlot = (slot + 1) % DamageLog.capacity
-    let hold = state.pointee.hold
-    let span = Int64(set.pointee.frameSpan)
-    for channel in 0..<state.pointee.channelCount {
-        let held = hold.count[channel]
-        var index = 0
-        while index < held {
-            let slotIndex = channel * hold.capacity + (hold.oldest[channel] + index) % hold.capacity
-            let first = hold.firstSample[slotIndex]
-            if first < to && first + span > from { hold.flags[slotIndex] |= RawFlags.xrun }
-            index += 1
+    for laneIndex in 0..<state.pointee.laneCount {
+        let lane = state.pointee.lanes + laneIndex
+        let set = state.pointee.set + laneIndex
+        let lookback = Int64(max(set.pointee.holdInputSamples, 4 * blockLength))
+        let (from, to) = set.pointee.analysisRange(ofInputRange: inputFed - lookback, inputFed + Int64(blockLength))
+        let damage = lane.pointee.damage
+        let slot = lane.pointee.nextDamageSlot
+        damage.start[slot] = from
+        damage.end[slot] = to
+        lane.pointee.nextDamageSlot = (slot + 1) % DamageLog.capacity
+        let hold = lane.pointee.hold
+        let span = Int64(set.pointee.frameSpan)
+        for channel in 0..<state.pointee.channelCount {
+            let held = hold.count[channel]
+            var index = 0
+            while index < held {
+                let slotIndex = channel * hold.capacity + (hold.oldest[channel] + index) % hold.capacity
+                let first = hold.firstSample[slotIndex]
+                if first < to && first + span > from { hold.flags[slotIndex] |= RawFlags.xrun }
+                index += 1
+            }
         }
     }
 }
 
-/// Clears the damage log (a new stream restarts the sample indices at 0).
+/// Clears a stream's damage log (a new stream restarts the sample indices at 0).
 /// Real-time safe: no allocation, locks or system calls.
 @_noAllocation @_noLocks
-private func clearDamage(_ state: UnsafeMutablePointer<RealtimeState>) {
-    let damage = state.pointee.damage
+private func clearDamage(_ lane: UnsafeMutablePointer<StreamLane>) {
+    let damage = lane.pointee.damage
     for slot in 0..<DamageLog.capacity {
         damage.start[slot] = .min
         damage.end[slot] = .min
     }
 }
 
-/// Pushes up to `limit` of the channel's held frames, oldest first: those whose last sample is
-/// `holdSamples` or more behind the stream, or any with `ignoringAge`. A full ring drops the
-/// frame, counts it and flags the channel's next pushed frame `.gap`. Returns the frames pushed.
+/// Pushes up to `limit` of the channel's held frames of one stream, oldest first: those whose
+/// last sample is `holdSamples` or more behind the stream, or any with `ignoringAge`. A full ring
+/// drops the frame, counts it and flags the channel's next pushed frame `.gap`. Returns the
+/// frames pushed.
 /// Real-time safe: no allocation, locks or system calls.
 @_noAllocation @_noLocks
-private func releaseHeld(_ state: UnsafeMutablePointer<RealtimeState>, channel: Int,
+private func releaseHeld(_ state: UnsafeMutablePointer<RealtimeState>, lane laneIndex: Int, channel: Int,
                          limit: Int = .max, ignoringAge: Bool = false) -> Int {
-    let hold = state.pointee.hold
-    let set = state.pointee.set
+    let lane = state.pointee.lanes + laneIndex
+    let hold = lane.pointee.hold
+    let set = state.pointee.set + laneIndex
     let shared = state.pointee.shared
-    let ring = state.pointee.ring
+    let counters = lane.pointee.counters
+    let ring = lane.pointee.ring
     // A frame may go once the stream has moved `holdSamples` past its last sample.
-    let releasable = state.pointee.samplesFed - Int64(set.pointee.holdSamples) - Int64(set.pointee.frameSpan)
+    let releasable = lane.pointee.samplesFed - Int64(set.pointee.holdSamples) - Int64(set.pointee.frameSpan)
     var pushed = 0
     var released = 0
     while hold.count[channel] > 0 && released < limit {
         let slotIndex = channel * hold.capacity + hold.oldest[channel]
         if !ignoringAge && hold.firstSample[slotIndex] > releasable { break }
         released += 1
-        let sequence = state.pointee.sequence[channel]
-        state.pointee.sequence[channel] = sequence &+ 1
-        let flags = hold.flags[slotIndex] | state.pointee.pushFlags[channel]
+        let sequence = lane.pointee.sequence[channel]
+        lane.pointee.sequence[channel] = sequence &+ 1
+        let flags = hold.flags[slotIndex] | lane.pointee.pushFlags[channel]
         let values = UnsafePointer(hold.values + slotIndex * hold.width)
         let frameTime = hold.frameTime[slotIndex]
         // Relaxed counters: reports only.
         if ring._withUnsafeGuaranteedRef({
             $0.tryPush(sequence: sequence, channel: UInt32(channel), frameTime: frameTime, rawFlags: flags, values: values)
         }) {
-            state.pointee.pushFlags[channel] = 0
+            lane.pointee.pushFlags[channel] = 0
             shared.pointee.frames.add(1, ordering: .relaxed)
+            counters.pointee.frames.add(1, ordering: .relaxed)
             if flags & RawFlags.xrun != 0 { shared.pointee.xrunFrames.add(1, ordering: .relaxed) }
             if flags & RawFlags.discontinuity != 0 { shared.pointee.discontinuityFrames.add(1, ordering: .relaxed) }
             pushed += 1
         } else {
-            state.pointee.pushFlags[channel] |= RawFlags.gap
+            lane.pointee.pushFlags[channel] |= RawFlags.gap
             shared.pointee.drops.add(1, ordering: .relaxed)
+            counters.pointee.drops.add(1, ordering: .relaxed)
         }
         hold.oldest[channel] = (hold.oldest[channel] + 1) % hold.capacity
         hold.count[channel] -= 1
@@ -456,17 +543,18 @@ private func releaseHeld(_ state: UnsafeMutablePointer<RealtimeState>, channel: 
     return pushed
 }
 
-/// Feeds `count` analysis samples of `channel` to its analyzer; each completed frame gets its
-/// flags and JACK frame time and goes into the hold. Returns the frames pushed early because the
-/// hold was full.
+/// Feeds `count` analysis samples of `channel` to one stream's analyzer; each completed frame gets
+/// its flags and JACK frame time and goes into the stream's hold. Returns the frames pushed early
+/// because the hold was full.
 /// Real-time safe: no allocation, locks or system calls.
 @_noAllocation @_noLocks
 @inline(__always)
-private func analyse(_ state: UnsafeMutablePointer<RealtimeState>, channel: Int, _ samples: UnsafePointer<Float>,
-                     count: Int) -> Int {
-    let set = state.pointee.set
-    let hold = state.pointee.hold
-    let damage = state.pointee.damage
+private func analyse(_ state: UnsafeMutablePointer<RealtimeState>, lane laneIndex: Int, channel: Int,
+                     _ samples: UnsafePointer<Float>, count: Int) -> Int {
+    let lane = state.pointee.lanes + laneIndex
+    let set = state.pointee.set + laneIndex
+    let hold = lane.pointee.hold
+    let damage = lane.pointee.damage
     let span = Int64(set.pointee.frameSpan)
     let shared = state.pointee.shared
     let analyzer = set.pointee.analyzers[channel]
@@ -477,7 +565,7 @@ private func analyse(_ state: UnsafeMutablePointer<RealtimeState>, channel: Int,
         if hold.count[channel] == hold.capacity {
             // Never wait: push the oldest early (it may miss a late xrun flag; counted).
             shared.pointee.holdOverflows.add(1, ordering: .relaxed)
-            pushed += releaseHeld(state, channel: channel, limit: 1, ignoringAge: true)
+            pushed += releaseHeld(state, lane: laneIndex, channel: channel, limit: 1, ignoringAge: true)
         }
         let slotIndex = channel * hold.capacity + (hold.oldest[channel] + hold.count[channel]) % hold.capacity
         let step = analyzer._withUnsafeGuaranteedRef {
@@ -489,9 +577,9 @@ private func analyse(_ state: UnsafeMutablePointer<RealtimeState>, channel: Int,
             let first = Int64(_unsafePerformance {
                 analyzer._withUnsafeGuaranteedRef { $0.firstSample(ofFrame: step.frameIndex) }
             })
-            var flags = state.pointee.pendingFlags[channel]
-            state.pointee.pendingFlags[channel] = 0
-            if first < state.pointee.lastJumpIndex { flags |= RawFlags.discontinuity }  // spans a jump
+            var flags = lane.pointee.pendingFlags[channel]
+            lane.pointee.pendingFlags[channel] = 0
+            if first < lane.pointee.lastJumpIndex { flags |= RawFlags.discontinuity }  // spans a jump
             if overlapsDamage(damage, first: first, span: span) { flags |= RawFlags.xrun }
             // Frame time in JACK frames: the input instant of the frame's first analysis sample.
             hold.frameTime[slotIndex] = state.pointee.streamStart[channel]
@@ -505,10 +593,11 @@ private func analyse(_ state: UnsafeMutablePointer<RealtimeState>, channel: Int,
     return pushed
 }
 
-/// The body of the JACK process callback: feeds each channel's block to its analyzer (through
-/// the channel's resampler when the analysis rate differs from JACK's), flags the completed
-/// frames, holds them for the xrun hold, pushes the ones that are due into the ring, and wakes
-/// the consumer at most once.
+/// The body of the JACK process callback: for each channel, resamples the block once per distinct
+/// analysis rate (the rate group's owner stream converts it, the other streams at that rate read
+/// the same buffer), feeds every stream's analyzer, flags the completed frames, holds them for the
+/// xrun hold, pushes the ones that are due into each stream's ring, and wakes the consumer at most
+/// once.
 /// Real-time safe: no allocation or locks. System calls: at most one `sem_post` per callback, and
 /// only when the consumer announced it is asleep (`FrameRing.wakeConsumerIfWaiting`);
 /// `clock_gettime` is a vDSO call.
@@ -520,13 +609,16 @@ func realtimeProcess(_ state: UnsafeMutablePointer<RealtimeState>, blockLength: 
     let shared = state.pointee.shared
     let count = Int(blockLength)
     let channelCount = state.pointee.channelCount
+    let laneCount = state.pointee.laneCount
+    let lanes = state.pointee.lanes
     var pushed = 0
 
-    // Adopt a new analyzer set without waiting. Acquiring: the set was fully built before it was
-    // published; releasing: our last use of the old set happens before the supervisor frees it.
+    // Adopt new analyzer sets without waiting. Acquiring: the sets were fully built before they
+    // were published; releasing: our last use of the old sets happens before the supervisor frees
+    // them.
     let pending = shared.pointee.pendingSet.exchange(0, ordering: .acquiringAndReleasing)
     if pending != 0, let adopted = UnsafeMutablePointer<AnalyzerSet>(bitPattern: pending) {
-        // Frames held from the old set go out first, at the stream start below.
+        // Frames held from the old sets go out first, at the stream start below.
         let old = state.pointee.set
         state.pointee.set = adopted
         state.pointee.needsStreamStart = true
@@ -538,18 +630,20 @@ func realtimeProcess(_ state: UnsafeMutablePointer<RealtimeState>, blockLength: 
     let now = _unsafePerformance { jack_last_frame_time(client) }
     let start = blockStart(state, now: now)
     if state.pointee.needsStreamStart {
-        // A new timeline: frames held from before it (a server restart, the old analyzer set)
+        // A new timeline: frames held from before it (a server restart, the old analyzer sets)
         // go out first, unchanged.
-        for channel in 0..<channelCount { pushed += releaseHeld(state, channel: channel, ignoringAge: true) }
-        state.pointee.needsStreamStart = false
-        for channel in 0..<channelCount {
-            state.pointee.streamStart[channel] = start
-            state.pointee.pendingFlags[channel] |= state.pointee.streamStartFlags
+        for lane in 0..<laneCount {
+            for channel in 0..<channelCount { pushed += releaseHeld(state, lane: lane, channel: channel, ignoringAge: true) }
         }
-        state.pointee.samplesFed = 0
+        state.pointee.needsStreamStart = false
+        for channel in 0..<channelCount { state.pointee.streamStart[channel] = start }
+        for lane in 0..<laneCount {
+            for channel in 0..<channelCount { lanes[lane].pendingFlags[channel] |= state.pointee.streamStartFlags }
+            lanes[lane].samplesFed = 0
+            lanes[lane].lastJumpIndex = .min
+            clearDamage(lanes + lane)
+        }
         state.pointee.inputFed = 0
-        state.pointee.lastJumpIndex = .min
-        clearDamage(state)
         state.pointee.streamStartFlags = 0
     } else if start != state.pointee.expectedBlockStart {
         // The block clock jumped: a missed cycle, or jack2 restamping the first block after a
@@ -558,7 +652,9 @@ func realtimeProcess(_ state: UnsafeMutablePointer<RealtimeState>, blockLength: 
         // `.discontinuity` (see `lastJumpIndex`).
         let jump = start - state.pointee.expectedBlockStart
         for channel in 0..<channelCount { state.pointee.streamStart[channel] += jump }
-        state.pointee.lastJumpIndex = state.pointee.set.pointee.analysisIndex(ofInputOffset: state.pointee.inputFed)
+        for lane in 0..<laneCount {
+            lanes[lane].lastJumpIndex = state.pointee.set[lane].analysisIndex(ofInputOffset: state.pointee.inputFed)
+        }
         shared.pointee.discontinuities.add(1, ordering: .relaxed)
     }
     state.pointee.expectedBlockStart = start + Int64(count)
@@ -567,42 +663,59 @@ func realtimeProcess(_ state: UnsafeMutablePointer<RealtimeState>, blockLength: 
         markXrunDamage(state, blockLength: count)
     }
 
-    let set = state.pointee.set
-    let usable = min(channelCount, set.pointee.count)
-    var analysed = 0  // analysis samples fed per channel in this block (the same for every channel)
-    for channel in 0..<usable {
+    let sets = state.pointee.set
+    let limit = sets.pointee.resampleInputLimit  // the same in every set
+    for lane in 0..<laneCount { lanes[lane].blockProduced = 0 }
+    for channel in 0..<channelCount {
         let port = state.pointee.ports[channel]
         let raw = _unsafePerformance { jack_port_get_buffer(port, blockLength) }
         guard let raw else { continue }
         let samples = raw.assumingMemoryBound(to: Float.self)
-        if let resamplers = set.pointee.resamplers, let resampled = set.pointee.resampled {
-            // To the analysis rate, in pieces the scratch buffer is sized for (periods above
-            // JACK's 8192 only); the resampler is chunk-invariant, so the split changes nothing.
-            let resampler = resamplers[channel]
-            let capacity = set.pointee.resampledCapacity
-            let limit = set.pointee.resampleInputLimit
-            var offset = 0
-            var produced = 0
-            while offset < count {
-                let piece = min(count - offset, limit)
-                let made = resampler._withUnsafeGuaranteedRef {
-                    $0.process(UnsafeBufferPointer(start: samples + offset, count: piece), into: resampled,
-                               capacity: capacity)
+        for lane in 0..<laneCount { lanes[lane].channelProduced = 0 }
+        // In pieces the resamplers' scratch buffers are sized for (periods above JACK's 8192
+        // only); resamplers and analyzers are chunk-invariant, so the split changes nothing.
+        var offset = 0
+        while offset < count {
+            let piece = min(count - offset, limit)
+            for lane in 0..<laneCount {
+                let set = sets + lane
+                guard channel < set.pointee.count else { continue }
+                let owner = set.pointee.resamplerOwner
+                if owner < 0 {
+                    pushed += analyse(state, lane: lane, channel: channel, UnsafePointer(samples + offset), count: piece)
+                    lanes[lane].channelProduced += piece
+                    continue
                 }
-                pushed += analyse(state, channel: channel, UnsafePointer(resampled), count: made)
-                produced += made
-                offset += piece
+                let ownerSet = sets + owner
+                guard let resampled = ownerSet.pointee.resampled else { continue }
+                var made = 0
+                if owner == lane, let resamplers = set.pointee.resamplers {
+                    // To this rate group's analysis rate, once for every stream at this rate.
+                    let capacity = set.pointee.resampledCapacity
+                    made = resamplers[channel]._withUnsafeGuaranteedRef {
+                        $0.process(UnsafeBufferPointer(start: samples + offset, count: piece), into: resampled,
+                                   capacity: capacity)
+                    }
+                    lanes[lane].channelProduced += made
+                } else {
+                    // The owner (an earlier stream) converted this piece just now.
+                    made = lanes[owner].channelProduced - lanes[lane].channelProduced
+                    lanes[lane].channelProduced = lanes[owner].channelProduced
+                }
+                pushed += analyse(state, lane: lane, channel: channel, UnsafePointer(resampled), count: made)
             }
-            analysed = max(analysed, produced)
-        } else {
-            pushed += analyse(state, channel: channel, UnsafePointer(samples), count: count)
-            analysed = count
+            offset += piece
+        }
+        for lane in 0..<laneCount { lanes[lane].blockProduced = max(lanes[lane].blockProduced, lanes[lane].channelProduced) }
+    }
+    for lane in 0..<laneCount {
+        lanes[lane].samplesFed += Int64(lanes[lane].blockProduced)
+        for channel in 0..<min(channelCount, sets[lane].count) {
+            pushed += releaseHeld(state, lane: lane, channel: channel)
         }
     }
-    state.pointee.samplesFed += Int64(analysed)
     state.pointee.inputFed += Int64(count)
-    for channel in 0..<usable { pushed += releaseHeld(state, channel: channel) }
-    if pushed > 0 && state.pointee.wakesConsumer { state.pointee.ring._withUnsafeGuaranteedRef { $0.wakeConsumerIfWaiting() } }
+    if pushed > 0 && state.pointee.wakesConsumer { state.pointee.wakeRing._withUnsafeGuaranteedRef { $0.wakeConsumerIfWaiting() } }
     shared.pointee.blocks.add(1, ordering: .relaxed)
     shared.pointee.histogram.record(nanoseconds: monotonicNanoseconds() &- started)
     _unsafePerformance { hooks.leave?() }

@@ -182,11 +182,20 @@ public final class FrameRing: @unchecked Sendable {
     /// already waiting. Spurious wakeups are harmless: call `pop` in a loop.
     /// Uses `sem_timedwait` (CLOCK_REALTIME deadline), retried on EINTR. Consumer thread only.
     @discardableResult
-    public func wait(timeout: Double) -> Bool {
+    public func wait(timeout: Double) -> Bool { wait(timeout: timeout, alsoWatching: []) }
+
+    /// `wait(timeout:)` for one consumer of several rings whose producer wakes it through this
+    /// ring only (one `sem_post` per callback for all of them): after announcing the sleep it
+    /// looks for frames in `others` too, so a frame pushed to any of them before the producer's
+    /// `wakeConsumerIfWaiting()` on this ring is never missed (the same fence argument).
+    /// Consumer thread only, and the consumer of every ring in `others`.
+    @discardableResult
+    public func wait(timeout: Double, alsoWatching others: [FrameRing]) -> Bool {
         // Announce the sleep, then look for frames (see `wakeConsumerIfWaiting`).
         consumerWaiting.store(true, ordering: .relaxed)
         atomicMemoryFence(ordering: .sequentiallyConsistent)
-        if head.load(ordering: .relaxed) != tail.load(ordering: .relaxed) {
+        if head.load(ordering: .relaxed) != tail.load(ordering: .relaxed)
+            || others.contains(where: { $0.head.load(ordering: .relaxed) != $0.tail.load(ordering: .relaxed) }) {
             consumerWaiting.store(false, ordering: .relaxed)
             return true
         }

@@ -7,7 +7,7 @@ import MelJack
 import MelServer
 import MelTransport
 
-/// Owns the run's `FramePublisher`.
+/// Owns one stream's `FramePublisher` (a plain `meltap run` has one stream; `--stream` one each).
 ///
 /// Threads: `init`, `start` and `stop` on the main thread; `publish` on the consumer thread only
 /// (never the JACK callback). The stats source runs on the publisher's event-loop thread and only
@@ -17,7 +17,8 @@ final class Publishing: @unchecked Sendable {
     static let queueSeconds = 5.0
 
     let publisher: FramePublisher
-    let client: JackClient
+    let stream: JackStream
+    var client: JackClient { stream.client }
     /// Sample rate of the header last sent; consumer thread only after `start`.
     private var headerSampleRate: Double = 0
     private var headerLatency: UInt32 = 0
@@ -29,19 +30,21 @@ final class Publishing: @unchecked Sendable {
     ///   - fileMode: permission bits of the socket file (`--socket-mode`).
     ///   - policy: what happens to a subscriber that falls `queueSeconds` behind.
     ///   - maximumSubscribers: `--max-subscribers`.
-    init(client: JackClient, socketPath: String?, fileMode: mode_t, policy: FramePublisher.SlowSubscriberPolicy,
+    init(stream: JackStream, socketPath: String?, fileMode: mode_t, policy: FramePublisher.SlowSubscriberPolicy,
          maximumSubscribers: Int) throws {
-        self.client = client
+        self.stream = stream
+        let client = stream.client
         let path = try socketPath ?? FramePublisher.defaultSocketPath(clientName: client.clientName)
-        let configuration = client.configuration
+        let configuration = stream.configuration
         let frameRate = configuration.sampleRate / Double(configuration.hopLength)
         let bound = max(64, Int((frameRate * Double(client.channelCount) * Self.queueSeconds).rounded(.up)))
         publisher = FramePublisher(
             socketPath: path, fileMode: fileMode, queueBound: bound, policy: policy,
             maximumSubscribers: maximumSubscribers, statsInterval: .seconds(1),
-            statsSource: { [client] in
-                let statistics = client.statistics()
-                return StreamStats(frames: statistics.frames, drops: statistics.drops, xruns: statistics.xruns)
+            statsSource: { [stream] in
+                // This stream's frames and drops; xruns are the client's (every stream shares them).
+                let counters = stream.counters
+                return StreamStats(frames: counters.frames, drops: counters.drops, xruns: stream.client.statistics().xruns)
             })
     }
 
@@ -52,21 +55,22 @@ final class Publishing: @unchecked Sendable {
     /// or "none"), channels `in_1`…, latency at the analysis rate = largest capture latency +
     /// the resampler's look-ahead + the algorithmic latency + the xrun hold, clamp rule
     /// "running" (meltap run's analyzers clamp causally).
-    static func header(for client: JackClient) -> StreamHeader {
-        let configuration = client.configuration
+    static func header(for stream: JackStream) -> StreamHeader {
+        let client = stream.client
+        let configuration = stream.configuration
         let inputRate = client.inputSampleRate
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let described = StreamConfiguration(configuration: configuration, inputSampleRate: inputRate,
-                                            resampler: client.resampler?.rawValue ?? "none")
+                                            resampler: stream.resampler?.rawValue ?? "none")
         let json = (try? encoder.encode(described)).map { [UInt8]($0) } ?? Array("{}".utf8)
         let capture = Int((Double(client.captureLatency.upperBound) * configuration.sampleRate / inputRate).rounded(.up))
-        let latency = capture + client.resamplerLatency + client.algorithmicLatency + client.holdLatency
+        let latency = capture + stream.resamplerLatency + stream.algorithmicLatency + stream.holdLatency
         let channels = (1...client.channelCount).map { ChannelInfo(name: "in_\($0)", source: "") }
         return StreamHeader(
             sampleRate: configuration.sampleRate,
             frameRate: configuration.sampleRate / Double(configuration.hopLength),
-            bandCount: UInt32(client.frameWidth), latencySamples: UInt32(clamping: latency),
+            bandCount: UInt32(stream.frameWidth), latencySamples: UInt32(clamping: latency),
             hopLength: UInt32(configuration.hopLength), fftLength: UInt32(configuration.fftLength),
             clampRule: ClampRule.running.rawValue, configurationJSON: json, channels: channels)
     }
@@ -74,12 +78,13 @@ final class Publishing: @unchecked Sendable {
     /// Binds the socket and prints "meltap: publishing on PATH". Throws (with what to do) when
     /// another meltap serves there or the path is unusable.
     func start() throws {
-        let header = Self.header(for: client)
+        let header = Self.header(for: stream)
         try publisher.start(header: header)
         headerSampleRate = header.sampleRate
         headerLatency = header.latencySamples
         headerJSON = header.configurationJSON
-        print("meltap: publishing on \(publisher.socketPath)")
+        print(stream.name.isEmpty ? "meltap: publishing on \(publisher.socketPath)"
+              : "meltap: stream \(stream.name) publishing on \(publisher.socketPath)")
         fflush(nil)
     }
 
@@ -87,7 +92,7 @@ final class Publishing: @unchecked Sendable {
     /// `JackClient.start()` from the main thread, before frames flow matters little: the header
     /// is queued in order with frames.
     func refreshHeaderAfterActivation() {
-        let header = Self.header(for: client)
+        let header = Self.header(for: stream)
         guard header.latencySamples != headerLatency else { return }
         headerLatency = header.latencySamples
         try? publisher.updateHeader(header)
@@ -97,7 +102,7 @@ final class Publishing: @unchecked Sendable {
     /// header first. Consumer thread only.
     func publish(metadata: FrameMetadata, values: UnsafeBufferPointer<Float>) {
         if metadata.flags.contains(.reconfigured) {
-            let header = Self.header(for: client)
+            let header = Self.header(for: stream)
             if header.sampleRate != headerSampleRate || header.latencySamples != headerLatency
                 || header.configurationJSON != headerJSON {
                 headerSampleRate = header.sampleRate

@@ -16,6 +16,17 @@ struct RunCommand: ParsableCommand {
             in the JACK realtime callback. It never starts a JACK server unless --start-server is \
             given. It runs until interrupted (Ctrl-C, SIGTERM) or for --duration seconds, then \
             prints frame counters and the distribution of process-callback durations.
+
+            Several streams from one input: --stream NAME=PRESET[@RATE][,option=value…], repeated, \
+            computes one feature stream per --stream from the same input ports and serves each on its \
+            own socket, CLIENT.NAME.sock in the socket directory (--socket-dir). Options are meltap \
+            file's feature options without the dashes. Streams at the same rate share one resampler \
+            per channel. Without --stream, --preset and the feature options describe the one stream.
+
+            Examples:
+              meltap run --connect 'system:capture_.*'
+              meltap run --inputs 2 --stream kws=whisper@16000 --stream viz=librosa
+              meltap run --stream kws=kaldi@16000,n-mels=80 --stream viz=librosa
             """)
 
     @Option(help: "The JACK client name. JACK appends -01, -02 … when the name is taken.")
@@ -36,9 +47,14 @@ struct RunCommand: ParsableCommand {
     var duration: Double?
 
     @Option(help: ArgumentHelp(
-        "Write every received frame to this file (meltap frame dump: see docs/realtime.md). Meant for tests.",
+        "Write every received frame to this file (meltap frame dump: see docs/realtime.md). With --stream, one file per stream, PATH.NAME. Meant for tests.",
         valueName: "path"))
     var dumpFrames: String?
+
+    @Option(name: .customLong("stream"), help: ArgumentHelp(
+        "A named feature stream from the same inputs, served on its own socket CLIENT.NAME.sock in the socket directory: NAME=PRESET[@RATE][,option=value…], e.g. kws=kaldi@16000,n-mels=80 or viz=librosa. The options are the feature options below without the dashes (n-fft, hop-length, win-length, window, framing, n-mels, fmin, fmax, mel-scale, mel-norm, power, output, n-mfcc, top-db, use-energy, fft-precision). Repeat for several streams; without it, one stream from --preset and the feature options.",
+        valueName: "spec"))
+    var streamSpecs: [String] = []
 
     @Option(help: "Frames the realtime ring holds before frames are dropped (rounded up to a power of two).")
     var ringFrames: Int = 4096
@@ -57,6 +73,11 @@ struct RunCommand: ParsableCommand {
         "Publish frames on this Unix socket. Without it, $XDG_RUNTIME_DIR/meltap/NAME.sock (or /tmp/meltap-UID/NAME.sock). The path is printed at start.",
         valueName: "path"))
     var socket: String?
+
+    @Option(help: ArgumentHelp(
+        "The directory of the sockets: CLIENT.sock, or with --stream CLIENT.NAME.sock for each stream. Without it, $XDG_RUNTIME_DIR/meltap (or /tmp/meltap-UID).",
+        valueName: "dir"))
+    var socketDir: String?
 
     @Option(help: ArgumentHelp("Permission bits of the socket file, in octal. Connecting to a Unix socket needs write permission on it: 600 lets only you connect, 660 your group too (read-write for the group). The socket is created with these bits before anyone can reach it.",
                                valueName: "octal"))
@@ -100,10 +121,34 @@ struct RunCommand: ParsableCommand {
         if !["drop", "disconnect"].contains(slowSubscriber) {
             throw ValidationError("Please give --slow-subscriber as drop or disconnect; got '\(slowSubscriber)'.")
         }
+        if socket != nil && socketDir != nil {
+            throw ValidationError("Please give either --socket or --socket-dir, not both.")
+        }
+        let streams = try streamSpecs.map(StreamOption.parse)
+        if !streams.isEmpty {
+            if socket != nil {
+                throw ValidationError("Please use --socket-dir with --stream: each stream gets its own socket, CLIENT.NAME.sock.")
+            }
+            if (try? dsp.overrides()) != MelOverrides() || resampling.sampleRate != nil {
+                throw ValidationError("Please put feature options and rates inside each --stream (e.g. --stream kws=kaldi@16000,n-mels=80): "
+                                      + "with --stream, the top-level feature options and --sample-rate are not used.")
+            }
+            var seen = Set<String>()
+            for stream in streams where !seen.insert(stream.name).inserted {
+                throw ValidationError("Please give each --stream its own name; '\(stream.name)' is used twice.")
+            }
+        }
     }
 
     func run() throws {
-        try dsp.checkRealtimeSafe()  // before any JACK call: refuse an n_fft for which FFTW allocates per frame
+        let streamOptions = try streamSpecs.map(StreamOption.parse)
+        // Before any JACK call: refuse an n_fft for which FFTW allocates per frame.
+        if streamOptions.isEmpty { try dsp.checkRealtimeSafe() }
+        for stream in streamOptions {
+            do { try stream.dsp.checkRealtimeSafe() } catch {
+                throw RunError(description: "stream \(stream.name): \(error)")
+            }
+        }
         installStopHandlers()
         var server: PrivateJackServer?
         if startServer {
@@ -123,40 +168,67 @@ struct RunCommand: ParsableCommand {
         options.analysisSampleRate = resampling.requestedRate(preset: dsp.preset)
         options.resamplerQuality = resampling.resampler
         let dsp = self.dsp
+        let specs: [JackStreamSpec]
+        if streamOptions.isEmpty {
+            specs = [JackStreamSpec(name: "", analysisSampleRate: options.analysisSampleRate) { rate in
+                try dsp.resolve(sampleRate: rate)
+            }]
+        } else {
+            specs = streamOptions.map { stream in
+                let streamDSP = stream.dsp
+                return JackStreamSpec(name: stream.name, analysisSampleRate: stream.requestedRate) { rate in
+                    try streamDSP.resolve(sampleRate: rate)
+                }
+            }
+        }
         let client: JackClient
         do {
-            client = try JackClient(options: options) { rate in try dsp.resolve(sampleRate: rate) }
+            client = try JackClient(options: options, streams: specs)
         } catch {
             throw RunError(description: "\(error)")
         }
-        let consumer = try FrameConsumer(client: client, dumpPath: dumpFrames,
-                                         pollInterval: consumerPoll.map { $0 / 1000 } ?? 0.05)
-        let publishing: Publishing
+        let streams = client.streams
+        let consumer = try FrameConsumer(
+            client: client,
+            dumpPaths: streams.map { stream in dumpFrames.map { stream.name.isEmpty ? $0 : "\($0).\(stream.name)" } },
+            pollInterval: consumerPoll.map { $0 / 1000 } ?? 0.05)
+        var publishings: [Publishing] = []
+        defer { for publishing in publishings { publishing.stop() } }
         do {
             let mode = mode_t(socketMode, radix: 8) ?? 0o600
             if mode & 0o002 != 0 {
                 printError("meltap: warning: --socket-mode \(socketMode) lets every user on this machine connect "
                            + "and read the features; 600 or 660 keep them to you or your group.")
             }
-            publishing = try Publishing(client: client, socketPath: socket, fileMode: mode,
-                                        policy: slowSubscriber == "disconnect" ? .disconnect : .dropFrames,
-                                        maximumSubscribers: maxSubscribers)
-            try publishing.start()
+            for stream in streams {
+                let publishing = try Publishing(stream: stream, socketPath: try socketPath(for: stream), fileMode: mode,
+                                                policy: slowSubscriber == "disconnect" ? .disconnect : .dropFrames,
+                                                maximumSubscribers: maxSubscribers)
+                try publishing.start()
+                publishings.append(publishing)
+            }
         } catch {
             throw RunError(description: "\(error)")
         }
-        defer { publishing.stop() }
-        consumer.publishing = publishing
+        consumer.publishings = publishings
         consumer.start()
         try client.start()
-        publishing.refreshHeaderAfterActivation()
-        let configuration = client.configuration
-        let resampled = client.resampler.map {
-            " (resampled from \(Int(client.inputSampleRate)) Hz with \($0.rawValue), latency \(client.resamplerLatency) samples)"
-        } ?? ""
-        print("meltap: client \(client.clientName), \(client.channelCount) input(s) \(client.portNames.joined(separator: " ")), "
-              + "\(Int(configuration.sampleRate)) Hz\(resampled), preset \(configuration.preset), \(client.frameWidth) values per frame, "
-              + "algorithmic latency \(client.algorithmicLatency) samples")
+        for publishing in publishings { publishing.refreshHeaderAfterActivation() }
+        let inputs = "client \(client.clientName), \(client.channelCount) input(s) \(client.portNames.joined(separator: " "))"
+        func describe(_ stream: JackStream) -> String {
+            let configuration = stream.configuration
+            let resampled = stream.resampler.map {
+                " (resampled from \(Int(client.inputSampleRate)) Hz with \($0.rawValue), latency \(stream.resamplerLatency) samples)"
+            } ?? ""
+            return "\(Int(configuration.sampleRate)) Hz\(resampled), preset \(configuration.preset), \(stream.frameWidth) values per frame, "
+                + "algorithmic latency \(stream.algorithmicLatency) samples"
+        }
+        if streamOptions.isEmpty {
+            print("meltap: \(inputs), \(describe(streams[0]))")
+        } else {
+            print("meltap: \(inputs), \(streams.count) stream(s)")
+            for stream in streams { print("meltap: stream \(stream.name): \(describe(stream))") }
+        }
         if let counts = client.hooks.rtguardCounts { print("meltap: rtguard loaded (\(counts.allocations) allocations so far)") }
         fflush(nil)
 
@@ -166,6 +238,10 @@ struct RunCommand: ParsableCommand {
         client.stop()
         consumer.stop()
         let statistics = client.statistics()
+        for stream in streams where !stream.name.isEmpty {
+            let counters = stream.counters
+            print("meltap: stream \(stream.name): frames \(counters.frames), dropped \(counters.drops)")
+        }
         print("meltap: stopped. frames \(statistics.frames), written \(consumer.framesConsumed), dropped \(statistics.drops), "
               + "xruns \(statistics.xruns), restarts \(statistics.restarts), reconfigurations \(statistics.reconfigurations), "
               + "discontinuities \(statistics.discontinuities)")
@@ -188,6 +264,19 @@ struct RunCommand: ParsableCommand {
                   + "mutex/condition calls \(counts.locks), other system-call wrappers \(counts.systemCalls)")
         }
         fflush(nil)
+    }
+}
+
+extension RunCommand {
+    /// Where `stream` is served: `--socket` (one stream only); else `--socket-dir` or the default
+    /// directory, with `CLIENT.sock` for the single stream and `CLIENT.NAME.sock` for a named one.
+    func socketPath(for stream: JackStream) throws -> String? {
+        if let socket { return socket }
+        let file = stream.name.isEmpty ? stream.client.clientName : "\(stream.client.clientName).\(stream.name)"
+        guard let socketDir else {
+            return stream.name.isEmpty ? nil : try FramePublisher.defaultSocketPath(clientName: file)
+        }
+        return (socketDir.hasSuffix("/") ? socketDir : socketDir + "/") + file + ".sock"
     }
 }
 
@@ -240,69 +329,83 @@ private func waitForStop(seconds: Double?) {
 
 // MARK: Consumer
 
-/// Pops frames off the ring on its own thread, hands them to the publisher and, with a dump
-/// path, writes them to a file. Also measures each frame's latency: from the capture of the
-/// frame's last sample (JACK's clock) to the moment it is popped here, just before it is published.
+/// Pops frames off every stream's ring on its own thread, hands them to the stream's publisher
+/// and, with dump paths, writes them to one file per stream. Also measures each frame's latency:
+/// from the capture of the frame's last sample (JACK's clock) to the moment it is popped here,
+/// just before it is published.
+///
+/// One thread for all streams: the realtime thread wakes it through the first stream's ring (at
+/// most one `sem_post` per callback), and it watches every ring before it sleeps.
 ///
 /// Dump format (little-endian): header `MTFD`, u32 version 1, u32 width, u32 channels,
 /// f64 sample rate; then per frame: u64 sequence, u32 channel, u32 flags, i64 frame time,
 /// `width` float32 values.
 final class FrameConsumer: @unchecked Sendable {
-    let ring: FrameRing
     private let client: JackClient
-    private let file: UnsafeMutablePointer<FILE>?
-    private let values: UnsafeMutablePointer<Float>
+    private let streams: [JackStream]
+    private let rings: [FrameRing]
+    /// Per stream: the dump file, or nil.
+    private let files: [UnsafeMutablePointer<FILE>?]
+    /// Per stream: one frame's values.
+    private let values: [UnsafeMutablePointer<Float>]
     private let done = DispatchSemaphore(value: 0)
     private let stopping = ManagedFlag()
-    /// Seconds the consumer sleeps at most between looks at the ring.
+    /// Seconds the consumer sleeps at most between looks at the rings.
     private let pollInterval: Double
     private(set) var framesConsumed = 0
     /// Frame latencies in 50 µs buckets up to 1 s (the last bucket holds the rest); consumer thread.
     private var latencyBuckets = [Int](repeating: 0, count: 20_001)
     private var latencyMaximum: UInt64 = 0
-    /// Publishes every popped frame on the socket; set before `start()`.
-    var publishing: Publishing?
+    /// Per stream, in stream order: publishes every popped frame on the stream's socket; set
+    /// before `start()`.
+    var publishings: [Publishing] = []
 
-    init(client: JackClient, dumpPath: String?, pollInterval: Double) throws {
+    /// - Parameters:
+    ///   - dumpPaths: per stream, a frame dump file to write, or nil.
+    init(client: JackClient, dumpPaths: [String?], pollInterval: Double) throws {
         self.client = client
-        self.ring = client.ring
+        streams = client.streams
+        rings = client.rings
         self.pollInterval = pollInterval
-        values = .allocate(capacity: max(1, ring.width))
-        if let dumpPath {
+        values = rings.map { UnsafeMutablePointer<Float>.allocate(capacity: max(1, $0.width)) }
+        var files: [UnsafeMutablePointer<FILE>?] = []
+        for (stream, dumpPath) in zip(streams, dumpPaths) {
+            guard let dumpPath else { files.append(nil); continue }
             guard let file = fopen(dumpPath, "wb") else {
+                for case let opened? in files { fclose(opened) }
                 throw RunError(description: "Cannot create \(dumpPath) (\(String(cString: strerror(errno)))). Check the directory exists and is writable.")
             }
-            self.file = file
+            files.append(file)
             var header = [UInt8]("MTFD".utf8)
             func append<T>(_ value: T) { withUnsafeBytes(of: value) { header.append(contentsOf: $0) } }
             append(UInt32(1).littleEndian)
-            append(UInt32(ring.width).littleEndian)
+            append(UInt32(stream.frameWidth).littleEndian)
             append(UInt32(client.channelCount).littleEndian)
-            append(client.configuration.sampleRate.bitPattern.littleEndian)
+            append(stream.configuration.sampleRate.bitPattern.littleEndian)
             fwrite(header, 1, header.count, file)
-        } else {
-            file = nil
         }
+        self.files = files
     }
 
-    deinit { values.deallocate() }
+    deinit { for buffer in values { buffer.deallocate() } }
 
     func start() {
         let thread = Thread { [self] in
+            let others = Array(rings.dropFirst())
             while true {
                 let last = stopping.isSet
-                drain()
+                for index in rings.indices { drain(index) }
                 if last { break }
-                ring.wait(timeout: pollInterval)
+                rings[0].wait(timeout: pollInterval, alsoWatching: others)
             }
-            if let file { fclose(file) }
+            for case let file? in files { fclose(file) }
             done.signal()
         }
         thread.name = "meltap-consumer"
         thread.start()
     }
 
-    /// Stops after draining what the ring holds. Call after the JACK client stopped.
+    /// Stops after draining what the rings hold. Call after the JACK client stopped.
     func stop() {
         stopping.set()
         done.wait()
@@ -326,8 +429,13 @@ final class FrameConsumer: @unchecked Sendable {
                      percentile(0.5), percentile(0.99), percentile(0.999), Double(latencyMaximum) / 1000, total)
     }
 
-    private func drain() {
-        let configuration = client.configuration
+    private func drain(_ index: Int) {
+        let ring = rings[index]
+        let values = self.values[index]
+        let file = files[index]
+        let publishing = index < publishings.count ? publishings[index] : nil
+        guard ring.count > 0 else { return }
+        let configuration = streams[index].configuration
         // Frame times are JACK frames: the window's span in them, at the server's rate.
         let inputRate = client.inputSampleRate
         let span = Int64((Double(configuration.frameLength) * inputRate / configuration.sampleRate).rounded(.up))

@@ -152,6 +152,35 @@ import Testing
         #expect(ring.wakeups <= UInt64(bursts + 1))
         print("FrameRing: \(ring.wakeups) wake-ups for \(bursts) bursts, \(received) frames")
     }
+
+    /// Several streams, one wake-up: the producer pushes into the second ring only (as a callback
+    /// where only one stream completes a frame) and wakes through the first; the consumer sleeps on
+    /// the first ring watching both. A frame in the watched ring must never wait for the timeout.
+    @Test func aWatchedRingIsNeverSleptThrough() {
+        let wake = FrameRing(width: 2, minimumCapacity: 64)
+        let other = FrameRing(width: 5, minimumCapacity: 64)
+        let bursts = 2_000
+        let producer = Thread {
+            let values: [Float] = [1, 2, 3, 4, 5]
+            for n in 0..<bursts {
+                while !other.tryPush(metadata: FrameMetadata(sequence: UInt64(n), channel: 0, frameTime: 0), values: values) {
+                    usleep(100)
+                }
+                wake.wakeConsumerIfWaiting()
+                if n % 4 == 0 { usleep(50) }
+            }
+        }
+        producer.start()
+        var out = [Float](repeating: 0, count: 5)
+        var received = 0, timeouts = 0
+        while received < bursts {
+            while out.withUnsafeMutableBufferPointer({ other.pop(into: $0.baseAddress!) }) != nil { received += 1 }
+            if received < bursts && !wake.wait(timeout: 10, alsoWatching: [other]) { timeouts += 1; break }
+        }
+        #expect(timeouts == 0, "the consumer slept through a push into the watched ring")
+        #expect(received == bursts)
+        #expect(wake.wakeups <= UInt64(bursts))
+    }
 }
 
 final class UncheckedBox: @unchecked Sendable {

@@ -232,10 +232,14 @@ let liveTestXrunHold = ProcessInfo.processInfo.environment["MELTAP_TEST_XRUN_HOL
         }
     }
 
-    /// Without and with the resampler in the callback (48 → 16 kHz, whisper preset).
+    /// Without and with the resampler in the callback (48 → 16 kHz, whisper preset), and with
+    /// 8 inputs × 3 streams (two at 16 kHz sharing one resampler per channel, one at 48 kHz).
     @Test("Real-time proof: no heap call in the realtime thread across buffer-size changes",
-          arguments: [[String](), ["--sample-rate", "16000", "--preset", "whisper"]])
+          arguments: [[String](), ["--sample-rate", "16000", "--preset", "whisper"],
+                      ["--stream", "whisper=whisper@16000", "--stream", "kaldi=kaldi@16000,n-mels=80",
+                       "--stream", "viz=librosa"]])
     func noAllocationsInRealtimeThread(extraArguments: [String]) throws {
+        let inputs = extraArguments.contains("--stream") ? 8 : 2
         let session = try Session(period: 256)
         defer { session.finish() }
         let library = session.path("librtguard.so")
@@ -243,9 +247,9 @@ let liveTestXrunHold = ProcessInfo.processInfo.environment["MELTAP_TEST_XRUN_HOL
                                   packageRoot.appendingPathComponent("Tools/rtguard/rtguard.c").path],
                            environment: ProcessInfo.processInfo.environment, directory: session.directory, label: "cc")
         #expect(cc.waitForExit(timeout: 60) && cc.process.terminationStatus == 0, "cc: \(cc.errors)")
-        let meltap = try session.startMeltap(["--inputs", "2"] + extraArguments, expectPort: "meltap:in_2",
+        let meltap = try session.startMeltap(["--inputs", "\(inputs)"] + extraArguments, expectPort: "meltap:in_\(inputs)",
                                              extraEnvironment: ["LD_PRELOAD": library])
-        let source = try session.startSource(["--outputs", "2", "--signal", "noise", "--connect", "meltap:in_.*",
+        let source = try session.startSource(["--outputs", "\(inputs)", "--signal", "noise", "--connect", "meltap:in_.*",
                                               "--duration", "6"])
         usleep(1_000_000)
         try session.server.setPeriod(512)
