@@ -133,11 +133,14 @@ final class JackServer {
         try start()
     }
 
-    /// Environment for clients of this server.
+    /// Environment for clients of this server. XDG_RUNTIME_DIR points into the test's own
+    /// directory, so a `meltap run` without `--socket` binds a private default socket instead of
+    /// `/tmp/meltap-<uid>/meltap.sock`, which another test run on the machine may be serving.
     var environment: [String: String] {
         var environment = ProcessInfo.processInfo.environment
         environment["JACK_DEFAULT_SERVER"] = name
         environment["JACK_NO_START_SERVER"] = "1"
+        environment["XDG_RUNTIME_DIR"] = directory.path
         return environment
     }
 
