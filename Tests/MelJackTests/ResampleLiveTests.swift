@@ -72,14 +72,7 @@ import Testing
         #expect(json?["sampleRate"] as? Double == 16000)
         // 144 analysis samples of resampler look-ahead (430 input samples) are in the latency.
         #expect(header.latencySamples >= 144, "latency \(header.latencySamples)")
-        let source = try session.startSource(["--outputs", "1", "--signal", "file:" + raw, "--connect", "meltap:in_.*",
-                                              "--wait-connected", "--record", record, "--record-seconds", "3.5",
-                                              "--exit-when-recorded"])
-        #expect(source.waitForExit(timeout: 60), "the test source did not finish: \(source.errors)")
-        #expect(source.process.terminationStatus == 0, "test source: \(source.errors)")
-        usleep(300_000)
-        #expect(meltap.stop(signal: SIGINT) == 0, "meltap: \(meltap.errors)")
-        print(meltap.output)
+        Self.play(raw, recordingTo: record, into: meltap, session: session)
         #expect(meltap.output.contains("resampled from 48000 Hz with sinc-best"), "\(meltap.output)")
 
         let frames = try FrameDump(path: dump)
@@ -171,5 +164,22 @@ import Testing
             }
         }
         return (compared, mismatches)
+    }
+
+    /// Plays the raw float32 file `raw` from the test source into meltap's ports (recording what it
+    /// sent to `record`, 3.5 s), then stops meltap with SIGINT and prints its report.
+    static func play(_ raw: String, recordingTo record: String, into meltap: Child, session: JackLiveTests.Session) {
+        do {
+            let source = try session.startSource(["--outputs", "1", "--signal", "file:" + raw, "--connect", "meltap:in_.*",
+                                                  "--wait-connected", "--record", record, "--record-seconds", "3.5",
+                                                  "--exit-when-recorded"])
+            #expect(source.waitForExit(timeout: 60), "the test source did not finish: \(source.errors)")
+            #expect(source.process.terminationStatus == 0, "test source: \(source.errors)")
+        } catch {
+            Issue.record("cannot start the test source: \(error)")
+        }
+        usleep(300_000)
+        #expect(meltap.stop(signal: SIGINT) == 0, "meltap: \(meltap.errors)")
+        print(meltap.output)
     }
 }

@@ -35,14 +35,7 @@ import Testing
         #expect(kwsJSON?["resampler"] as? String == "sinc-best" && kwsJSON?["inputSampleRate"] as? Double == 48000)
         #expect(vizJSON?["resampler"] as? String == "none" && vizJSON?["preset"] as? String == "librosa")
 
-        let source = try session.startSource(["--outputs", "1", "--signal", "file:" + raw, "--connect", "meltap:in_.*",
-                                              "--wait-connected", "--record", record, "--record-seconds", "3.5",
-                                              "--exit-when-recorded"])
-        #expect(source.waitForExit(timeout: 60), "the test source did not finish: \(source.errors)")
-        #expect(source.process.terminationStatus == 0, "test source: \(source.errors)")
-        usleep(300_000)
-        #expect(meltap.stop(signal: SIGINT) == 0, "meltap: \(meltap.errors)")
-        print(meltap.output)
+        ResampleLiveTests.play(raw, recordingTo: record, into: meltap, session: session)
         #expect(meltap.output.contains("stream kws publishing on \(sockets)/meltap.kws.sock"), "\(meltap.output)")
         #expect(meltap.output.contains("stream viz publishing on \(sockets)/meltap.viz.sock"), "\(meltap.output)")
         let recorded = try SourceRecord(path: record)
