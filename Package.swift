@@ -46,9 +46,15 @@ let package = Package(
         .target(name: "MeltapClient", dependencies: ["MelTransport"]),
         // The JACK client: ports, callbacks, the realtime process path.
         .target(name: "MelJack", dependencies: ["MelDSP", "MelResample", "MelTransport", "CJack"]),
+        // The run-time pipeline a program can embed: ring consumer fanning out to per-stream
+        // publishers and frame dumps, the recorder, a private jackd, stop signals.
+        .target(name: "MelPipeline", dependencies: [
+            "MelDSP", "MelResample", "MelFiles", "MelTransport", "MelServer", "MeltapClient", "MelJack",
+        ]),
         // The CLI: parse, configure, wire the pieces.
         .executableTarget(name: "meltap", dependencies: [
             "MelDSP", "MelResample", "MelFiles", "MelTransport", "MelServer", "MeltapClient", "MelJack",
+            "MelPipeline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // A JACK client for tests and the demo: plays a file into ports, logs what it sent.
@@ -68,6 +74,8 @@ let package = Package(
         .testTarget(name: "MelTransportTests", dependencies: ["MelTransport", "MelServer", "MeltapClient"]),
         .testTarget(name: "MelJackTests", dependencies: ["MelJack", "MelDSP", "MelResample", "MelFiles", "JackTestSupport"],
                     exclude: ["Support"]),
+        .testTarget(name: "MelPipelineTests", dependencies: ["MelPipeline", "MelJack", "MelDSP", "MelFiles", "MelServer",
+                                                           "MeltapClient", "MelTransport"]),
         .testTarget(name: "MeltapCLITests", dependencies: ["MelDSP", "MelFiles", "MelServer", "MeltapClient", "CJack",
                                                          "JackTestSupport"]),
     ]
