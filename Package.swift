@@ -2,7 +2,8 @@
 // meltap: a real-time mel-spectrogram frontend for JACK.
 // Data flow, one folder per stage:
 //   audio in (MelFiles, MelJack) -> resample (MelResample) -> STFT -> mel -> output stage (MelDSP)
-//   -> ring (MelTransport) -> socket (MelServer, MeltapClient) / file (MelFiles).
+//   -> ring (MelTransport) -> consumer and sinks (MelPipeline) -> socket (MelServer, MeltapClient)
+//   / file (MelFiles). The CLI (meltap) parses options and wires these.
 import PackageDescription
 
 
@@ -75,7 +76,7 @@ let package = Package(
         .testTarget(name: "MelJackTests", dependencies: ["MelJack", "MelDSP", "MelResample", "MelFiles", "JackTestSupport"],
                     exclude: ["Support"]),
         .testTarget(name: "MelPipelineTests", dependencies: ["MelPipeline", "MelJack", "MelDSP", "MelFiles", "MelServer",
-                                                           "MeltapClient", "MelTransport"]),
+                                                           "MeltapClient", "MelTransport", "CJack"]),
         .testTarget(name: "MeltapCLITests", dependencies: ["MelDSP", "MelFiles", "MelServer", "MeltapClient", "CJack",
                                                          "JackTestSupport"]),
     ]

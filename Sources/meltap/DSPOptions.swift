@@ -115,5 +115,3 @@ func printError(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))
 }
 
-/// meltap's version, recorded in sidecars and stream headers.
-let meltapVersion = "0.1.0"

@@ -1,6 +1,7 @@
 import Foundation
 import MelDSP
 import MelFiles
+import MelPipeline
 import MelResample
 
 /// Drives `MelAnalyzer`s over an audio file and writes the `.npy` and its sidecar.

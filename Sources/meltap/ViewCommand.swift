@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import MelServer
 import MeltapClient
+import MelPipeline
 
 /// `meltap view`: a live spectrogram waterfall in the terminal.
 struct ViewCommand: ParsableCommand {
@@ -43,7 +44,7 @@ struct ViewCommand: ParsableCommand {
     }
 
     func run() throws {
-        LiveStop.install()
+        StopSignal.install()
         let socketPath: String
         let subscriber: MeltapSubscriber
         do {
@@ -121,7 +122,7 @@ struct Waterfall {
             status(subscriber, force: true)
             write("\n")
         }
-        while !LiveStop.requested {
+        while !StopSignal.requested {
             if let duration, monotonicNow() - started >= duration { break }
             let event: SubscriberEvent?
             do {

@@ -189,33 +189,22 @@ final class JackServer {
 // MARK: Files written by meltap and the test source
 
 /// One frame from a `meltap run --dump-frames` file.
-struct DumpedFrame {
-    var metadata: FrameMetadata
-    var values: [Float]
-}
+typealias DumpedFrame = FrameDump.Frame
 
-struct FrameDump {
+/// A `meltap run --dump-frames` file, read with MelTransport's codec.
+struct DumpFile {
     var width: Int
     var channels: Int
     var sampleRate: Double
     var frames: [DumpedFrame]
 
     init(path: String) throws {
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
-        var reader = ByteReader(data: data)
-        guard reader.bytes(4) == Array("MTFD".utf8), reader.u32() == 1 else { throw HarnessError("\(path) is not a frame dump") }
-        width = Int(reader.u32())
-        channels = Int(reader.u32())
-        sampleRate = Double(bitPattern: reader.u64())
-        frames = []
-        while reader.remaining >= 24 + 4 * width {
-            let sequence = reader.u64()
-            let channel = reader.u32()
-            let flags = reader.u32()
-            let time = Int64(bitPattern: reader.u64())
-            let values = (0..<width).map { _ in Float(bitPattern: reader.u32()) }
-            frames.append(DumpedFrame(metadata: FrameMetadata(sequence: sequence, channel: channel, frameTime: time,
-                                                              flags: FrameFlags(rawValue: flags)), values: values))
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        do {
+            let (header, frames) = try FrameDump.decode(bytes)
+            (width, channels, sampleRate, self.frames) = (header.width, header.channelCount, header.sampleRate, frames)
+        } catch {
+            throw HarnessError("\(path): \(error)")
         }
     }
 

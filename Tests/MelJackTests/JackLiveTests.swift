@@ -87,7 +87,7 @@ let liveTestXrunHold = ProcessInfo.processInfo.environment["MELTAP_TEST_XRUN_HOL
         #expect(meltap.stop(signal: SIGINT) == 0, "meltap: \(meltap.errors)")
         print(meltap.output)
 
-        let frames = try FrameDump(path: dump)
+        let frames = try DumpFile(path: dump)
         let recorded = try SourceRecord(path: record)
         #expect(frames.channels == channels)
         #expect(recorded.channels == channels)
@@ -180,7 +180,7 @@ let liveTestXrunHold = ProcessInfo.processInfo.environment["MELTAP_TEST_XRUN_HOL
                                              label: "recorder")
         #expect(source.waitForExit(timeout: 40), "recorder did not finish: \(source.errors)")
         #expect(meltap.stop(signal: SIGINT) == 0, "meltap: \(meltap.errors)")
-        let frames = try FrameDump(path: dump)
+        let frames = try DumpFile(path: dump)
         let recorded = try SourceRecord(path: record)
         #expect(recorded.samples[0].contains { $0 != 0 }, "the recorder heard no clicks")
         let compared = try compareLiveWithOffline(live: frames.frames(channel: 0), record: recorded, recordChannel: 0,
@@ -215,7 +215,7 @@ let liveTestXrunHold = ProcessInfo.processInfo.environment["MELTAP_TEST_XRUN_HOL
         usleep(1_500_000)
         #expect(meltap.stop(signal: SIGINT) == 0, "meltap: \(meltap.errors)")
         #expect(meltap.output.contains("restarts 1"), "output: \(meltap.output)")
-        let frames = try FrameDump(path: dump)
+        let frames = try DumpFile(path: dump)
         for channel in 0..<2 {
             let live = frames.frames(channel: channel)
             guard let restart = live.firstIndex(where: { $0.metadata.flags.contains(.serverRestart) }) else {

@@ -75,7 +75,7 @@ import Testing
         Self.play(raw, recordingTo: record, into: meltap, session: session)
         #expect(meltap.output.contains("resampled from 48000 Hz with sinc-best"), "\(meltap.output)")
 
-        let frames = try FrameDump(path: dump)
+        let frames = try DumpFile(path: dump)
         let recorded = try SourceRecord(path: record)
         #expect(frames.sampleRate == 16000, "the dump's sample rate is the analysis rate")
         let live = frames.frames(channel: 0)

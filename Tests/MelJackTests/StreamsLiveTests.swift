@@ -41,7 +41,7 @@ import Testing
         let recorded = try SourceRecord(path: record)
 
         // whisper@16000 through the resampler.
-        let kws = try FrameDump(path: dump + ".kws")
+        let kws = try DumpFile(path: dump + ".kws")
         #expect(kws.sampleRate == 16000 && kws.width == 80)
         let live = kws.frames(channel: 0)
         try #require(live.count > 100 && !recorded.blocks.isEmpty, "\(live.count) live frames, \(recorded.blocks.count) recorded blocks")
@@ -56,7 +56,7 @@ import Testing
         #expect(compared >= 150, "only \(compared) frames could be compared (want ≥ 150)")
 
         // librosa at the server's rate, frame by frame on the recorded samples.
-        let viz = try FrameDump(path: dump + ".viz")
+        let viz = try DumpFile(path: dump + ".viz")
         #expect(viz.sampleRate == 48000 && viz.width == 128)
         let vizCompared = try compareLiveWithOffline(live: viz.frames(channel: 0), record: recorded, recordChannel: 0,
                                                      silenceBefore: true, silenceAfter: true,

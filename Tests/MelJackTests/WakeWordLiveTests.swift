@@ -98,7 +98,7 @@ import Testing
         #expect(evaluations > 100, "wakeword.py printed \(evaluations) evaluations: \(spotter.output.prefix(500))")
         // Segments holding frames the stream itself flags as damaged or lost (an xrun on a loaded
         // machine): a wake word there may rightly be missed, so it is reported, not judged.
-        let frames = try FrameDump(path: dump)
+        let frames = try DumpFile(path: dump)
         let live = frames.frames(channel: 0)
         let damaged = Set(live.filter { !$0.metadata.flags.isDisjoint(with: [.xrun, .gap]) }
             .compactMap { segment(atFrameTime: $0.metadata.frameTime) })

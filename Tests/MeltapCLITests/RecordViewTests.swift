@@ -476,6 +476,69 @@ import Testing
         group.stop(signal: SIGINT)
     }
 
+    @Test("record and view work on --stream sockets: a 16 kHz whisper stream is recorded as served, a 48 kHz one viewed")
+    func recordAndViewOnStreamSockets() throws {
+        let session = try LiveSession()
+        defer { session.finish() }
+        let directory = session.path("sockets")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let meltap = try session.launch(try liveBinary("meltap"), [
+            "run", "--name", "multi", "--inputs", "2", "--socket-dir", directory,
+            "--stream", "kws=whisper@16000", "--stream", "viz=librosa"], label: "meltap")
+        #expect(liveEventually(timeout: 30) { meltap.output.contains("meltap: stream viz:") || !meltap.process.isRunning },
+                "meltap run did not start: \(meltap.errors)")
+        let kws = directory + "/multi.kws.sock", viz = directory + "/multi.viz.sock"
+        #expect(meltap.output.contains("stream kws publishing on \(kws)") && meltap.output.contains("stream viz publishing on \(viz)"),
+                "\(meltap.output)")
+        _ = try session.startSource(["--outputs", "2", "--signal", "noise", "--connect", "multi:in_.*", "--duration", "60"])
+        let live = try ThreadSubscriber(socket: kws)
+        let output = session.path("kws.npy")
+        let recorder = try session.launch(try liveBinary("meltap"), ["record", "--socket", kws, "-o", output, "--duration", "6"],
+                                          label: "record")
+        let view = try session.launch(try liveBinary("meltap"), ["view", "--socket", viz, "--duration", "3", "--columns", "40"],
+                                      label: "view")
+        #expect(recorder.waitForExit(timeout: 60) && recorder.process.terminationStatus == 0, "record: \(recorder.errors)")
+        #expect(view.waitForExit(timeout: 60) && view.process.terminationStatus == 0, "view: \(view.errors)")
+        let waterfall = view.output.split(separator: "\n").filter { !$0.hasPrefix("status:") }
+        #expect(waterfall.count >= 10 && waterfall.contains { $0.contains { $0 != " " } }, "view printed \(waterfall.count) lines")
+
+        // The recording describes the kws stream: 16 kHz whisper, resampled from the 48 kHz server.
+        let array = try NpyArray.load(path: output)
+        let read = try FeatureSidecar.read(path: Sidecar.path(forFeatureFile: output))
+        #expect(array.shape.count == 3 && array.shape[1] == 2 && array.shape[2] == 80, "shape \(array.shape)")
+        #expect(read.sampleRate == 16000 && read.inputSampleRate == 48000 && read.resampler?.name == "sinc-best",
+                "sample rate \(read.sampleRate), input \(read.inputSampleRate), resampler \(String(describing: read.resampler))")
+        #expect(read.stream?.socket == kws && read.configuration["preset"]?.stringValue == "whisper")
+        let rows = array.shape[0]
+        #expect(rows >= 5 * 100, "only \(rows) rows in 6 s at 100 frames/s")
+
+        // Row by row, the file holds the frames a parallel subscriber of the same socket received.
+        let (_, meta) = try Self.sidecar(output)
+        let firstSequence = try #require(((meta["start"] as? [String: Any])?["sequence"] as? NSNumber)?.uint64Value)
+        let rowSequences = Self.rowSequences(first: firstSequence, rows: rows, lost: try Self.lostSequences(meta))
+        let last = rowSequences.last ?? firstSequence
+        #expect(liveEventually(timeout: 20) {
+            live.frames.last.map { $0.metadata.sequence > last || ($0.metadata.sequence == last && $0.metadata.channel == 1) } ?? false
+        }, "the live subscriber did not reach sequence \(last)")
+        #expect(meltap.stop(signal: SIGINT) == 0)
+        #expect(live.join(timeout: 20) && live.failure == nil, "live subscriber: \(live.failure ?? "")")
+        var bySequence: [UInt32: [UInt64: ReceivedFrame]] = [0: [:], 1: [:]]
+        for frame in live.frames { bySequence[frame.metadata.channel]?[frame.metadata.sequence] = frame }
+        var compared = 0
+        for (row, sequence) in rowSequences.enumerated() {
+            for channel in 0..<2 {
+                guard let frame = bySequence[UInt32(channel)]?[sequence] else { continue }
+                let start = (row * 2 + channel) * 80
+                if Array(array.values[start..<start + 80]) != frame.values {
+                    Issue.record("row \(row) channel \(channel + 1) differs from the live frame \(sequence)")
+                    return
+                }
+                compared += 1
+            }
+        }
+        #expect(compared == rows * 2, "compared \(compared) of \(rows * 2) frames")
+    }
+
     @Test("meltap view without a terminal prints waterfall lines and status lines")
     func viewWithoutTerminal() throws {
         let session = try LiveSession()

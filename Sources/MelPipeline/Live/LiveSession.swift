@@ -1,0 +1,119 @@
+import Foundation
+import Glibc
+import MelJack
+import MelServer
+import MelTransport
+
+/// Everything a live run needs beyond the JACK client's own options: where each stream is served
+/// and how, and where frames are dumped.
+public struct LiveSessionOptions {
+    public var client: JackClientOptions
+    /// One per stream, in order: name, analysis rate, and the configuration at a given rate.
+    public var streams: [JackStreamSpec]
+    /// The socket of a stream once the client has its name; nil selects
+    /// `FramePublisher.defaultSocketPath(clientName:)` for the client name.
+    public var socketPath: (JackStream) throws -> String? = { _ in nil }
+    /// Permission bits of every socket file.
+    public var socketMode: mode_t = 0o600
+    public var slowSubscriberPolicy: FramePublisher.SlowSubscriberPolicy = .dropFrames
+    public var maximumSubscribers = FramePublisher.defaultMaximumSubscribers
+    /// A frame dump file per stream (`FrameDump`), or nil for none.
+    public var dumpPath: (JackStream) -> String? = { _ in nil }
+    /// Seconds between the consumer's looks at the rings when the callback does not wake it.
+    public var consumerPollInterval = 0.05
+    /// More sinks per stream, after the publisher and the dump (an embedding program's own code).
+    public var extraSinks: (JackStream) -> [any FrameSink] = { _ in [] }
+
+    public init(client: JackClientOptions, streams: [JackStreamSpec]) {
+        self.client = client
+        self.streams = streams
+    }
+}
+
+/// A running live pipeline: the JACK client (realtime callback and rings), one consumer thread,
+/// and per stream a socket publisher plus optional dump and extra sinks.
+///
+/// Life: `init` registers the client and binds every socket (nothing flows yet); `start()`
+/// activates; `stop()` deactivates, drains the rings into the sinks, and removes the sockets.
+/// `meltap run` is this plus option parsing and printing; a test or another Swift program can
+/// drive it the same way.
+public final class LiveSession {
+    public let client: JackClient
+    public let streams: [JackStream]
+    /// Per stream, in order.
+    public let publishings: [StreamPublishing]
+    public let consumer: FrameConsumer
+    private var started = false
+    private var stopped = false
+
+    /// Registers the JACK client and binds one socket per stream.
+    /// - Throws: `PipelineError` or the underlying error (JACK unreachable, a socket in use, a
+    ///   dump path not writable), each saying what to do. Nothing is left bound on failure.
+    public init(options: LiveSessionOptions) throws {
+        do {
+            client = try JackClient(options: options.client, streams: options.streams)
+        } catch {
+            throw PipelineError("\(error)")
+        }
+        streams = client.streams
+        var publishings: [StreamPublishing] = []
+        var sinks: [[any FrameSink]] = []
+        do {
+            for stream in streams {
+                let publishing = try StreamPublishing(
+                    stream: stream, socketPath: try options.socketPath(stream), fileMode: options.socketMode,
+                    policy: options.slowSubscriberPolicy, maximumSubscribers: options.maximumSubscribers)
+                try publishing.start()
+                publishings.append(publishing)
+                var streamSinks: [any FrameSink] = [publishing]
+                if let dump = options.dumpPath(stream) { streamSinks.append(try FrameDumpWriter(path: dump, stream: stream)) }
+                streamSinks += options.extraSinks(stream)
+                sinks.append(streamSinks)
+            }
+        } catch {
+            for publishing in publishings { publishing.stop() }
+            throw error as? PipelineError ?? PipelineError("\(error)")
+        }
+        self.publishings = publishings
+        consumer = FrameConsumer(client: client, sinks: sinks,
+                                 pollInterval: options.client.wakesConsumer ? 0.05 : options.consumerPollInterval)
+    }
+
+    deinit { stop() }
+
+    /// Starts the consumer and activates the JACK client; then resends headers whose latency
+    /// became known at activation.
+    public func start() throws {
+        guard !started else { return }
+        started = true
+        consumer.start()
+        do {
+            try client.start()
+        } catch {
+            throw PipelineError("\(error)")
+        }
+        for publishing in publishings { publishing.refreshHeaderAfterActivation() }
+    }
+
+    /// Deactivates the client, drains every ring into the sinks, closes every socket. Idempotent.
+    public func stop() {
+        guard !stopped else { return }
+        stopped = true
+        if started {
+            client.stop()
+            consumer.stop()
+        }
+        for publishing in publishings { publishing.stop() }
+    }
+
+    /// One line per stream: "RATE Hz (resampled from … with …, latency N samples), preset P,
+    /// W values per frame, algorithmic latency N samples".
+    public func describe(_ stream: JackStream) -> String {
+        let configuration = stream.configuration
+        let resampled = stream.resampler.map {
+            " (resampled from \(Int(client.inputSampleRate)) Hz with \($0.rawValue), latency \(stream.resamplerLatency) samples)"
+        } ?? ""
+        return "\(Int(configuration.sampleRate)) Hz\(resampled), preset \(configuration.preset), \(stream.frameWidth) values per frame, "
+            + "algorithmic latency \(stream.algorithmicLatency) samples"
+    }
+}

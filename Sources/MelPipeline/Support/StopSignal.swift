@@ -1,0 +1,61 @@
+import Glibc
+import Synchronization
+
+/// SIGINT / SIGTERM as a stop request, for every long-running command (`run`, `record`, `view`).
+///
+/// The handler touches only an atomic flag and a semaphore (`sem_post` is async-signal-safe), both
+/// created by `install()` before the handler can run. Poll `requested` between reads, or sleep in
+/// `wait(seconds:)`.
+public enum StopSignal {
+    /// Whether SIGINT or SIGTERM arrived since `install()`.
+    public static var requested: Bool { stopRequested.load(ordering: .relaxed) }
+
+    /// Installs the handlers and unblocks the two signals: a parent may have started us with them
+    /// blocked (test runners do), and threads created from here on inherit the unblocked mask.
+    public static func install() {
+        if stopSemaphore == nil {
+            let semaphore = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
+            sem_init(semaphore, 0, 0)
+            stopSemaphore = semaphore
+        }
+        _ = stopRequested.load(ordering: .relaxed)  // initialise the global before any handler runs
+        signal(SIGINT, stopSignalHandler)
+        signal(SIGTERM, stopSignalHandler)
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGINT)
+        sigaddset(&signals, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &signals, nil)
+    }
+
+    /// Sleeps until a stop signal (true) or `seconds` pass (false); nil sleeps until the signal.
+    /// Returns at once with true if the signal came before the call.
+    @discardableResult
+    public static func wait(seconds: Double?) -> Bool {
+        guard let semaphore = stopSemaphore else { return false }
+        let deadline = seconds.map { monotonicNow() + $0 }
+        while !requested {
+            var step = 0.5
+            if let deadline {
+                step = min(step, deadline - monotonicNow())
+                if step <= 0 { return false }
+            }
+            var now = timespec()
+            clock_gettime(CLOCK_REALTIME, &now)  // sem_timedwait's clock
+            let nanoseconds = Int(now.tv_nsec) + Int(step * 1e9)
+            var wake = timespec(tv_sec: now.tv_sec + nanoseconds / 1_000_000_000, tv_nsec: nanoseconds % 1_000_000_000)
+            _ = sem_timedwait(semaphore, &wake)
+        }
+        return true
+    }
+}
+
+private let stopRequested = Atomic<Bool>(false)
+/// Allocated by `StopSignal.install()` before the handler is installed.
+nonisolated(unsafe) private var stopSemaphore: UnsafeMutablePointer<sem_t>?
+
+/// Async-signal-safe: one atomic store and one `sem_post`.
+private func stopSignalHandler(_ signal: Int32) {
+    stopRequested.store(true, ordering: .relaxed)
+    if let stopSemaphore { sem_post(stopSemaphore) }
+}
