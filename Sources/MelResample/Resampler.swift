@@ -56,16 +56,19 @@ public struct ResamplerError: Error, CustomStringConvertible, Sendable {
 /// (`ResamplerTests` checks blocks of 1, 7, 64, 256, 4096 and random sizes, bit for bit), so a
 /// file driven block by block gives exactly what the callback computes live.
 ///
-/// **End of input.** `flush` tells libsamplerate the input ended (`end_of_input`): it pads with
-/// zeros and emits the last outputs, up to ⌈inputCount · ratio⌉ in all.
+/// **End of input.** `flush` pads the input with zeros and emits the last outputs, exactly
+/// ⌈inputCount · outputRate / inputRate⌉ in all (librosa's length).
 ///
 /// Not thread-safe: one thread at a time (the realtime thread while a JACK client is active).
 public final class Resampler {
     /// The converter (`SRC_STATE *`), owned: freed in `deinit`.
     private let converter: OpaquePointer
-    /// One zero sample: the input pointer of a flush (libsamplerate wants a valid pointer that
-    /// does not overlap the output, even for no frames). Owned; freed in `deinit`.
-    private let silence: UnsafeMutablePointer<Float>
+    /// `zeroBlock` zero samples: the padding `flush` feeds after the input. Owned; freed in `deinit`.
+    private let zeros: UnsafeMutablePointer<Float>
+    private let zeroBlockLength = 1024
+    /// Input samples consumed and output samples emitted since `init` or `reset()`.
+    private var inputConsumed = 0
+    private var outputProduced = 0
     /// Output rate / input rate (libsamplerate's `src_ratio`).
     public let ratio: Double
     /// Input and output rates in Hz.
@@ -107,8 +110,8 @@ public final class Resampler {
             throw ResamplerError("libsamplerate could not create a \(quality.rawValue) converter: \(reason).")
         }
         self.converter = converter
-        silence = .allocate(capacity: 1)
-        silence.initialize(to: 0)
+        zeros = .allocate(capacity: zeroBlockLength)
+        zeros.initialize(repeating: 0, count: zeroBlockLength)
         self.ratio = ratio
         self.inputRate = inputRate
         self.outputRate = outputRate
@@ -119,7 +122,7 @@ public final class Resampler {
 
     deinit {
         src_delete(converter)
-        silence.deallocate()
+        zeros.deallocate()
     }
 
     /// Output samples `process` may write for `inputCount` input samples: at most
@@ -166,32 +169,47 @@ public final class Resampler {
             produced += data.output_frames_gen
             if data.input_frames_used == 0 && data.output_frames_gen == 0 { break }
         }
+        inputConsumed += consumed
+        outputProduced += produced
         return produced
     }
 
-    /// Ends the input: libsamplerate pads with zeros and emits the remaining outputs. Call
-    /// repeatedly until it returns 0 (one call with `flushCapacity` is enough). After the last
-    /// call, `reset()` before converting a new stream.
+    /// Ends the input: pads it with zeros and emits the remaining outputs, so that the stream
+    /// holds ⌈inputCount · outputRate / inputRate⌉ samples in all, as `librosa.resample` (soxr)
+    /// returns. (libsamplerate's own `end_of_input` stops one sample short at 44.1 → 16 kHz.)
+    /// Call repeatedly until it returns 0 (one call with `flushCapacity` is enough). After the
+    /// last call, `reset()` before converting a new stream.
     /// Real-time safe: no allocation, locks or system calls.
     @_noAllocation @_noLocks
     public func flush(into output: UnsafeMutablePointer<Float>, capacity: Int) -> Int {
+        let remaining = resampledLength(inputCount: inputConsumed, inputRate: inputRate, outputRate: outputRate)
+            - outputProduced
+        let wanted = min(capacity, remaining)
+        guard wanted > 0 else { return 0 }
         let converter = self.converter
         let ratio = self.ratio
-        let silence = self.silence
+        let zeros = self.zeros
+        let zeroBlockLength = self.zeroBlockLength
+        let feedLimit = 4 * (lookahead + zeroBlockLength)
         var produced = 0
-        while produced < capacity {
+        var fed = 0
+        // The zeros are input that never happened: fed to the converter, not counted in
+        // `inputConsumed`. Enough of them reach every remaining output (its look-ahead and more).
+        while produced < wanted && fed < feedLimit {
             var data = SRC_DATA()
-            // No input frames: libsamplerate reads none, but wants a valid, separate pointer.
-            data.data_in = UnsafePointer(silence)
-            data.input_frames = 0
+            data.data_in = UnsafePointer(zeros)
+            data.input_frames = zeroBlockLength
             data.data_out = output + produced
-            data.output_frames = capacity - produced
+            data.output_frames = wanted - produced
             data.src_ratio = ratio
-            data.end_of_input = 1
+            data.end_of_input = 0
             let status = _unsafePerformance { src_process(converter, &data) }
-            if status != 0 || data.output_frames_gen == 0 { break }
+            if status != 0 { break }
+            fed += data.input_frames_used
             produced += data.output_frames_gen
+            if data.input_frames_used == 0 && data.output_frames_gen == 0 { break }
         }
+        outputProduced += produced
         return produced
     }
 
@@ -201,6 +219,8 @@ public final class Resampler {
     public func reset() {
         let converter = self.converter
         _ = _unsafePerformance { src_reset(converter) }
+        inputConsumed = 0
+        outputProduced = 0
     }
 
     /// Feeds four `maximumInputBlock` blocks of zeros, so that the code and every page of the
@@ -261,4 +281,17 @@ public final class Resampler {
     static func format(_ rate: Double) -> String {
         rate == rate.rounded() ? String(Int(rate)) : String(rate)
     }
+}
+
+/// ⌈inputCount · outputRate / inputRate⌉, exactly when both rates are whole numbers of Hz
+/// (librosa's and soxr's output length).
+func resampledLength(inputCount: Int, inputRate: Double, outputRate: Double) -> Int {
+    let input = Int(inputRate), output = Int(outputRate)
+    if Double(input) == inputRate && Double(output) == outputRate {
+        let (product, overflow) = inputCount.multipliedReportingOverflow(by: output)
+        if !overflow { return (product + input - 1) / input }
+    }
+    let exact = Double(inputCount) * outputRate / inputRate
+    let truncated = Int(exact)
+    return Double(truncated) < exact ? truncated + 1 : truncated
 }
