@@ -146,3 +146,7 @@ public func offlineFrame(window: [Float], analyzer: MelAnalyzer) throws -> [Floa
     guard let result else { throw TestSupportError("frame \(target) was not produced from \(samples.count) samples") }
     return result
 }
+
+/// Appended to "jackd did not start" errors: the one cause a test run can leave behind.
+public let jackStartHint = " (if jackd says \"Too many servers already active\", servers killed earlier still hold "
+    + "JACK's 8 registry slots: run scripts/jack-reclaim-shm, as scripts/test does)"

@@ -153,8 +153,14 @@ final class JackServer {
                              label: "jack_wait-\(generation)")
         guard wait.waitForExit(timeout: 20), wait.process.terminationStatus == 0 else {
             wait.stop()
-            throw HarnessError("jackd \(name) did not start: \(child?.errors ?? "")")
+            throw HarnessError("jackd \(name) did not start: \(child?.errors ?? "")" + jackStartHint)
         }
+    }
+
+    /// Kills the server with SIGKILL, as a crash would: it cannot unregister from JACK's registry.
+    func kill() {
+        child?.stop(signal: SIGKILL, timeout: 15)
+        child = nil
     }
 
     /// Stops the server by PID and waits for it to exit.

@@ -127,7 +127,7 @@ final class LiveSession {
         guard wait.waitForExit(timeout: 20), wait.process.terminationStatus == 0 else {
             wait.stop()
             server?.stop()
-            throw LiveError("jackd \(serverName) did not start: \(server?.errors ?? "")")
+            throw LiveError("jackd \(serverName) did not start: \(server?.errors ?? "")" + jackStartHint)
         }
     }
 
