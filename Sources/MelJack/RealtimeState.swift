@@ -157,8 +157,7 @@ struct AnalyzerSet {
             for (index, resampler) in resamplers.enumerated() { (pointers + index).initialize(to: .passRetained(resampler)) }
             resamplerStorage = pointers
             resampledCapacity = first.outputCapacity(forInputCount: realtimeMaximumBlockLength)
-            resampled = .allocate(capacity: resampledCapacity)
-            resampled!.initialize(repeating: 0, count: resampledCapacity)  // prefault
+            resampled = .prefaulted(count: resampledCapacity, repeating: 0)
         }
         let analysisRate = list.first?.configuration.sampleRate ?? inputRate
         let span = list.first.map { $0.configuration.frameLength } ?? 0
@@ -262,18 +261,12 @@ struct FrameHold {
         self.capacity = capacity
         self.width = width
         let slots = channels * capacity
-        values = .allocate(capacity: max(1, slots * width))
-        values.initialize(repeating: 0, count: max(1, slots * width))  // prefault
-        frameTime = .allocate(capacity: slots)
-        frameTime.initialize(repeating: 0, count: slots)
-        flags = .allocate(capacity: slots)
-        flags.initialize(repeating: 0, count: slots)
-        firstSample = .allocate(capacity: slots)
-        firstSample.initialize(repeating: 0, count: slots)
-        oldest = .allocate(capacity: channels)
-        oldest.initialize(repeating: 0, count: channels)
-        count = .allocate(capacity: channels)
-        count.initialize(repeating: 0, count: channels)
+        values = .prefaulted(count: max(1, slots * width), repeating: 0)
+        frameTime = .prefaulted(count: slots, repeating: 0)
+        flags = .prefaulted(count: slots, repeating: 0)
+        firstSample = .prefaulted(count: slots, repeating: 0)
+        oldest = .prefaulted(count: channels, repeating: 0)
+        count = .prefaulted(count: channels, repeating: 0)
     }
 
     func deallocate() {
@@ -292,10 +285,8 @@ struct DamageLog {
     let end: UnsafeMutablePointer<Int64>
 
     init() {
-        start = .allocate(capacity: Self.capacity)
-        start.initialize(repeating: .min, count: Self.capacity)
-        end = .allocate(capacity: Self.capacity)
-        end.initialize(repeating: .min, count: Self.capacity)
+        start = .prefaulted(count: Self.capacity, repeating: .min)
+        end = .prefaulted(count: Self.capacity, repeating: .min)
     }
 
     func deallocate() { start.deallocate(); end.deallocate() }
@@ -342,12 +333,9 @@ struct StreamLane {
     init(ring: FrameRing, channels: Int, holdCapacity: Int) {
         self.ring = .passUnretained(ring)
         hold = FrameHold(channels: channels, capacity: holdCapacity, width: ring.width)
-        sequence = .allocate(capacity: channels)
-        sequence.initialize(repeating: 0, count: channels)
-        pendingFlags = .allocate(capacity: channels)
-        pendingFlags.initialize(repeating: 0, count: channels)
-        pushFlags = .allocate(capacity: channels)
-        pushFlags.initialize(repeating: 0, count: channels)
+        sequence = .prefaulted(count: channels, repeating: 0)
+        pendingFlags = .prefaulted(count: channels, repeating: 0)
+        pushFlags = .prefaulted(count: channels, repeating: 0)
         damage = DamageLog()
         counters = .allocate(capacity: 1)
         counters.initialize(to: LaneCounters())
@@ -730,4 +718,15 @@ func monotonicNanoseconds() -> UInt64 {
     var now = timespec()
     _unsafePerformance { _ = clock_gettime(CLOCK_MONOTONIC, &now) }
     return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
+}
+
+extension UnsafeMutablePointer {
+    /// Allocates `count` elements and writes `value` into every one, so each page is touched
+    /// (prefaulted) before the realtime thread reads or writes it. Not real-time safe: call it
+    /// while building state, before activation or on the supervisor thread.
+    static func prefaulted(count: Int, repeating value: Pointee) -> UnsafeMutablePointer {
+        let pointer = allocate(capacity: count)
+        pointer.initialize(repeating: value, count: count)
+        return pointer
+    }
 }
