@@ -3,7 +3,7 @@
 #   make test   installs what is needed and runs every test (CI runs this)
 SWIFT ?= swift
 
-.PHONY: deps demo test build release bench bench-peers bench-realtime clean
+.PHONY: deps demo test build release bench bench-peers bench-dataset bench-realtime clean
 
 deps:
 	./scripts/install-deps
@@ -23,6 +23,10 @@ bench: release
 bench-peers: release
 	MELTAP_PEERS=1 ./scripts/install-deps
 	./scripts/bench-peers
+
+bench-dataset: release
+	MELTAP_PEERS=1 ./scripts/install-deps
+	./scripts/bench-dataset
 
 bench-realtime: release
 	./scripts/bench-realtime

@@ -18,6 +18,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
         // C libraries, behind system library targets and nothing else.
@@ -48,9 +50,18 @@ let package = Package(
         // The JACK client: ports, callbacks, the realtime process path.
         .target(name: "MelJack", dependencies: ["MelDSP", "MelResample", "MelTransport", "CJack"]),
         // The run-time pipeline a program can embed: ring consumer fanning out to per-stream
-        // publishers and frame dumps, the recorder, a private jackd, stop signals.
+        // publishers and frame dumps, the recorder, a private jackd, stop signals, and the dataset driver of
+        // `meltap file DIR -o OUTDIR` (discovery, jobs, resume, manifest).
         .target(name: "MelPipeline", dependencies: [
             "MelDSP", "MelResample", "MelFiles", "MelTransport", "MelServer", "MeltapClient", "MelJack",
+            "CSndFile",
+            // `meltap run --config FILE` (Config/).
+            .product(name: "TOMLKit", package: "TOMLKit"),
+            // `meltap run --metrics`: Prometheus text over SwiftNIO's HTTP/1 server (Live/MetricsServer.swift).
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         // The CLI: parse, configure, wire the pieces.
         .executableTarget(name: "meltap", dependencies: [

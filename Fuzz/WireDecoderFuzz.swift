@@ -178,6 +178,10 @@ private func checkConsumed(_ message: WireMessage, stream: [UInt8], start: Int, 
         check(type == Int(WireMessageType.frame.rawValue), "frame from type \(type)")
         check(declared == WireFormat.framePayloadFixedLength + 4 * values.count, "frame length")
         check(fingerprint(message) == original, "frame does not re-encode to its bytes")
+    case .status, .statusRequest:
+        check(type == Int(WireMessageType.status.rawValue) || type == Int(WireMessageType.statusRequest.rawValue),
+              "status from type \(type)")
+        check(fingerprint(message) == original, "status does not re-encode to its bytes")
     case .subscribe:
         check(type == Int(WireMessageType.subscribe.rawValue), "subscribe from type \(type)")
         check(fingerprint(message) == original, "subscribe does not re-encode to its bytes")

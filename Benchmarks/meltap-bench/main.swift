@@ -49,6 +49,7 @@ struct BenchOptions {
           --n-fft N            Override n_fft (with --preset: one custom configuration).
           --hop-length N       Override hop_length.
           --win-length N       Override win_length.
+          --window W           Override the window (hann, hann-float32, hamming, povey, rectangular).
           --n-mels N           Override n_mels.
           --fft-precision P    Override the FFT precision: single or double.
           --hops N             Run at least N hops per repetition (10000 is a good allocation check).
@@ -123,6 +124,13 @@ func parseOptions(_ arguments: [String]) -> BenchOptions {
         case "--hop-length", "--hop": o.overrides.hopLength = number(a, minimum: 1); o.hasOverrides = true
         case "--win-length": o.overrides.windowLength = number(a, minimum: 1); o.hasOverrides = true
         case "--n-mels": o.overrides.melBandCount = number(a, minimum: 1); o.hasOverrides = true
+        case "--window":
+            let text = value(a)
+            guard let w = WindowKind(rawValue: text) else {
+                fail("--window must be one of \(WindowKind.allCases.map(\.rawValue).joined(separator: ", ")); got '\(text)'.")
+            }
+            o.overrides.window = w
+            o.hasOverrides = true
         case "--fft-precision":
             let text = value(a)
             guard let p = FFTPrecision(rawValue: text) else { fail("--fft-precision must be single or double; got '\(text)'.") }

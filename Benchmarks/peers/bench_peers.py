@@ -8,6 +8,9 @@ BENCH_SECONDS.
 Systems, per configuration:
   librosa offline     librosa.feature.melspectrogram on the whole signal in memory (float64 FFT)
   kaldi-native-fbank  OnlineFbank, whole signal at once and in 256-sample blocks (80 bins)
+  asrfront            the C frontend with AVX2 kernels (PyPI): asrfront.whisper.log_mel
+                      (pad_or_trim=False, 80 and 128 mels) and asrfront.sensevoice.fbank_raw (Kaldi
+                      fbank, Hamming window, 80 bins), on the whole signal in memory
   melbase             the C FFTW baseline (Benchmarks/melbase), FFTW_MEASURE, and FFTW_ESTIMATE
   meltap core         meltap-bench: MelAnalyzer.process in 256-sample blocks (the live path)
   meltap file         `meltap file` end to end: float WAV decode, DSP, .npy and sidecar written;
@@ -62,13 +65,19 @@ CONFIGS = [
          meltap=["--preset", "librosa", "--n-fft", "2048", "--hop-length", "512", "--n-mels", "128",
                  "--fft-precision", "single"], librosa=True),
     dict(name="whisper preset", sr=16000, n_fft=400, hop=160, mels=80, f64=False,
-         meltap=["--preset", "whisper"], librosa=True),
+         meltap=["--preset", "whisper"], librosa=True, asrfront="whisper"),
+    dict(name="whisper, 128 mels", sr=16000, n_fft=400, hop=160, mels=128, f64=False,
+         meltap=["--preset", "whisper", "--n-mels", "128"], librosa=True, asrfront="whisper"),
     dict(name="torchaudio preset", sr=16000, n_fft=400, hop=200, mels=128, f64=False,
          meltap=["--preset", "torchaudio"], librosa=True),
     # Kaldi frames are 25 ms (400 / 1200 samples) zero-padded to a power-of-two FFT; melbase
     # windows the whole FFT length, the nearest geometry it has.
     dict(name="kaldi, 80 bins", sr=16000, n_fft=512, hop=160, mels=80, f64=False,
          meltap=["--preset", "kaldi", "--n-mels", "80"], knf=True),
+    # asrfront's fbank_raw is Kaldi's fbank with the Hamming window: the same window for all.
+    dict(name="kaldi, 80 bins, hamming", sr=16000, n_fft=512, hop=160, mels=80, f64=False,
+         meltap=["--preset", "kaldi", "--n-mels", "80", "--window", "hamming"], knf=True, window="hamming",
+         asrfront="fbank"),
     dict(name="kaldi, 80 bins", sr=48000, n_fft=2048, hop=480, mels=80, f64=False,
          meltap=["--preset", "kaldi", "--n-mels", "80"], knf=True),
 ]
@@ -113,6 +122,7 @@ def time_knf(c, chunk):
         o = knf.FbankOptions()
         o.frame_opts.samp_freq = sr
         o.frame_opts.dither = 0
+        o.frame_opts.window_type = c.get("window", "povey")
         o.mel_opts.num_bins = c["mels"]
         f = knf.OnlineFbank(o)
         done = 0
@@ -130,6 +140,25 @@ def time_knf(c, chunk):
             f.get_frame(i)
         return n
     return best(run, 1 if chunk < len(y) else REPS)
+
+
+asrfront_cache = {}
+
+
+def time_asrfront(c):
+    """CPU seconds and frames of asrfront on the whole signal (float32 in [-1, 1], as meltap reads
+    it): Whisper log-mel without the 30 s pad/trim, or Kaldi fbank without LFR/CMVN."""
+    import asrfront.sensevoice
+    import asrfront.whisper
+    key = (c["asrfront"], c["sr"], c["mels"])
+    if key not in asrfront_cache:
+        y = get_signal(c["sr"])
+        if c["asrfront"] == "whisper":
+            run = lambda: asrfront.whisper.log_mel(y, c["mels"], pad_or_trim=False).shape[1]  # noqa: E731
+        else:
+            run = lambda: asrfront.sensevoice.fbank_raw(y, c["mels"]).shape[0]  # noqa: E731
+        asrfront_cache[key] = best(run)
+    return asrfront_cache[key]
 
 
 def time_melbase(c, estimate=False):
@@ -195,6 +224,12 @@ def main():
         rows.append((label, f"melbase C, {precision} FFT, ESTIMATE", est_xrt, est_ns,
                      f"core ns/hop ÷ this = {core_ns / est_ns:.2f}", ""))
         peer_xrt, peer_target = None, None   # the peer `meltap file` is compared with
+        if c.get("asrfront"):
+            dt, frames = time_asrfront(c)
+            ns = dt * 1e9 / frames
+            what = "log_mel" if c["asrfront"] == "whisper" else "sensevoice.fbank_raw"
+            rows.append((label, f"asrfront {what} (C, AVX2)", SECONDS / dt, ns,
+                         f"core ns/hop ÷ this = {core_ns / ns:.2f}", fmt_ratio(core_ns / ns, 1.0, better_high=False)))
         if c.get("librosa"):
             dt, frames = time_librosa(c)
             xrt = SECONDS / dt

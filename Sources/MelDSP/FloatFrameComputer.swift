@@ -45,6 +45,8 @@ struct FloatFrameComputer {
     private let doublePrecision: Bool
     /// power = 1: magnitudes instead of powers.
     private let magnitudeOnly: Bool
+    /// Spectrogram outputs: the output stage reads the n_fft/2 + 1 bins, no mel bank.
+    private let linearSpectrum: Bool
     /// Single-precision FFT buffers (Kaldi style always uses these).
     private let fftInput: UnsafeMutablePointer<Float>
     private let fftOutput: UnsafeMutablePointer<Float>
@@ -102,6 +104,7 @@ struct FloatFrameComputer {
         for (i, weight) in paddedWeights.enumerated() { bankWeights[i] = weight }
 
         magnitudeOnly = c.power == 1
+        linearSpectrum = c.output.isLinearSpectrum
         doublePrecision = fft.precision == .double
         precondition(fft.length == c.fftLength && fft.precision == Self.fftPrecision(c), "FFT does not fit the configuration")
         fftPlan = fft.plan
@@ -157,12 +160,13 @@ struct FloatFrameComputer {
             windowFrame(samples)
         }
         if doublePrecision { powerSpectrumDouble() } else { powerSpectrum() }
-        applyMelBank()
+        if !linearSpectrum { applyMelBank() }
+        let bands = linearSpectrum ? spectrum : melBands
         if useEnergy {
             frame[0] = logEnergy
-            outputStage.apply(melBands, into: frame + 1)
+            outputStage.apply(bands, into: frame + 1)
         } else {
-            outputStage.apply(melBands, into: frame)
+            outputStage.apply(bands, into: frame)
         }
     }
 
@@ -222,15 +226,24 @@ struct FloatFrameComputer {
             let floored = max((e0 + e1) + (e2 + e3), Float.ulpOfOne)
             logEnergy = _unsafePerformance { logf(floored) }
         }
-        // Pre-emphasis y[i] = x[i] − c·x[i−1] (y[0] = x[0] − c·x[0]) and the window, in one pass.
+        // Pre-emphasis y[i] = x[i] − c·x[i−1] (y[0] = x[0] − c·x[0]) and the window, in one pass,
+        // in place from the end down, so x[i−1] is still unwritten when y[i] needs it: eight
+        // samples at a time (SIMD8), the same float operations in the same order as one at a time.
         let c = preemphasis, w = window
-        var previous = input[0]
-        input[0] = (previous - c * previous) * w[0]
-        for i in 1..<l {
-            let current = input[i]
-            input[i] = (current - c * previous) * w[i]
-            previous = current
+        let cs = SIMD8<Float>(repeating: c)
+        i = l
+        while i >= 9 {
+            i &-= 8
+            let current = UnsafeRawPointer(input + i).loadUnaligned(as: SIMD8<Float>.self)
+            let previous = UnsafeRawPointer(input + (i &- 1)).loadUnaligned(as: SIMD8<Float>.self)
+            let weights = UnsafeRawPointer(w + i).loadUnaligned(as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(input + i).storeBytes(of: (current - cs * previous) * weights, as: SIMD8<Float>.self)
         }
+        while i > 1 {
+            i &-= 1
+            input[i] = (input[i] - c * input[i &- 1]) * w[i]
+        }
+        input[0] = (input[0] - c * input[0]) * w[0]
         return logEnergy
     }
 

@@ -29,10 +29,15 @@ public struct FeatureSidecar: Codable, Sendable, Equatable {
     // MARK: The array
     /// Element type of the `.npy` data (numpy's name): always `float32`.
     public var dtype: String = "float32"
-    /// `(frames, bands)` or `(frames, channels, bands)`: the names of the array's dimensions.
+    /// The names of the array's dimensions: `(frames, bands)` or `(frames, channels, bands)`;
+    /// with `axisOrder` bands-first, `(bands, frames)` or `(channels, bands, frames)`.
     public var layout: String
-    /// Shape of one row (frame): `[bands]`, or `[channels, bands]`. The array's shape is
-    /// `[rows] + rowShape`.
+    /// The order of the axes; absent means frames-first (`FeatureAxisOrder`). Added within
+    /// `meltap.features/2`: a reader that does not know the key still refuses a bands-first file,
+    /// because its `layout` no longer matches `rowShape` the old way.
+    public var axisOrder: FeatureAxisOrder?
+    /// Shape of one frame: `[bands]`, or `[channels, bands]`. The array's shape is
+    /// `[rows] + rowShape` (frames-first) or `rowShape + [rows]` (bands-first).
     public var rowShape: [Int]
     /// Rows (frames) in the finished file. Absent while a recording runs, and in the sidecar a
     /// killed recorder left: then the `.npy` header says how many complete rows there are.
@@ -279,10 +284,11 @@ public struct FeatureSidecar: Codable, Sendable, Equatable {
     public init(kind: Kind, meltapVersion: String?, rowShape: [Int], rows: Int?, sampleRate: Double,
                 inputSampleRate: Double, resampler: Resampling?, frameRate: Double, firstSampleOfFrame0: Int?,
                 clamp: String, channels: [Channel], configuration: JSONValue, file: FileSource? = nil,
-                stream: StreamSource? = nil, recording: Recording? = nil) {
+                stream: StreamSource? = nil, recording: Recording? = nil, axisOrder: FeatureAxisOrder? = nil) {
         self.kind = kind
         self.meltapVersion = meltapVersion
-        self.layout = Self.layout(forRowShape: rowShape)
+        self.axisOrder = axisOrder == .framesFirst ? nil : axisOrder
+        self.layout = (axisOrder ?? .framesFirst).layout(forRowShape: rowShape)
         self.rowShape = rowShape
         self.rows = rows
         self.sampleRate = sampleRate
@@ -304,7 +310,7 @@ public struct FeatureSidecar: Codable, Sendable, Equatable {
     }
 
     /// The array's full shape, when the row count is known.
-    public var shape: [Int]? { rows.map { [$0] + rowShape } }
+    public var shape: [Int]? { rows.map { (axisOrder ?? .framesFirst).shape(frames: $0, rowShape: rowShape) } }
 
     /// Integer outputs (the micro preset): each value is an integer times this (`configuration.outputScale`).
     public var outputScale: Double? { configuration["outputScale"]?.doubleValue }

@@ -96,7 +96,7 @@ extension FeatureSidecar {
         guard (1...2).contains(rowShape.count), rowShape.allSatisfy({ $0 >= 1 }) else {
             throw fail("rowShape", "is \(rowShape); expected [bands] or [channels, bands], each at least 1.")
         }
-        let expectedLayout = Self.layout(forRowShape: rowShape)
+        let expectedLayout = (axisOrder ?? .framesFirst).layout(forRowShape: rowShape)
         guard layout == expectedLayout else {
             throw fail("layout", "is '\(layout)' but rowShape \(rowShape) means '\(expectedLayout)'.")
         }

@@ -58,6 +58,11 @@ public final class NpyWriter: @unchecked Sendable {
     /// since the last patch. Checked only inside `appendRows`: if appends can pause for long, also
     /// call `patchHeader()` from your own timer.
     public var patchInterval: Double = 1.0
+    /// `.atomic` mode: the shape `finish()` writes into the header instead of `(rows,) +
+    /// trailingShape`, for arrays whose axes are only known at the end (bands-first layouts,
+    /// `FeatureAxisOrder`). Same number of dimensions and of values as the rows appended, which
+    /// must already be in that shape's C order; `finish()` refuses a mismatch.
+    public var finalShape: [Int]?
 
     /// Complete rows appended so far (some may still be in the write buffer).
     public var rowCount: Int { valuesAppended / rowLength }
@@ -194,8 +199,13 @@ public final class NpyWriter: @unchecked Sendable {
                 bytesOnDisk = rows * rowLength * 4
                 if ftruncate(fd, off_t(headerSize + bytesOnDisk)) != 0 { throw WriteFailure(code: errno) }
             }
+            if let finalShape {
+                precondition(mode == .atomic && finalShape.count == trailingShape.count + 1
+                             && finalShape.reduce(1, *) == rows * rowLength,
+                             "finalShape \(finalShape) does not hold the \(rows) rows of \(trailingShape) appended")
+            }
             try patchHeaderUnchecked()
-            if fsync(fd) != 0 { throw WriteFailure(code: errno) }
+            if Durability.syncsEachFile, fsync(fd) != 0 { throw WriteFailure(code: errno) }
         }
         close(fd)
         fd = -1
@@ -243,7 +253,7 @@ public final class NpyWriter: @unchecked Sendable {
 
     /// Header size in bytes for an array with `dimensionCount` dimensions: the smallest multiple of
     /// 64 that holds the magic, the length field, the dictionary with 20 digits per dimension and '\n'.
-    static func headerSize(dimensionCount: Int) -> Int {
+    public static func headerSize(dimensionCount: Int) -> Int {
         let widest = headerDictionary(shape: [Int](repeating: 0, count: dimensionCount), digitsEach: digitsPerDimension)
         let needed = 10 + widest.utf8.count + 1
         return (needed + 63) / 64 * 64
@@ -259,7 +269,7 @@ public final class NpyWriter: @unchecked Sendable {
 
     /// The full header bytes for `rows` rows: magic, version 1.0, length, dictionary, space padding, '\n'.
     func headerBytes(rows: Int) -> [UInt8] {
-        let dictionary = Array(NpyWriter.headerDictionary(shape: [rows] + trailingShape).utf8)
+        let dictionary = Array(NpyWriter.headerDictionary(shape: finalShape ?? [rows] + trailingShape).utf8)
         let length = headerSize - 10
         var bytes: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0, UInt8(length & 0xFF), UInt8(length >> 8)]
         bytes += dictionary
@@ -463,8 +473,10 @@ func baseName(of path: String) -> String {
     return String(trimmed[trimmed.index(after: slash)...])
 }
 
-/// fsyncs the directory holding `path` so a rename survives a power cut (best effort).
+/// fsyncs the directory holding `path` so a rename survives a power cut (best effort; skipped
+/// when `Durability.syncsEachFile` is off).
 func syncDirectory(of path: String) {
+    guard Durability.syncsEachFile else { return }
     let dirfd = open(directoryName(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
     if dirfd >= 0 {
         _ = fsync(dirfd)

@@ -51,7 +51,7 @@ public enum Sidecar {
                 offset += n
             }
         }
-        if failure == 0 && fsync(fd) != 0 { failure = errno }
+        if failure == 0 && Durability.syncsEachFile && fsync(fd) != 0 { failure = errno }
         close(fd)
         if failure != 0 {
             temporary.remove()

@@ -55,6 +55,16 @@ struct DurationHistogram: ~Copyable {
         samples.store(samples.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
     }
 
+    /// The bucket counts (not cumulative) and the sum. Off the realtime thread only (allocates).
+    func buckets() -> DurationBuckets {
+        DurationBuckets(
+            buckets: (0..<bucketCount).map { index in
+                (upperBoundNanoseconds: index == bucketCount - 1 ? nil : upperBounds[index],
+                 count: counts[index].load(ordering: .relaxed))
+            },
+            sumNanoseconds: total.load(ordering: .relaxed))
+    }
+
     /// A snapshot. Off the realtime thread only (allocates).
     func summary() -> DurationSummary {
         var values = [UInt64](repeating: 0, count: bucketCount)
@@ -99,4 +109,12 @@ public struct DurationSummary: Sendable, Equatable, CustomStringConvertible {
         return "callbacks \(count): p50 ≤ \(f(p50)) µs, p99 ≤ \(f(p99)) µs, p99.9 ≤ \(f(p999)) µs, "
             + "max \(f(maximum)) µs, mean \(f(mean)) µs"
     }
+}
+
+/// The callback-duration histogram's buckets: 20 per decade from 100 ns to 10 s, then the
+/// overflow bucket (upper bound nil). Counts are per bucket, not cumulative; they and the sum are
+/// read one by one while the callback runs, so they may disagree by a callback or two.
+public struct DurationBuckets: Sendable {
+    public var buckets: [(upperBoundNanoseconds: UInt64?, count: UInt64)]
+    public var sumNanoseconds: UInt64
 }

@@ -7,6 +7,19 @@ import MelTransport
 import Synchronization
 
 /// What went wrong talking to JACK, and what to do about it.
+extension JackClient {
+    /// The widest frame a live stream carries: a spectrogram of n_fft 65536 (n_fft/2 + 1 bins),
+    /// 128 KiB of float32, well inside a subscriber's 1 MiB frame limit.
+    public static let maximumFrameWidth = 32769
+
+    /// Frames a ring holds: the requested capacity, but at most 64 MiB of values, so wide
+    /// spectrogram frames do not allocate (and prefault) gigabytes; never fewer than 64 frames.
+    /// Mel-width frames (up to 4096 values) always get the full request.
+    static func ringCapacity(requested: Int, width: Int) -> Int {
+        min(requested, max(64, (64 << 20) / (4 * max(1, width))))
+    }
+}
+
 public struct JackClientError: Error, CustomStringConvertible, Sendable {
     public var description: String
     public init(_ description: String) { self.description = description }
@@ -211,7 +224,16 @@ public final class JackClient: @unchecked Sendable {
         channelCount = channels
 
         let parts = try Self.makeParts(configurations, inputRate: rate, options: options, count: channels)
-        rings = parts.map { FrameRing(width: $0.analyzers[0].frameWidth, minimumCapacity: options.ringCapacity) }
+        for (index, part) in parts.enumerated() where part.analyzers[0].frameWidth > Self.maximumFrameWidth {
+            throw JackClientError(
+                "Stream \(index + 1) has \(part.analyzers[0].frameWidth) values per frame (n_fft/2 + 1 with --output "
+                + "spectrogram), more than a live stream carries (\(Self.maximumFrameWidth), n_fft 65536). Use a smaller "
+                + "--n-fft, or analyse the recording offline with meltap file.")
+        }
+        rings = parts.map {
+            FrameRing(width: $0.analyzers[0].frameWidth,
+                      minimumCapacity: Self.ringCapacity(requested: options.ringCapacity, width: $0.analyzers[0].frameWidth))
+        }
 
         shared = .allocate(capacity: 1)
         shared.initialize(to: RealtimeShared())
@@ -359,6 +381,12 @@ public final class JackClient: @unchecked Sendable {
         guard let client = state.pointee.client else { return nil }
         // jack_nframes_t is 32-bit and wraps; JACK resolves the wrap against its current cycle.
         return (jack_frames_to_time(client, jack_nframes_t(truncatingIfNeeded: frameTime)), jack_get_time())
+    }
+
+    /// The callback-duration histogram's buckets now (for Prometheus and `meltap status`). Any
+    /// thread but the callback's (allocates).
+    public func callbackDurationHistogram() -> DurationBuckets {
+        shared.pointee.histogram.buckets()
     }
 
     /// A snapshot of the counters and the callback-duration histogram.

@@ -102,6 +102,10 @@ public final class FramePublisher: Sendable {
                             counters: counters, maximumSubscribers: maximumSubscribers, socketPath: socketPath)
     }
 
+    /// The directory of default socket paths: `$XDG_RUNTIME_DIR/meltap`, or `/tmp/meltap-<uid>`
+    /// when `XDG_RUNTIME_DIR` is unset. Not created by this call.
+    public static var defaultSocketDirectory: String { SocketPath.defaultDirectory() }
+
     /// `$XDG_RUNTIME_DIR/meltap/<clientName>.sock`, or `/tmp/meltap-<uid>/<clientName>.sock`
     /// when `XDG_RUNTIME_DIR` is unset. Creates the directory (mode 0700) and throws if it is
     /// not owned by this user or is writable by group or others.
@@ -109,7 +113,13 @@ public final class FramePublisher: Sendable {
         try SocketPath.defaultPath(clientName: clientName)
     }
 
-    /// Subscribers connected now.
+    /// Answers status requests (`WireMessage.statusRequest`) with the JSON `source` makes, called
+    /// on the publisher's event-loop thread; nil (the default) ignores them. Any thread.
+    public func setStatusSource(_ source: (@Sendable () -> [UInt8])?) {
+        hub.statusSource.withLock { $0 = source }
+    }
+
+    /// Subscribers connected now (not counting status queries).
     public var subscriberCount: Int { counters.subscribers.load(ordering: .relaxed) }
 
     /// Subscribe messages received and applied since start (diagnostics).

@@ -44,6 +44,15 @@ enum SocketPath {
 
     static func errnoText(_ code: Int32) -> String { String(cString: strerror(code)) }
 
+    /// `$XDG_RUNTIME_DIR/meltap`, else `/tmp/meltap-<uid>`; not created here.
+    static func defaultDirectory() -> String {
+        if let runtime = getenv("XDG_RUNTIME_DIR").map({ String(cString: $0) }), !runtime.isEmpty,
+           isDirectory(runtime) {
+            return runtime + "/meltap"
+        }
+        return "/tmp/meltap-\(getuid())"
+    }
+
     /// `$XDG_RUNTIME_DIR/meltap/<name>.sock`, else `/tmp/meltap-<uid>/<name>.sock`; creates the
     /// directory with mode 0700 and checks it is ours and not writable by group or others.
     static func defaultPath(clientName: String) throws -> String {
@@ -52,13 +61,7 @@ enum SocketPath {
                                       "client name \"\(clientName)\" cannot be a file name; "
                                       + "use letters, digits, '-' or '_' (no '/')")
         }
-        let directory: String
-        if let runtime = getenv("XDG_RUNTIME_DIR").map({ String(cString: $0) }), !runtime.isEmpty,
-           isDirectory(runtime) {
-            directory = runtime + "/meltap"
-        } else {
-            directory = "/tmp/meltap-\(getuid())"
-        }
+        let directory = defaultDirectory()
         try makePrivateDirectory(directory)
         let path = directory + "/" + clientName + ".sock"
         try checkLength(path)

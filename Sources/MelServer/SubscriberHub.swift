@@ -46,6 +46,9 @@ final class Subscriber {
     var gapChannels: Set<UInt32> = []
     var needsFlush = false
     var closing = false
+    /// Asked for the status (`meltap status`): gets no frames, headers or stats from then on and
+    /// is not counted in `counters.subscribers`.
+    var statusOnly = false
 
     init(context: ChannelHandlerContext) { self.context = context }
 }
@@ -66,6 +69,9 @@ final class SubscriberHub: @unchecked Sendable {
     /// Channels in the current header; nil before `start`.
     private(set) var channelCount: Int?
     private var subscribers: [ObjectIdentifier: Subscriber] = [:]
+    /// Makes the JSON of a status message; nil: status requests are ignored (as by servers that
+    /// predate them). Set from any thread, called on the event loop.
+    let statusSource = Mutex<(@Sendable () -> [UInt8])?>(nil)
     /// The header every new subscriber gets first; nil before `start`.
     private(set) var header: ByteBuffer?
     /// Batch being delivered; swapped with the publisher's pending list so neither reallocates.
@@ -129,9 +135,22 @@ final class SubscriberHub: @unchecked Sendable {
             .assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
+    /// Answers a status request with one status message; the connection becomes status-only.
+    func answerStatus(_ subscriber: Subscriber) {
+        eventLoop.assertInEventLoop()
+        guard let source = statusSource.withLock({ $0 }) else { return }
+        if !subscriber.statusOnly {
+            subscriber.statusOnly = true
+            counters.subscribers.subtract(1, ordering: .relaxed)  // a statistic
+        }
+        var bytes: [UInt8] = []
+        WireEncoder.appendStatus(json: source(), to: &bytes)
+        subscriber.context.writeAndFlush(NIOAny(subscriber.context.channel.allocator.buffer(bytes: bytes)), promise: nil)
+    }
+
     func remove(_ subscriber: Subscriber) {
         eventLoop.assertInEventLoop()
-        if subscribers.removeValue(forKey: ObjectIdentifier(subscriber)) != nil {
+        if subscribers.removeValue(forKey: ObjectIdentifier(subscriber)) != nil, !subscriber.statusOnly {
             counters.subscribers.subtract(1, ordering: .relaxed)
             scheduleHeapTrim()
         }
@@ -161,14 +180,14 @@ final class SubscriberHub: @unchecked Sendable {
             case .header(let buffer, let count):
                 header = buffer
                 channelCount = count
-                for subscriber in subscribers.values where !subscriber.closing {
+                for subscriber in subscribers.values where !subscriber.closing && !subscriber.statusOnly {
                     subscriber.context.write(NIOAny(buffer), promise: nil)
                     subscriber.needsFlush = true
                 }
             case .stats(let buffer):
                 // Stats are advisory: skipped for a subscriber whose queue is full.
                 for subscriber in subscribers.values
-                where !subscriber.closing && subscriber.framesInFlight < queueBound {
+                where !subscriber.closing && !subscriber.statusOnly && subscriber.framesInFlight < queueBound {
                     subscriber.context.write(NIOAny(buffer), promise: nil)
                     subscriber.needsFlush = true
                 }
@@ -182,7 +201,7 @@ final class SubscriberHub: @unchecked Sendable {
     }
 
     private func deliverFrame(_ buffer: ByteBuffer, channel: UInt32) {
-        for subscriber in subscribers.values where !subscriber.closing {
+        for subscriber in subscribers.values where !subscriber.closing && !subscriber.statusOnly {
             if let filter = subscriber.filter, !filter.contains(channel) { continue }
             if subscriber.framesInFlight >= queueBound {
                 counters.subscriberDrops.add(1, ordering: .relaxed)  // a statistic
@@ -258,6 +277,9 @@ final class SubscriberHandler: ChannelInboundHandler {
             while let message = try decoder.next() {
                 if case .subscribe(let channels) = message, let subscriber, !subscriber.closing {
                     hub.subscribe(subscriber, channels: channels)
+                }
+                if case .statusRequest = message, let subscriber, !subscriber.closing {
+                    hub.answerStatus(subscriber)
                 }
                 // Other message types are not for the server: ignored.
             }

@@ -96,6 +96,12 @@ public struct WireDecoder {
             case .stats: return .stats(try reader.readStats())
             case .subscribe: return .subscribe(channels: try reader.readSubscribe())
             case .refusal: return .refusal(try reader.readRefusal())
+            case .status: return .status(json: Array(try reader.readBytes(payloadLength, "status JSON")))
+            case .statusRequest:
+                guard payloadLength == 0 else {
+                    throw WireFormatError(.malformedPayload, "a status request carries no payload; this one has \(payloadLength) bytes")
+                }
+                return .statusRequest
             case nil: return .unknown(type: type, payloadLength: payloadLength)
             }
         }

@@ -42,8 +42,13 @@ public enum WireMessageType: UInt16, Sendable {
     /// Server → subscriber: `Refusal`, a request the server turns down; the server closes the
     /// connection after it.
     case refusal = 4
+    /// Server → subscriber: the running instance's status as UTF-8 JSON, the answer to a
+    /// `statusRequest` and sent to no one else (docs/wire-format.md, `meltap status`).
+    case status = 5
     /// Subscriber → server: channel subset.
     case subscribe = 16
+    /// Subscriber → server: please send one `status`. Empty payload. Servers before it ignore it.
+    case statusRequest = 17
 }
 
 /// A wire-format error: what was wrong with the bytes, and what to do.
@@ -177,6 +182,12 @@ public enum WireEncoder {
         for channel in channels { put(channel, &bytes) }
     }
 
+    /// Appends one status message: the JSON document's bytes are the whole payload.
+    public static func appendStatus(json: [UInt8], to bytes: inout [UInt8]) {
+        appendPrefix(type: .status, payloadLength: UInt32(json.count), to: &bytes)
+        bytes.append(contentsOf: json)
+    }
+
     /// Appends one refusal message: reason code, then the explanation as UTF-8 (cut to
     /// `Refusal.maximumMessageLength` bytes at a character boundary).
     public static func appendRefusal(_ refusal: Refusal, to bytes: inout [UInt8]) {
@@ -201,6 +212,8 @@ public enum WireEncoder {
         case .stats(let stats): appendStats(stats, to: &bytes)
         case .subscribe(let channels): appendSubscribe(channels: channels, to: &bytes)
         case .refusal(let refusal): appendRefusal(refusal, to: &bytes)
+        case .status(let json): appendStatus(json: json, to: &bytes)
+        case .statusRequest: appendPrefix(type: .statusRequest, payloadLength: 0, to: &bytes)
         case .unknown: preconditionFailure("an .unknown message has no payload to encode")
         }
         return bytes

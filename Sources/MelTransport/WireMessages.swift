@@ -102,6 +102,10 @@ public enum WireMessage: Sendable, Equatable {
     case subscribe(channels: [UInt32])
     /// Server → subscriber: a request turned down; the server closes the connection after it.
     case refusal(Refusal)
+    /// Server → subscriber: the instance's status, a UTF-8 JSON document (docs/wire-format.md).
+    case status(json: [UInt8])
+    /// Subscriber → server: ask for one `status`.
+    case statusRequest
     /// A message type this version does not know; its payload was skipped. Readers ignore it.
     case unknown(type: UInt16, payloadLength: Int)
 }

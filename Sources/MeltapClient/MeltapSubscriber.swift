@@ -163,13 +163,36 @@ public final class MeltapSubscriber {
             case .stats(let stats):
                 latestStats = stats
                 return .stats(stats)
-            case .subscribe, .unknown:
+            case .subscribe, .statusRequest, .status, .unknown:
                 continue  // not for subscribers, or from a newer server: skip
             case .refusal(let refusal):
                 throw Self.refused(refusal, socketPath)
             }
         }
         return nil
+    }
+
+    /// Asks the server for its status (`meltap status`) and returns the JSON document it sends
+    /// (docs/wire-format.md, "Status"). Frames, stats and headers that arrive first are skipped;
+    /// from then on this connection gets no frames. Set a `receiveTimeout` at `init`: a server
+    /// older than the status message ignores the request.
+    /// - Throws: `MeltapClientError` `.timedOut` when no answer came in time, `.connectionClosed`
+    ///   when the server closed the connection instead.
+    public func requestStatus() throws -> [UInt8] {
+        try sendAll(try WireEncoder.encode(.statusRequest))
+        do {
+            while let message = try readMessage() {
+                switch message {
+                case .status(let json): return json
+                case .refusal(let refusal): throw Self.refused(refusal, socketPath)
+                default: continue
+                }
+            }
+        } catch let error as MeltapClientError where error.code == .timedOut {
+            throw MeltapClientError(.timedOut, "meltap at \(socketPath) did not answer the status request in time: "
+                                    + "it may be older than `meltap status` (upgrade it) or stuck (see its log)")
+        }
+        throw MeltapClientError(.connectionClosed, "meltap at \(socketPath) closed the connection without a status")
     }
 
     /// Reads until one whole message is decoded; nil at end of stream.

@@ -12,8 +12,12 @@ extension FFTPrecision: ExpressibleByArgument {}
 
 /// The preset and its overrides, shared by `meltap file` and `meltap run`.
 struct DSPOptions: ParsableArguments {
-    @Option(help: "The reference frontend to reproduce: librosa, torchaudio, kaldi, whisper, or micro (the TFLite-Micro frontend of microWakeWord models, bit-exact with pymicro-features; 16 kHz, no overrides). Every other option starts from its values.")
-    var preset: MelPreset = .librosa
+    @Option(name: .customLong("preset"), help: "The reference frontend to reproduce: librosa (the default), torchaudio, kaldi, whisper, or micro (the TFLite-Micro frontend of microWakeWord models, bit-exact with pymicro-features; 16 kHz, no overrides). Every other option starts from its values.")
+    var presetChoice: MelPreset?
+
+    /// `--preset`, else librosa. (`presetChoice` is nil when the option was not given, so that
+    /// `meltap run --config` can take the preset from the file.)
+    var preset: MelPreset { presetChoice ?? .librosa }
 
     @Option(name: .customLong("n-fft"), help: "FFT length in samples (an even number, 16 or more; 400 and 1200 work too). For kaldi, the zero-padded FFT size. meltap run refuses sizes for which FFTW allocates memory on every frame (n_fft/2 with a prime factor above 31 other than 43, such as 2018; above 131072, any prime factor above 7) or longer than 524288, and names the nearest that work; meltap file accepts them, more slowly.")
     var fftLength: Int?
@@ -48,7 +52,7 @@ struct DSPOptions: ParsableArguments {
     @Option(help: "2 for power, 1 for magnitude.")
     var power: Double?
 
-    @Option(help: "What each frame holds: power (mel power or magnitude), db (power_to_db), log (natural log, Kaldi), whisper (Whisper's normalised log-mel), mfcc or pcen.")
+    @Option(help: "What each frame holds: power (mel power or magnitude), db (power_to_db; with --power 1, amplitude_to_db), log (natural log, Kaldi), whisper (Whisper's normalised log-mel), mfcc, pcen, spectrogram (the linear |STFT|^power, n_fft/2 + 1 bins, no mel bank) or spectrogram-db (that spectrogram in dB, as db).")
     var output: OutputKind?
 
     @Option(name: .customLong("n-mfcc"), help: "Number of MFCC coefficients with --output mfcc.")
@@ -56,6 +60,9 @@ struct DSPOptions: ParsableArguments {
 
     @Option(name: .customLong("top-db"), help: "Clamp dB values this far below the maximum, or 'none' to keep them all.")
     var topDB: String?
+
+    @Option(name: .customLong("db-ref"), help: ArgumentHelp("The dB reference, librosa's ref: max (ref=np.max, the loudest value is 0 dB), min (ref=np.min) or a number (a power with --power 2, an amplitude with --power 1). Default 1. max and min need the whole signal: meltap file uses the whole file's, exactly as librosa; meltap run uses the maximum (minimum) so far, the running rule, as for top_db.", valueName: "max|min|value"))
+    var dbReference: String?
 
     @Flag(name: .customLong("use-energy"), help: "Kaldi: put the raw log energy first in every frame.")
     var useEnergy = false
@@ -81,6 +88,15 @@ struct DSPOptions: ParsableArguments {
         o.mfccCount = mfccCount
         o.fftPrecision = fftPrecision
         if useEnergy { o.useEnergy = true }
+        if let dbReference {
+            if let reference = DBReference(rawValue: dbReference), reference != .value {
+                o.dbReference = reference
+            } else if let value = Double(dbReference), value > 0, value.isFinite {
+                o.referenceValue = value
+            } else {
+                throw ValidationError("Please give --db-ref as max, min or a positive number (librosa's ref); got '\(dbReference)'.")
+            }
+        }
         if let topDB {
             if topDB == "none" {
                 o.topDB = -1

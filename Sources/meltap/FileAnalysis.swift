@@ -10,44 +10,96 @@ import MelResample
 /// `--sample-rate`, each channel's blocks go through the same `Resampler` the JACK callback
 /// uses, block by block, and its tail is flushed at the end of the file. Output goes to a
 /// temporary file that is renamed only when everything succeeded.
+///
+/// One file per value: `meltap file IN -o OUT.npy` runs one, dataset mode runs one per input on
+/// each worker thread (every analysis owns its analyzers, buffers and writer).
 struct FileAnalysis {
     let command: FileCommand
+    /// The audio file to read.
+    let input: String
+    /// The `.npy` to write; the sidecar goes beside it.
+    let outputFile: String
+    /// Whether an existing output may be replaced.
+    let existing: ExistingOutput
+    /// Dataset mode: no progress bar, no "Wrote" line.
+    var quiet = false
+    /// Polled once per block: true abandons the file (its temporary output is removed) and throws.
+    var isCancelled: @Sendable () -> Bool = { false }
 
     /// Sample frames read per block (per channel).
     static let blockLength = 4096
 
-    func run() throws {
+    /// The resolved configuration at an analysis rate and its JSON for the sidecar (warnings and
+    /// notes about it printed on stderr). Dataset mode replaces it with a cache per rate, which
+    /// prints each warning once per run.
+    var resolve: @Sendable (_ analysisRate: Double) throws -> (MelConfiguration, JSONValue)
+
+    /// Resolves `command`'s configuration at `analysisRate`, reporting its warnings and notes.
+    static func resolver(_ command: FileCommand, report: @escaping @Sendable (String) -> Void)
+        -> @Sendable (Double) throws -> (MelConfiguration, JSONValue) {
+        let shared = SharedCommand(command: command)
+        return { analysisRate in
+            let dsp = shared.command.dsp
+            let configuration = try dsp.overrides().resolve(preset: dsp.preset, sampleRate: analysisRate)
+            if let warning = configuration.emptyBandWarning { report("warning: \(warning)") }
+            if let note = configuration.fftAllocationNote { report("note: \(note)") }
+            guard let json = try? JSONValue(encoding: configuration) else {
+                throw FeatureFileError(message: "Cannot encode the configuration as JSON for the sidecar. This is a bug in meltap; please report it.")
+            }
+            return (configuration, json)
+        }
+    }
+
+    /// What one analysis wrote.
+    struct Outcome {
+        var rows: Int
+        var audioSeconds: Double
+        var configuration: JSONValue
+    }
+
+    init(command: FileCommand) {
+        self.init(command: command, input: command.inputs[0], outputFile: command.outputFile,
+                  existing: command.force ? .replace : .refuse)
+    }
+
+    init(command: FileCommand, input: String, outputFile: String, existing: ExistingOutput) {
+        self.command = command
+        self.input = input
+        self.outputFile = outputFile
+        self.existing = existing
+        resolve = FileAnalysis.resolver(command, report: { printError($0) })
+    }
+
+    @discardableResult
+    func run() throws -> Outcome {
         let started = Date()
-        let existing: ExistingOutput = command.force ? .replace : .refuse
-        let sidecarPath = Sidecar.path(forFeatureFile: command.outputFile)
-        try OutputPath.check(command.outputFile, existing: existing)  // refuse before any work
+        let sidecarPath = Sidecar.path(forFeatureFile: outputFile)
+        try OutputPath.check(outputFile, existing: existing)  // refuse before any work
         try OutputPath.check(sidecarPath, existing: existing)
         if let saveAudio = command.saveAudio { try OutputPath.check(saveAudio, existing: existing) }
-        let reader = try AudioFileReader(path: command.input)
+        let reader = try AudioFileReader(path: input)
         let inputRate = reader.sampleRate
         let analysisRate = command.resampling.analysisRate(inputRate: inputRate, preset: command.dsp.preset)
-        let configuration = try command.dsp.resolve(sampleRate: analysisRate)
-        if let note = configuration.fftAllocationNote { printError("note: \(note)") }
-        guard let configurationJSON = try? JSONValue(encoding: configuration) else {
-            throw FeatureFileError(message: "Cannot encode the configuration as JSON for the sidecar. This is a bug in meltap; please report it.")
-        }
+        let (configuration, configurationJSON) = try resolve(analysisRate)
         let channels: [Int]
         if command.allChannels {
             channels = Array(0..<reader.channelCount)
         } else if let channel = command.channel {
             guard channel <= reader.channelCount else {
-                throw MelConfigurationError("\(command.input) has \(reader.channelCount) channel(s); --channel \(channel) does not exist. Choose 1 to \(reader.channelCount).")
+                throw MelConfigurationError("\(input) has \(reader.channelCount) channel(s); --channel \(channel) does not exist. Choose 1 to \(reader.channelCount).")
             }
             channels = [channel - 1]
         } else if reader.channelCount == 1 || command.mono {
             channels = [0]
         } else {
-            throw MelConfigurationError("\(command.input) has \(reader.channelCount) channels. Choose one with --channel N, all with --all-channels, or their average with --mono.")
+            throw MelConfigurationError("\(input) has \(reader.channelCount) channels. Choose one with --channel N, all with --all-channels, or their average with --mono.")
         }
         let mixDown = command.mono && reader.channelCount > 1
         let clamp = command.clamp
         let finisher = OfflineFinisher(configuration: configuration)
-        let deferred = clamp == .deferred && OfflineFinisher.isNeeded(configuration)
+        let finishing = clamp == .deferred && OfflineFinisher.isNeeded(configuration)
+        // Bands-first files are written transposed at the end, so their rows are kept too.
+        let deferred = finishing || command.layout == .bandsFirst
         let analyzers = try channels.map { _ in try MelAnalyzer(configuration: configuration, clampRule: clamp) }
         // One resampler per analysed channel, nil when the input is at the analysis rate already.
         let resamplers = try channels.map { _ in try command.resampling.makeResampler(inputRate: inputRate, preset: command.dsp.preset) }
@@ -55,7 +107,7 @@ struct FileAnalysis {
         let width = analyzers[0].frameWidth
         let outputWidth = configuration.frameWidth
         let trailingShape = command.allChannels ? [channels.count, outputWidth] : [outputWidth]
-        let writer = try NpyWriter(path: command.outputFile, trailingShape: trailingShape, mode: .atomic,
+        let writer = try NpyWriter(path: outputFile, trailingShape: trailingShape, mode: .atomic,
                                    existing: existing)
         var succeeded = false
         defer { if !succeeded { writer.discard() } }
@@ -64,7 +116,20 @@ struct FileAnalysis {
         var pending = [[Float]](repeating: [], count: channels.count)
         var deferredRows: [Float] = []   // whole-file rows when the clamp needs the global maximum
         var row: [Float] = []
+        if deferred, reader.frameCount > 0, reader.frameCount < Int64(Int32.max) {
+            // Room for the whole file's rows up front (the header's length; a wrong one only costs
+            // a regrowth): no copy of everything so far while reading.
+            let frames = Double(max(0, reader.frameCount)) * analysisRate / inputRate / Double(configuration.hopLength)
+            deferredRows.reserveCapacity((Int(frames) + 4) * width * channels.count)
+        }
         func emitRows() throws {
+            if channels.count == 1 {
+                // One channel: its frames, whole ones only, are the rows already.
+                guard !pending[0].isEmpty else { return }
+                if deferred { deferredRows.append(contentsOf: pending[0]) } else { try writer.appendRows(pending[0]) }
+                pending[0].removeAll(keepingCapacity: true)
+                return
+            }
             let ready = pending.map { $0.count / width }.min() ?? 0
             guard ready > 0 else { return }
             row.removeAll(keepingCapacity: true)
@@ -75,7 +140,7 @@ struct FileAnalysis {
             if deferred { deferredRows.append(contentsOf: row) } else { try writer.appendRows(row) }
         }
 
-        let progress = ProgressBar(enabled: !command.noProgress, totalFrames: reader.frameCount,
+        let progress = ProgressBar(enabled: !command.noProgress && !quiet, totalFrames: reader.frameCount,
                                    sampleRate: reader.sampleRate)
         // Read buffers, owned here, reused for every block.
         let channelCount = reader.channelCount
@@ -127,6 +192,7 @@ struct FileAnalysis {
             }
         }
         while true {
+            if isCancelled() { throw CancellationError() }
             let n = try reader.read(into: interleaved, frames: FileAnalysis.blockLength)
             if n == 0 { break }
             framesRead += Int64(n)
@@ -161,7 +227,7 @@ struct FileAnalysis {
             progress.update(framesRead)
         }
         guard framesRead > 0 else {
-            throw MelConfigurationError("\(command.input) holds no audio samples; there is nothing to analyse.")
+            throw MelConfigurationError("\(input) holds no audio samples; there is nothing to analyse.")
         }
         for (c, analyzer) in analyzers.enumerated() {
             // The end of the input: the resampler's tail first (libsamplerate's end_of_input).
@@ -179,8 +245,10 @@ struct FileAnalysis {
 
         if deferred {
             // Channels are finished separately: the reference clamps each signal at its own maximum.
-            let finished: [Float]
-            if channels.count == 1 {
+            var finished: [Float]
+            if !finishing {
+                finished = deferredRows
+            } else if channels.count == 1 {
                 finished = finisher.finish(deferredRows)  // the rows are that channel's frames already
             } else {
                 let rowsCount = deferredRows.count / (width * channels.count)
@@ -200,10 +268,16 @@ struct FileAnalysis {
                 }
                 finished = rows
             }
+            let frames = finished.count / max(1, writer.rowLength)
+            if command.layout == .bandsFirst {
+                finished = command.layout.arrange(framesFirst: finished, frames: frames, channels: channels.count,
+                                                  bands: outputWidth)
+                writer.finalShape = command.layout.shape(frames: frames, rowShape: trailingShape)
+            }
             try writer.appendRows(finished)
         }
-        let rows = try writer.finish()
-        let shape = [rows] + trailingShape
+        let rows = try writer.finish()  // frames: every layout appends rows of one frame's size
+        let shape = command.layout.shape(frames: rows, rowShape: trailingShape)
         let sidecarChannels: [FeatureSidecar.Channel] = command.allChannels || !mixDown
             ? channels.map { FeatureSidecar.Channel(channel: $0 + 1) }
             : [FeatureSidecar.Channel(averageOf: Array(1...reader.channelCount))]
@@ -216,25 +290,29 @@ struct FileAnalysis {
             frameRate: configuration.frameRate, firstSampleOfFrame0: -configuration.leftPadding,
             clamp: clamp == .deferred ? "global" : "running", channels: sidecarChannels,
             configuration: configurationJSON,
-            file: .init(path: URL(fileURLWithPath: command.input).standardizedFileURL.path,
-                        format: reader.formatDescription, channelCount: reader.channelCount, sampleFrames: framesRead))
+            file: .init(path: URL(fileURLWithPath: input).standardizedFileURL.path,
+                        format: reader.formatDescription, channelCount: reader.channelCount, sampleFrames: framesRead),
+            axisOrder: command.layout)
         do {
             try sidecar.write(to: sidecarPath, existing: existing)
         } catch {
-            try? FileManager.default.removeItem(atPath: command.outputFile)  // the file finish() just moved there
+            try? FileManager.default.removeItem(atPath: outputFile)  // the file finish() just moved there
             throw error
         }
         succeeded = true
         audioSucceeded = true
         let seconds = Date().timeIntervalSince(started)
         let audioSeconds = Double(framesRead) / reader.sampleRate
-        print("Wrote \(command.outputFile): \(shape.map(String.init).joined(separator: " × ")) float32, "
+        let outcome = Outcome(rows: rows, audioSeconds: audioSeconds, configuration: configurationJSON)
+        if quiet { return outcome }
+        print("Wrote \(outputFile): \(shape.map(String.init).joined(separator: " × ")) float32, "
               + "\(configuration.preset) preset, \(configuration.output.rawValue) output at "
               + "\(Int(analysisRate)) Hz"
               + (resampling.map { " (resampled from \(Int(inputRate)) Hz, \($0.quality.rawValue))" } ?? "")
               + (command.saveAudio.map { " and the analysed audio to \($0)" } ?? "")
               + ", from \(String(format: "%.2f", audioSeconds)) s of audio in "
               + "\(String(format: "%.2f", seconds)) s (\(String(format: "%.0f", audioSeconds / max(seconds, 1e-9)))× real time).")
+        return outcome
     }
 }
 

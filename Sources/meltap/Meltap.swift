@@ -5,5 +5,5 @@ struct Meltap: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "meltap",
         abstract: "Compute mel spectrogram frames live from JACK, or offline from audio files.",
-        subcommands: [FileCommand.self, RunCommand.self, RecordCommand.self, ViewCommand.self])
+        subcommands: [FileCommand.self, RunCommand.self, RecordCommand.self, ViewCommand.self, StatusCommand.self, InvertCommand.self])
 }

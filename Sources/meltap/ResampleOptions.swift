@@ -11,10 +11,14 @@ struct ResampleOptions: ParsableArguments {
         valueName: "hz"))
     var sampleRate: Int?
 
-    @Option(help: ArgumentHelp(
+    @Option(name: .customLong("resampler"), help: ArgumentHelp(
         "The resampler used with --sample-rate, libsamplerate's band-limited sinc converters: sinc-best (the default and the closest to librosa's soxr_hq: Whisper log-mel differs by at most 2e-4 below 7 kHz after the first two frames, docs/parity.md; about 2.8 % of a core per channel at 48 to 16 kHz, 9 ms look-ahead), sinc-medium (0.9 %, 2.9 ms) or sinc-fastest (0.4 %, 1.2 ms). All three are real-time safe: no allocation, lock or system call in the callback.",
         valueName: "name"))
-    var resampler: ResamplerQuality = .standard
+    var resamplerChoice: ResamplerQuality?
+
+    /// `--resampler`, else sinc-best. (nil when not given, so `meltap run --config` can take it
+    /// from the file.)
+    var resampler: ResamplerQuality { resamplerChoice ?? .standard }
 
     func validate() throws {
         if let sampleRate, !(1000...768_000).contains(sampleRate) {

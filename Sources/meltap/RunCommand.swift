@@ -30,8 +30,16 @@ struct RunCommand: ParsableCommand {
               meltap run --stream kws=kaldi@16000,n-mels=80 --stream viz=librosa
             """)
 
-    @Option(help: "The JACK client name. JACK appends -01, -02 … when the name is taken.")
-    var name: String = "meltap"
+    @Option(help: ArgumentHelp(
+        "Read the options from this TOML file (docs/config.md): the same settings as the command line, grouped in tables. Options given on the command line override the file's. An unknown key or a bad value stops meltap with the file, line and key.",
+        valueName: "file"))
+    var config: String?
+
+    @Flag(help: "Print the resolved configuration (the --config file, the command line over it, and the defaults) as TOML and exit without starting. The output is a valid --config file.")
+    var printConfig = false
+
+    @Option(help: "The JACK client name (default meltap). JACK appends -01, -02 … when the name is taken.")
+    var name: String?
 
     @Option(help: "The number of input ports (channels). Without it, meltap registers one port per source port matched by --connect, or one port.")
     var inputs: Int?
@@ -41,8 +49,8 @@ struct RunCommand: ParsableCommand {
         valueName: "regex"))
     var connect: [String] = []
 
-    @Flag(help: "Start a private JACK server (dummy backend, 48000 Hz, 256-sample periods) for this run and stop it on exit.")
-    var startServer = false
+    @Flag(inversion: .prefixedNo, help: "Start a private JACK server (dummy backend, 48000 Hz, 256-sample periods) for this run and stop it on exit (default: no).")
+    var startServer: Bool?
 
     @Option(help: "Stop after this many seconds instead of waiting for Ctrl-C.")
     var duration: Double?
@@ -57,13 +65,13 @@ struct RunCommand: ParsableCommand {
         valueName: "spec"))
     var streamSpecs: [String] = []
 
-    @Option(help: "Frames the realtime ring holds before frames are dropped (rounded up to a power of two).")
-    var ringFrames: Int = 4096
+    @Option(help: "Frames the realtime ring holds before frames are dropped (rounded up to a power of two; default 4096).")
+    var ringFrames: Int?
 
     @Option(help: ArgumentHelp(
-        "Hold each frame this many milliseconds in the realtime thread before handing it out, so that an xrun JACK reports late can still flag every frame built from damaged samples. Adds this much latency. With 0, frames finished before the xrun was reported can carry damaged samples without the xrun flag (see docs/realtime.md).",
+        "Hold each frame this many milliseconds in the realtime thread before handing it out, so that an xrun JACK reports late can still flag every frame built from damaged samples. Adds this much latency. With 0 (the default), frames finished before the xrun was reported can carry damaged samples without the xrun flag (see docs/realtime.md).",
         valueName: "ms"))
-    var xrunHold: Double = 0
+    var xrunHold: Double?
 
     @Option(help: ArgumentHelp(
         "Let the frame consumer poll the realtime ring every this many milliseconds instead of being woken by the JACK callback. The callback then makes no system call at all, at the cost of up to this much extra latency. Without it, the callback wakes a sleeping consumer at most once per period.",
@@ -80,17 +88,22 @@ struct RunCommand: ParsableCommand {
         valueName: "dir"))
     var socketDir: String?
 
-    @Option(help: ArgumentHelp("Permission bits of the socket file, in octal. Connecting to a Unix socket needs write permission on it: 600 lets only you connect, 660 your group too (read-write for the group). The socket is created with these bits before anyone can reach it.",
+    @Option(help: ArgumentHelp("Permission bits of the socket file, in octal (default 600). Connecting to a Unix socket needs write permission on it: 600 lets only you connect, 660 your group too (read-write for the group). The socket is created with these bits before anyone can reach it.",
                                valueName: "octal"))
-    var socketMode: String = "600"
+    var socketMode: String?
 
-    @Option(help: ArgumentHelp("Serve at most this many subscribers at once. The next one is told so (a refusal message its client prints) and disconnected.",
+    @Option(help: ArgumentHelp("Serve at most this many subscribers at once (default \(FramePublisher.defaultMaximumSubscribers)). The next one is told so (a refusal message its client prints) and disconnected.",
                                valueName: "count"))
-    var maxSubscribers: Int = FramePublisher.defaultMaximumSubscribers
+    var maxSubscribers: Int?
 
-    @Option(help: ArgumentHelp("What to do with a subscriber that falls 5 s behind: drop (skip frames for it; its next frame carries the gap flag) or disconnect.",
+    @Option(help: ArgumentHelp("What to do with a subscriber that falls 5 s behind: drop (the default: skip frames for it; its next frame carries the gap flag) or disconnect.",
                                valueName: "drop|disconnect"))
-    var slowSubscriber: String = "drop"
+    var slowSubscriber: String?
+
+    @Option(help: ArgumentHelp(
+        "Serve Prometheus metrics (frames, drops, gaps, xruns, subscribers, the callback-duration histogram, with stream, preset, rate and resampler labels) on http://ADDRESS:PORT/metrics. Off unless given. ADDRESS is a host or IP, loopback when omitted (:9464); port 0 takes any free port. The URL is printed at start.",
+        valueName: "address:port"))
+    var metrics: String?
 
     @OptionGroup var dsp: DSPOptions
 
@@ -101,29 +114,34 @@ struct RunCommand: ParsableCommand {
             throw ValidationError("Please give --inputs between 1 and 64.")
         }
         if let duration, duration <= 0 { throw ValidationError("Please give a positive --duration in seconds.") }
-        if ringFrames < 1 { throw ValidationError("Please give a positive --ring-frames.") }
-        if !(0...2000).contains(xrunHold) {
+        if let ringFrames, ringFrames < 1 { throw ValidationError("Please give a positive --ring-frames.") }
+        if let xrunHold, !(0...2000).contains(xrunHold) {
             throw ValidationError("Please give --xrun-hold in milliseconds from 0 to 2000; got \(xrunHold).")
         }
         if let consumerPoll, !(0.1...1000).contains(consumerPoll) {
             throw ValidationError("Please give --consumer-poll in milliseconds from 0.1 to 1000; got \(consumerPoll).")
         }
-        guard let mode = mode_t(socketMode, radix: 8), mode <= 0o777 else {
-            throw ValidationError("Please give --socket-mode as octal permission bits, e.g. 600 or 660; got '\(socketMode)'.")
+        if let socketMode {
+            guard let mode = mode_t(socketMode, radix: 8), mode <= 0o777 else {
+                throw ValidationError("Please give --socket-mode as octal permission bits, e.g. 600 or 660; got '\(socketMode)'.")
+            }
+            if mode & 0o200 == 0 {
+                throw ValidationError("Please give a --socket-mode with owner write permission (e.g. 600 or 660): "
+                                      + "connecting to a Unix socket needs write permission, so \(socketMode) would "
+                                      + "lock out even you.")
+            }
         }
-        if mode & 0o200 == 0 {
-            throw ValidationError("Please give a --socket-mode with owner write permission (e.g. 600 or 660): "
-                                  + "connecting to a Unix socket needs write permission, so \(socketMode) would "
-                                  + "lock out even you.")
-        }
-        if !(1...4096).contains(maxSubscribers) {
+        if let maxSubscribers, !(1...4096).contains(maxSubscribers) {
             throw ValidationError("Please give --max-subscribers from 1 to 4096; got \(maxSubscribers).")
         }
-        if !["drop", "disconnect"].contains(slowSubscriber) {
+        if let slowSubscriber, !["drop", "disconnect"].contains(slowSubscriber) {
             throw ValidationError("Please give --slow-subscriber as drop or disconnect; got '\(slowSubscriber)'.")
         }
         if socket != nil && socketDir != nil {
             throw ValidationError("Please give either --socket or --socket-dir, not both.")
+        }
+        if let metrics, MetricsAddress.parse(metrics) == nil {
+            throw ValidationError("Please give --metrics as ADDRESS:PORT, e.g. 127.0.0.1:9464 (or :9464 for loopback); got '\(metrics)'.")
         }
         let streams = try streamSpecs.map(StreamOption.parse)
         if !streams.isEmpty {
@@ -141,30 +159,81 @@ struct RunCommand: ParsableCommand {
         }
     }
 
+    /// What this command line gives, and nothing else (nil for every option left out), so that
+    /// it can be laid over a `--config` file.
+    func commandLineConfiguration() throws -> RunConfiguration {
+        var c = RunConfiguration()
+        c.clientName = name
+        c.inputs = inputs
+        c.connect = connect.isEmpty ? nil : connect
+        c.startServer = startServer
+        c.duration = duration
+        c.ringFrames = ringFrames
+        c.xrunHold = xrunHold
+        c.consumerPoll = consumerPoll
+        c.resampler = resampling.resamplerChoice
+        c.dumpFrames = dumpFrames
+        c.socket = socket
+        c.socketDirectory = socketDir
+        c.socketMode = socketMode
+        c.maxSubscribers = maxSubscribers
+        c.slowSubscriber = slowSubscriber
+        c.metricsAddress = metrics
+        c.streams = try streamSpecs.map(StreamOption.parse).map { stream in
+            .init(name: stream.name, features: .init(preset: stream.dsp.preset, sampleRate: stream.sampleRate,
+                                                     overrides: try stream.dsp.overrides()))
+        }
+        // With --stream, a top-level --preset is not used (as before config files).
+        if c.streams.isEmpty {
+            c.features = .init(preset: dsp.presetChoice, sampleRate: resampling.sampleRate, overrides: try dsp.overrides())
+        }
+        return c
+    }
+
+    /// The `--config` file (if any), this command line over it, and the defaults for the rest.
+    /// - Throws: the file's `RunConfigurationError` (file, line, key), or a `PipelineError` when
+    ///   the file and the command line together ask for something impossible.
+    func resolvedConfiguration() throws -> RunConfiguration {
+        let file = try config.map { path throws(RunConfigurationError) in try RunConfiguration.load(path: path) } ?? RunConfiguration()
+        let resolved = file.overlaid(by: try commandLineConfiguration()).withDefaults()
+        if let problem = resolved.problems().first {
+            throw PipelineError("\(config.map { "\($0) with the command line" } ?? "the command line"): "
+                                + "\(problem.key): \(problem.message)")
+        }
+        return resolved
+    }
+
     func run() throws {
-        let streamOptions = try streamSpecs.map(StreamOption.parse)
+        let configuration = try resolvedConfiguration()
+        if printConfig {
+            print(configuration.toml(), terminator: "")
+            return
+        }
         // Before any JACK call: refuse an n_fft for which FFTW allocates per frame.
-        if streamOptions.isEmpty { try dsp.checkRealtimeSafe() }
-        for stream in streamOptions {
-            do { try stream.dsp.checkRealtimeSafe() } catch {
-                throw PipelineError("stream \(stream.name): \(error)")
+        for (name, features) in Self.streamFeatures(configuration) {
+            do {
+                try MelConfiguration.checkRealtimeSafe(fftLength: features.overrides.resolvedFFTLength(
+                    preset: features.preset ?? .librosa, sampleRate: 48000))
+            } catch {
+                throw PipelineError(name.isEmpty ? "\(error)" : "stream \(name): \(error)")
             }
         }
         StopSignal.install()
         var server: PrivateJackServer?
-        if startServer {
+        if configuration.startServer == true {
             server = try PrivateJackServer.start()
             print("meltap: started a private JACK server \"\(server!.name)\" (pid \(server!.process.processIdentifier)); "
                   + "connect sources with JACK_DEFAULT_SERVER=\(server!.name)")
         }
         defer { server?.stop() }
 
+        let socketMode = configuration.socketMode ?? "600"
         let mode = mode_t(socketMode, radix: 8) ?? 0o600
         if mode & 0o002 != 0 {
-            printError("meltap: warning: --socket-mode \(socketMode) lets every user on this machine connect "
+            printError("meltap: warning: socket mode \(socketMode) lets every user on this machine connect "
                        + "and read the features; 600 or 660 keep them to you or your group.")
         }
-        let session = try LiveSession(options: sessionOptions(streamOptions))
+        let session = try LiveSession(options: sessionOptions(configuration))
         defer { session.stop() }
         for publishing in session.publishings {
             let name = publishing.stream.name
@@ -173,9 +242,16 @@ struct RunCommand: ParsableCommand {
         }
         fflush(nil)
         try session.start()
+        var metricsServer: MetricsServer?
+        defer { metricsServer?.stop() }
+        if let address = configuration.metricsAddress, let (host, port) = MetricsAddress.parse(address) {
+            metricsServer = try MetricsServer(host: host, port: port, session: session)
+            let shown = host.contains(":") ? "[\(host)]" : host
+            print("meltap: metrics on http://\(shown):\(metricsServer!.port)/metrics")
+        }
         let client = session.client, streams = session.streams
         let inputs = "client \(client.clientName), \(client.channelCount) input(s) \(client.portNames.joined(separator: " "))"
-        if streamOptions.isEmpty {
+        if configuration.streams.isEmpty {
             print("meltap: \(inputs), \(session.describe(streams[0]))")
         } else {
             print("meltap: \(inputs), \(streams.count) stream(s)")
@@ -185,8 +261,9 @@ struct RunCommand: ParsableCommand {
         fflush(nil)
 
         let usageAtStart = ProcessCPU.now()
-        StopSignal.wait(seconds: duration)
+        StopSignal.wait(seconds: configuration.duration)
 
+        metricsServer?.stop()
         session.stop()
         let consumer = session.consumer
         let statistics = client.statistics()
@@ -218,53 +295,53 @@ struct RunCommand: ParsableCommand {
         fflush(nil)
     }
 
-    /// The live session this command line describes: client options, one stream spec per
-    /// `--stream` (or the one from `--preset` and the feature options), sockets, dumps.
-    func sessionOptions(_ streamOptions: [StreamOption]) -> LiveSessionOptions {
+    /// Each stream's name ("" for the one stream without `[[stream]]`/`--stream`) and features.
+    static func streamFeatures(_ c: RunConfiguration) -> [(name: String, features: RunConfiguration.FeatureSettings)] {
+        c.streams.isEmpty ? [("", c.features)] : c.streams.map { ($0.name, $0.features) }
+    }
+
+    /// The live session a resolved configuration describes: client options, one stream spec per
+    /// stream (or the one of `[features]`), sockets, dumps.
+    func sessionOptions(_ c: RunConfiguration) -> LiveSessionOptions {
         var client = JackClientOptions()
-        client.name = name
-        client.inputCount = inputs
-        client.connectPatterns = connect
-        client.ringCapacity = ringFrames
-        client.xrunHold = xrunHold / 1000
-        client.wakesConsumer = consumerPoll == nil
-        client.analysisSampleRate = resampling.requestedRate(preset: dsp.preset)
-        client.resamplerQuality = resampling.resampler
-        let dsp = self.dsp
-        let specs: [JackStreamSpec]
-        if streamOptions.isEmpty {
-            specs = [JackStreamSpec(name: "", analysisSampleRate: client.analysisSampleRate) { rate in
-                try dsp.resolve(sampleRate: rate)
-            }]
-        } else {
-            specs = streamOptions.map { stream in
-                let streamDSP = stream.dsp
-                return JackStreamSpec(name: stream.name, analysisSampleRate: stream.requestedRate) { rate in
-                    try streamDSP.resolve(sampleRate: rate)
-                }
+        client.name = c.clientName ?? "meltap"
+        client.inputCount = c.inputs
+        client.connectPatterns = c.connect ?? []
+        client.ringCapacity = c.ringFrames ?? 4096
+        client.xrunHold = (c.xrunHold ?? 0) / 1000
+        client.wakesConsumer = c.consumerPoll == nil
+        client.analysisSampleRate = c.streams.isEmpty ? c.features.requestedRate : nil
+        client.resamplerQuality = c.resampler ?? .standard
+        let specs = Self.streamFeatures(c).map { name, features in
+            let preset = features.preset ?? .librosa, overrides = features.overrides
+            return JackStreamSpec(name: name, analysisSampleRate: features.requestedRate) { rate in
+                let configuration = try overrides.resolve(preset: preset, sampleRate: rate)
+                if let warning = configuration.emptyBandWarning { printError("warning: \(warning)") }
+                return configuration
             }
         }
         var options = LiveSessionOptions(client: client, streams: specs)
-        options.socketPath = { try socketPath(for: $0) }
-        options.socketMode = mode_t(socketMode, radix: 8) ?? 0o600
-        options.slowSubscriberPolicy = slowSubscriber == "disconnect" ? .disconnect : .dropFrames
-        options.maximumSubscribers = maxSubscribers
-        let dumpFrames = self.dumpFrames
+        let socket = c.socket, socketDirectory = c.socketDirectory
+        options.socketPath = { try Self.socketPath(for: $0, socket: socket, directory: socketDirectory) }
+        options.socketMode = mode_t(c.socketMode ?? "600", radix: 8) ?? 0o600
+        options.slowSubscriberPolicy = c.slowSubscriberPolicy
+        options.maximumSubscribers = c.maxSubscribers ?? FramePublisher.defaultMaximumSubscribers
+        let dumpFrames = c.dumpFrames
         options.dumpPath = { stream in dumpFrames.map { stream.name.isEmpty ? $0 : "\($0).\(stream.name)" } }
-        if let consumerPoll { options.consumerPollInterval = consumerPoll / 1000 }
+        if let consumerPoll = c.consumerPoll { options.consumerPollInterval = consumerPoll / 1000 }
         return options
     }
 }
 
 extension RunCommand {
-    /// Where `stream` is served: `--socket` (one stream only); else `--socket-dir` or the default
+    /// Where `stream` is served: `socket` (one stream only); else `directory` or the default
     /// directory, with `CLIENT.sock` for the single stream and `CLIENT.NAME.sock` for a named one.
-    func socketPath(for stream: JackStream) throws -> String? {
+    static func socketPath(for stream: JackStream, socket: String?, directory: String?) throws -> String? {
         if let socket { return socket }
         let file = stream.name.isEmpty ? stream.client.clientName : "\(stream.client.clientName).\(stream.name)"
-        guard let socketDir else {
+        guard let directory else {
             return stream.name.isEmpty ? nil : try FramePublisher.defaultSocketPath(clientName: file)
         }
-        return (socketDir.hasSuffix("/") ? socketDir : socketDir + "/") + file + ".sock"
+        return (directory.hasSuffix("/") ? directory : directory + "/") + file + ".sock"
     }
 }

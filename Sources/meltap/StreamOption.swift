@@ -18,7 +18,7 @@ struct StreamOption {
     /// Option names accepted after the preset (`DSPOptions`' long names).
     static let optionNames = ["n-fft", "hop-length", "win-length", "window", "framing", "n-mels", "fmin", "fmax",
                               "mel-scale", "mel-norm", "power", "output", "n-mfcc", "top-db", "use-energy",
-                              "fft-precision"]
+                              "fft-precision", "db-ref"]
 
     /// The analysis rate asked for: `@RATE`, else the preset's required rate, else nil.
     var requestedRate: Double? { sampleRate.map(Double.init) ?? dsp.preset.requiredSampleRate }

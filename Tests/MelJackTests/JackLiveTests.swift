@@ -69,13 +69,15 @@ let liveTestXrunHold = ProcessInfo.processInfo.environment["MELTAP_TEST_XRUN_HOL
     /// Returns the frames skipped because they carry a flag, for tests that expect some.
     @discardableResult
     func liveMatchesOffline(period: Int, channels: Int, signal: String, seconds: Double, realtime: Bool = false,
+                            features: [String] = ["--preset", "librosa"],
+                            configuration: MelConfiguration = librosaConfiguration(),
                             during: (Session, Child) throws -> Void = { _, _ in }) throws -> Int {
         let session = try Session(period: period, realtime: realtime)
         defer { session.finish() }
         let dump = session.path("frames.bin")
         let record = session.path("source.bin")
-        let meltap = try session.startMeltap(["--inputs", "\(channels)", "--dump-frames", dump, "--preset", "librosa",
-                                              "--xrun-hold", liveTestXrunHold],
+        let meltap = try session.startMeltap(["--inputs", "\(channels)", "--dump-frames", dump]
+                                             + features + ["--xrun-hold", liveTestXrunHold],
                                              expectPort: "meltap:in_\(channels)")
         let source = try session.startSource(
             ["--outputs", "\(channels)", "--signal", signal, "--seed", "7", "--connect", "meltap:in_.*",
@@ -99,7 +101,7 @@ let liveTestXrunHold = ProcessInfo.processInfo.environment["MELTAP_TEST_XRUN_HOL
             let live = frames.frames(channel: channel)
             let compared = try compareLiveWithOffline(
                 live: live, record: recorded, recordChannel: channel,
-                silenceBefore: true, silenceAfter: true, configuration: librosaConfiguration())
+                silenceBefore: true, silenceAfter: true, configuration: configuration)
             flagged += live.filter { !$0.metadata.flags.isDisjoint(with: [.xrun, .discontinuity]) }.count
             print("channel \(channel): \(compared) live frames compared with offline")
             #expect(compared >= minimum, "channel \(channel): only \(compared) frames could be compared (want ≥ \(minimum))")
@@ -130,6 +132,16 @@ let liveTestXrunHold = ProcessInfo.processInfo.environment["MELTAP_TEST_XRUN_HOL
     @Test("Live frames equal offline frames on the samples sent", arguments: [64, 256, 1024])
     func liveEqualsOffline(period: Int) throws {
         try liveMatchesOffline(period: period, channels: 1, signal: "noise", seconds: 2, realtime: period < 256)
+    }
+
+    /// The linear spectrogram (1025 bins per frame, wider than any mel frame) through the ring,
+    /// the dump and the callback: bit for bit the offline frames.
+    @Test("Spectrogram frames (n_fft/2 + 1 bins) live equal offline frames")
+    func spectrogramLiveEqualsOffline() throws {
+        var configuration = librosaConfiguration()
+        configuration.output = .spectrogram
+        try liveMatchesOffline(period: 256, channels: 1, signal: "noise", seconds: 2,
+                               features: ["--preset", "librosa", "--output", "spectrogram"], configuration: configuration)
     }
 
     @Test("Framing stays exact across jack_bufsize changes")
@@ -237,7 +249,9 @@ let liveTestXrunHold = ProcessInfo.processInfo.environment["MELTAP_TEST_XRUN_HOL
     @Test("Real-time proof: no heap call in the realtime thread across buffer-size changes",
           arguments: [[String](), ["--sample-rate", "16000", "--preset", "whisper"],
                       ["--stream", "whisper=whisper@16000", "--stream", "kaldi=kaldi@16000,n-mels=80",
-                       "--stream", "viz=librosa"]])
+                       "--stream", "viz=librosa"],
+                      // The spectrogram in dB against the running maximum (1025 bins, running ref).
+                      ["--output", "spectrogram-db", "--power", "1", "--db-ref", "max"]])
     func noAllocationsInRealtimeThread(extraArguments: [String]) throws {
         let inputs = extraArguments.contains("--stream") ? 8 : 2
         let session = try Session(period: 256)

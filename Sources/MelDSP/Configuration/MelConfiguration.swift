@@ -56,8 +56,13 @@ public struct MelConfiguration: Codable, Sendable, Equatable {
     // MARK: Output stage
     /// What each frame holds.
     public var output: OutputKind
-    /// power_to_db `ref` (linear power units).
+    /// power_to_db `ref` (linear power units; with power 1 and a dB output, the square of
+    /// amplitude_to_db's `ref`). Used when `dbReference` is nil or `.value`.
     public var referencePower: Double
+    /// librosa's `ref=np.max` / `ref=np.min`: the dB reference is the maximum (minimum) value of
+    /// the whole signal (file mode, `ClampRule.deferred`) or of the frames so far (live,
+    /// `ClampRule.running`). Nil or `.value`: `referencePower`. dB outputs only.
+    public var dbReference: DBReference?
     /// power_to_db `amin`.
     public var amin: Double
     /// power_to_db `top_db`; nil disables the clamp.
@@ -80,7 +85,8 @@ public struct MelConfiguration: Codable, Sendable, Equatable {
                 maximumFrequency: Double, melScale: MelScale, melNorm: MelNorm,
                 filterbank: FilterbankStyle, output: OutputKind, referencePower: Double = 1,
                 amin: Double = 1e-10, topDB: Double? = 80, logFloor: Float = 1.1920929e-7,
-                mfccCount: Int = 20, pcen: PCENParameters = PCENParameters(), outputScale: Double? = nil) {
+                mfccCount: Int = 20, pcen: PCENParameters = PCENParameters(), outputScale: Double? = nil,
+                dbReference: DBReference? = nil) {
         self.preset = preset
         self.sampleRate = sampleRate
         self.fftLength = fftLength
@@ -109,7 +115,18 @@ public struct MelConfiguration: Codable, Sendable, Equatable {
         self.mfccCount = mfccCount
         self.pcen = pcen
         self.outputScale = outputScale
+        self.dbReference = dbReference
     }
+}
+
+/// librosa's `ref` argument of `power_to_db` / `amplitude_to_db`.
+public enum DBReference: String, Codable, Sendable, CaseIterable {
+    /// A fixed value: `MelConfiguration.referencePower`.
+    case value
+    /// `ref=np.max`: the largest value, so the loudest bin is 0 dB.
+    case max
+    /// `ref=np.min`: the smallest value (floored at amin), so the quietest bin is 0 dB.
+    case min
 }
 
 /// Analysis windows. All are computed in float64 and stored as float32 unless noted.
@@ -178,7 +195,8 @@ public enum FilterbankStyle: String, Codable, Sendable, CaseIterable {
 public enum OutputKind: String, Codable, Sendable, CaseIterable {
     /// Mel power (or magnitude, with power 1).
     case power
-    /// `power_to_db` with ref, amin and top_db.
+    /// `power_to_db` with ref, amin and top_db; with power 1, `amplitude_to_db` (20·log10,
+    /// amin 1e-5, as librosa computes it: `power_to_db(S², ref², amin²)`).
     case db
     /// Natural log with a floor (Kaldi fbank).
     case log
@@ -191,6 +209,19 @@ public enum OutputKind: String, Codable, Sendable, CaseIterable {
     /// The TFLite-Micro frontend's integer pipeline (noise reduction, PCAN, 64·ln), its uint16
     /// times `outputScale` (0.0390625). Only with `FilterbankStyle.micro`: the micro preset.
     case micro
+    /// The linear-frequency spectrogram: |STFT|^power, n_fft/2 + 1 bins, no mel bank
+    /// (`np.abs(librosa.stft(y))**power`, torchaudio `Spectrogram`).
+    case spectrogram
+    /// The spectrogram in dB, as `.db` does for mel bands: `power_to_db(|STFT|²)`, or with
+    /// power 1 `amplitude_to_db(|STFT|)`.
+    case spectrogramDB = "spectrogram-db"
+}
+
+extension OutputKind {
+    /// Outputs of the linear spectrum (n_fft/2 + 1 bins) rather than mel bands.
+    public var isLinearSpectrum: Bool { self == .spectrogram || self == .spectrogramDB }
+    /// Outputs in dB of a power (or, with power 1, an amplitude): `.db`, `.spectrogramDB`.
+    public var isDecibels: Bool { self == .db || self == .spectrogramDB }
 }
 
 /// librosa `pcen` parameters.

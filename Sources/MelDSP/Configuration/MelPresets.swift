@@ -114,6 +114,11 @@ public struct MelOverrides: Sendable, Equatable {
     public var topDB: Double?
     public var framing: Framing?
     public var useEnergy: Bool?
+    /// librosa's `ref` for dB outputs: `.max`, `.min`, or `.value` with `referenceValue`.
+    public var dbReference: DBReference?
+    /// `ref=VALUE`, in the output's own units: a power with power 2, an amplitude with power 1
+    /// (amplitude_to_db's `ref`, squared into `referencePower`).
+    public var referenceValue: Double?
 
     public init() {}
 
@@ -176,13 +181,18 @@ public struct MelOverrides: Sendable, Equatable {
         if let power { c.power = power }
         if let output {
             c.output = output
-            if c.topDB == nil && (output == .db || output == .mfcc) { c.topDB = 80 }
+            if c.topDB == nil && (output.isDecibels || output == .mfcc) { c.topDB = 80 }
             if output == .whisper { c.topDB = 8 }
         }
         if let mfccCount { c.mfccCount = mfccCount }
         if let topDB { c.topDB = topDB < 0 ? nil : topDB }
         if let framing { c.framing = framing }
         if let useEnergy { c.useEnergy = useEnergy }
+        if let dbReference { c.dbReference = dbReference }
+        if let referenceValue {
+            c.dbReference = .value
+            c.referencePower = c.output.isDecibels && c.power == 1 ? referenceValue * referenceValue : referenceValue
+        }
         try c.validate()
         return c
     }
@@ -213,6 +223,7 @@ extension MelOverrides {
         if let v = mfccCount { given.append("--n-mfcc \(v)") }
         if let v = topDB, v >= 0 { given.append("--top-db \(f(v))") }
         if useEnergy == true { given.append("--use-energy") }
+        if dbReference != nil || referenceValue != nil { given.append("--db-ref") }
         guard !given.isEmpty else { return }
         let list = given.count == 1 ? given[0]
             : given.dropLast().joined(separator: ", ") + " and " + given[given.count - 1]

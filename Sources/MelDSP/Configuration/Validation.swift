@@ -60,6 +60,10 @@ extension MelConfiguration {
         if let topDB, !(topDB >= 0) {
             throw fail("top_db must be 0 or more; got \(f(topDB)). Pass a negative value on the command line to disable it.")
         }
+        if let dbReference, dbReference != .value, !output.isDecibels {
+            throw fail("A dB reference of \(dbReference.rawValue) (librosa ref=np.\(dbReference.rawValue)) needs a dB output; "
+                       + "got --output \(output.rawValue). Use --output db or spectrogram-db, or drop --db-ref.")
+        }
         guard amin > 0, referencePower > 0 else {
             throw fail("amin and ref must be positive; got amin \(amin), ref \(referencePower).")
         }
@@ -178,6 +182,7 @@ extension MelConfiguration {
 
     /// The warning to show for `emptyBands`, or nil when every band has weight.
     public var emptyBandWarning: String? {
+        guard !output.isLinearSpectrum else { return nil }  // no mel bank
         let empty = emptyBands
         guard !empty.isEmpty else { return nil }
         return "Empty mel bands \(empty.map(String.init).joined(separator: ", ")) of \(melBandCount): they will "
@@ -197,9 +202,13 @@ extension MelConfiguration {
         }
     }
 
+    /// Values the output stage works on per frame: n_fft/2 + 1 spectrum bins for the
+    /// spectrogram outputs, n_mels mel bands otherwise.
+    public var bandCount: Int { output.isLinearSpectrum ? fftLength / 2 + 1 : melBandCount }
+
     /// Values per frame (the energy column included).
     public var frameWidth: Int {
-        (output == .mfcc ? mfccCount : melBandCount) + (useEnergy ? 1 : 0)
+        (output == .mfcc ? mfccCount : bandCount) + (useEnergy ? 1 : 0)
     }
 
     /// Frames the reference produces for `sampleCount` input samples.

@@ -21,7 +21,13 @@ public struct OfflineFinisher: Sendable {
 
     /// Whether `configuration` has a non-causal step.
     public static func isNeeded(_ c: MelConfiguration) -> Bool {
-        c.output == .whisper || ((c.output == .db || c.output == .mfcc) && c.topDB != nil)
+        c.output == .whisper || ((c.output.isDecibels || c.output == .mfcc) && c.topDB != nil)
+            || relativeReference(c) != nil
+    }
+
+    /// `ref=np.max` / `np.min` on a dB output: a reference only the whole signal gives.
+    static func relativeReference(_ c: MelConfiguration) -> DBReference? {
+        c.output.isDecibels && (c.dbReference == .max || c.dbReference == .min) ? c.dbReference : nil
     }
 
     /// Finishes `frames` (row-major, `inputWidth` per frame) and returns `outputWidth` per frame.
@@ -36,10 +42,29 @@ public struct OfflineFinisher: Sendable {
         clamped.withUnsafeMutableBufferPointer { values in
             guard let base = values.baseAddress, count > 0 else { return }
             // The maximum over the band values (not the energy column), as float32 like numpy.
-            var maximum = -Float.infinity
-            for t in 0..<count {
-                let row = base + t * inputWidth
-                for i in energyColumns..<inputWidth { maximum = max(maximum, row[i]) }
+            var maximum = -Float.infinity, minimum = Float.infinity
+            if whisper && energyColumns == 0 {
+                // Whisper needs only the maximum (minus 8): SIMD8 over the whole array, same bits.
+                maximum = Math.maximum(base, count: count * inputWidth)
+            } else {
+                for t in 0..<count {
+                    let row = base + t * inputWidth
+                    for i in energyColumns..<inputWidth {
+                        maximum = max(maximum, row[i])
+                        minimum = min(minimum, row[i])
+                    }
+                }
+            }
+            // librosa: ref_value = np.max(S) (np.min(S)) before the clamp; its dB is the
+            // maximum (minimum) of the unreferenced dB values, as 10·log10(max(amin, ·)) is monotonic.
+            if let reference = OfflineFinisher.relativeReference(c) {
+                let shift = reference == .max ? maximum : minimum
+                let floor = c.topDB.map { maximum - Float($0) } ?? -Float.infinity
+                for t in 0..<count {
+                    let row = base + t * inputWidth
+                    for i in energyColumns..<inputWidth { row[i] = max(row[i], floor) - shift }
+                }
+                return
             }
             let floor = maximum - distance
             for t in 0..<count {

@@ -17,9 +17,17 @@ struct OutputStage: @unchecked Sendable {
     let bandCount: Int
     /// Clamp distance below the maximum, in output units (dB, or log10 for Whisper); nil: none.
     let topDistance: Float?
-    /// 10·log10(max(amin, ref)), subtracted from every dB value.
+    /// 10·log10(max(amin, ref)), subtracted from every dB value (0 with a max/min reference).
     let referenceDB: Float
     let amin: Float
+    /// amplitude_to_db: dB outputs with power 1 square the magnitudes first, as librosa does
+    /// (`power_to_db(S², ref², amin²)`, so `amin` here is the square of its 1e-5).
+    let squaresBeforeDB: Bool
+    /// `ref=np.max` / `np.min` applied causally (running rule): subtract the running maximum
+    /// (minimum) of the unreferenced dB values. With the deferred rule `OfflineFinisher` does it.
+    let subtractsRunningReference: Bool
+    /// With `subtractsRunningReference`: the reference is the minimum (`np.min`), not the maximum.
+    let referenceIsMinimum: Bool
     let logFloor: Float
 
     /// n_mfcc × n_mels orthonormal DCT-II matrix, float64, row-major. Owned.
@@ -35,17 +43,24 @@ struct OutputStage: @unchecked Sendable {
 
     /// The running maximum over all values so far (output units, before clamping). Owned.
     let runningMaximum: UnsafeMutablePointer<Float>
+    /// [0]: the running maximum, [1]: the running minimum of the unreferenced dB values (before
+    /// clamping), for a running `ref=np.max` / `np.min`. Owned.
+    let runningExtremes: UnsafeMutablePointer<Float>
 
     init(configuration c: MelConfiguration, clampRule: ClampRule) {
         kind = c.output
         self.clampRule = clampRule
         clampsRunning = clampRule == .running
-        bandCount = c.melBandCount
+        bandCount = c.bandCount
         topDistance = c.output == .whisper ? Float(c.topDB ?? 8) : c.topDB.map(Float.init)
         // librosa: 10.0 * np.log10(np.maximum(amin, ref)) in float64, subtracted from float32.
-        referenceDB = Float(10.0 * log10(max(c.amin, c.referencePower)))
+        let relative = c.output.isDecibels && (c.dbReference == .max || c.dbReference == .min)
+        referenceDB = relative ? 0 : Float(10.0 * log10(max(c.amin, c.referencePower)))
         amin = Float(c.amin)
-        writesDBToOutput = c.output == .db || (c.output == .mfcc && clampRule == .deferred && c.topDB != nil)
+        squaresBeforeDB = c.output.isDecibels && c.power == 1
+        subtractsRunningReference = relative && clampRule == .running
+        referenceIsMinimum = c.dbReference == .min
+        writesDBToOutput = c.output.isDecibels || (c.output == .mfcc && clampRule == .deferred && c.topDB != nil)
         logFloor = c.logFloor
 
         mfccCount = c.output == .mfcc ? c.mfccCount : 0
@@ -57,8 +72,8 @@ struct OutputStage: @unchecked Sendable {
                 dct[k * c.melBandCount + i] = scale * cos(Double.pi * Double(k) * (2 * Double(i) + 1) / (2 * n))
             }
         }
-        scratch = .allocate(capacity: c.melBandCount)
-        scratch.initialize(repeating: 0, count: c.melBandCount)
+        scratch = .allocate(capacity: c.bandCount)
+        scratch.initialize(repeating: 0, count: c.bandCount)
 
         let p = c.pcen
         let tFrames = p.timeConstant * (p.smootherSampleRate ?? c.sampleRate) / Double(p.smootherHopLength ?? c.hopLength)
@@ -70,8 +85,9 @@ struct OutputStage: @unchecked Sendable {
         pcenScale = p.inputScale
         pcenLogEps = log(p.eps)
         pcenBiasPower = pow(p.bias, p.power)
-        pcenState = .allocate(capacity: c.melBandCount)
+        pcenState = .allocate(capacity: c.bandCount)
         runningMaximum = .allocate(capacity: 1)
+        runningExtremes = .allocate(capacity: 2)
         reset()
     }
 
@@ -81,11 +97,14 @@ struct OutputStage: @unchecked Sendable {
         scratch.deallocate()
         pcenState.deallocate()
         runningMaximum.deallocate()
+        runningExtremes.deallocate()
     }
 
     /// Forgets the running maximum and the PCEN smoother (M[−1] = 1, as librosa).
     func reset() {
         runningMaximum.pointee = -.infinity
+        runningExtremes[0] = -.infinity
+        runningExtremes[1] = .infinity
         pcenState.initialize(repeating: 1 - pcenB, count: bandCount)
     }
 
@@ -101,37 +120,42 @@ struct OutputStage: @unchecked Sendable {
     func apply(_ bands: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>) {
         let n = bandCount
         switch kind {
-        case .power:
+        case .power, .spectrogram:
             for i in 0..<n { out[i] = bands[i] }
         case .log:
             // Kaldi: ln(max(x, FLT_EPSILON)).
             let floor = logFloor
             for i in 0..<n { out[i] = max(bands[i], floor) }
             Math.logInPlace(out, count: n)
-        case .db, .mfcc:
-            // librosa power_to_db: 10·log10(max(amin, x)) − 10·log10(max(amin, ref)).
+        case .db, .mfcc, .spectrogramDB:
+            // librosa power_to_db: 10·log10(max(amin, x)) − 10·log10(max(amin, ref));
+            // amplitude_to_db squares the magnitudes first (float32, as numpy).
             let target = writesDBToOutput ? out : scratch
             let floor = amin, reference = referenceDB
-            for i in 0..<n { target[i] = max(floor, bands[i]) }
+            if squaresBeforeDB {
+                for i in 0..<n { target[i] = max(floor, bands[i] * bands[i]) }
+            } else {
+                for i in 0..<n { target[i] = max(floor, bands[i]) }
+            }
             Math.logInPlace(target, count: n)
-            var frameMax = -Float.infinity
+            var frameMax = -Float.infinity, frameMin = Float.infinity
             for i in 0..<n {
                 let v = Math.decibelsPerNeper * target[i] - reference
                 target[i] = v
                 frameMax = max(frameMax, v)
+                frameMin = min(frameMin, v)
             }
             clampRunning(target, count: n, frameMaximum: frameMax)
+            if subtractsRunningReference {
+                subtractRunningReference(target, count: n, frameMaximum: frameMax, frameMinimum: frameMin)
+            }
             if !writesDBToOutput { applyDCT(target, into: out) }
         case .whisper:
             // Whisper: log10(clamp(x, min=1e-10)).
             for i in 0..<n { out[i] = max(bands[i], 1e-10) }
             Math.logInPlace(out, count: n)
-            var frameMax = -Float.infinity
-            for i in 0..<n {
-                let v = Math.log10OfE * out[i]
-                out[i] = v
-                frameMax = max(frameMax, v)
-            }
+            // log10 = ln · log10(e), and the frame's maximum, in SIMD8 (same bits as scalar).
+            let frameMax = Math.scaleInPlaceReturningMaximum(out, count: n, by: Math.log10OfE)
             if clampsRunning {
                 clampRunning(out, count: n, frameMaximum: frameMax)
                 for i in 0..<n { out[i] = (out[i] + 4) / 4 }
@@ -162,6 +186,19 @@ struct OutputStage: @unchecked Sendable {
         runningMaximum.pointee = maximum
         let floor = maximum - distance
         for i in 0..<n { values[i] = max(values[i], floor) }
+    }
+
+    /// Subtracts the running maximum (`ref=np.max`) or minimum (`ref=np.min`) of the dB values
+    /// so far, this frame's included: the causal stand-in for the whole signal's. The extremes
+    /// are of the values before the top_db clamp, as librosa takes `ref` before clamping.
+    @_noAllocation @_noLocks
+    @inline(__always)
+    private func subtractRunningReference(_ values: UnsafeMutablePointer<Float>, count n: Int,
+                                          frameMaximum: Float, frameMinimum: Float) {
+        runningExtremes[0] = max(runningExtremes[0], frameMaximum)
+        runningExtremes[1] = min(runningExtremes[1], frameMinimum)
+        let shift = referenceIsMinimum ? runningExtremes[1] : runningExtremes[0]
+        for i in 0..<n { values[i] -= shift }
     }
 
     /// out[k] = Σᵢ D[k, i]·dB[i], accumulated in float64.

@@ -23,7 +23,7 @@ public final class RealFFT: @unchecked Sendable {
     public let plan: OpaquePointer
 
     /// FFTW's planner is not thread-safe; plans are made and destroyed under this lock.
-    private static let plannerLock = Mutex(())
+    static let plannerLock = Mutex(())
 
     public init(length: Int, precision: FFTPrecision) {
         self.length = length

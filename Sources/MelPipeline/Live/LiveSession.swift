@@ -43,6 +43,12 @@ public final class LiveSession {
     /// Per stream, in order.
     public let publishings: [StreamPublishing]
     public let consumer: FrameConsumer
+    /// Per stream, in order: per-channel counts for `status()`.
+    public let tallies: [ChannelTally]
+    /// When `init` finished (monotonic seconds) and the process's CPU time then: `status()`'s
+    /// uptime and CPU share count from here.
+    public let startedAt: Double
+    let cpuAtStart: ProcessCPU
     private var started = false
     private var stopped = false
 
@@ -58,6 +64,8 @@ public final class LiveSession {
         streams = client.streams
         var publishings: [StreamPublishing] = []
         var sinks: [[any FrameSink]] = []
+        let channelCount = client.channelCount
+        let tallies = streams.map { _ in ChannelTally(channelCount: channelCount) }
         do {
             for stream in streams {
                 let publishing = try StreamPublishing(
@@ -65,7 +73,7 @@ public final class LiveSession {
                     policy: options.slowSubscriberPolicy, maximumSubscribers: options.maximumSubscribers)
                 try publishing.start()
                 publishings.append(publishing)
-                var streamSinks: [any FrameSink] = [publishing]
+                var streamSinks: [any FrameSink] = [publishing, tallies[publishings.count - 1]]
                 if let dump = options.dumpPath(stream) { streamSinks.append(try FrameDumpWriter(path: dump, stream: stream)) }
                 streamSinks += options.extraSinks(stream)
                 sinks.append(streamSinks)
@@ -75,8 +83,17 @@ public final class LiveSession {
             throw error as? PipelineError ?? PipelineError("\(error)")
         }
         self.publishings = publishings
+        self.tallies = tallies
         consumer = FrameConsumer(client: client, sinks: sinks,
                                  pollInterval: options.client.wakesConsumer ? 0.05 : options.consumerPollInterval)
+        startedAt = monotonicNow()
+        cpuAtStart = ProcessCPU.now()
+        // Every stream's socket answers status requests. The closure holds the session until
+        // `stop` clears it (a cycle through the publishers, broken there).
+        let source = UncheckedSession(session: self)
+        for publishing in publishings {
+            publishing.publisher.setStatusSource { source.session.status().json() }
+        }
     }
 
     deinit { stop() }
@@ -103,7 +120,10 @@ public final class LiveSession {
             client.stop()
             consumer.stop()
         }
-        for publishing in publishings { publishing.stop() }
+        for publishing in publishings {
+            publishing.publisher.setStatusSource(nil)
+            publishing.stop()
+        }
     }
 
     /// One line per stream: "RATE Hz (resampled from … with …, latency N samples), preset P,
@@ -116,4 +136,10 @@ public final class LiveSession {
         return "\(Int(configuration.sampleRate)) Hz\(resampled), preset \(configuration.preset), \(stream.frameWidth) values per frame, "
             + "algorithmic latency \(stream.algorithmicLatency) samples"
     }
+}
+
+/// Hands the session to the publishers' event-loop thread, which only reads it through `status()`
+/// (client atomics, tally mutexes, publisher atomics).
+private struct UncheckedSession: @unchecked Sendable {
+    let session: LiveSession
 }

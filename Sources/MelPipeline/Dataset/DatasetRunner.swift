@@ -1,0 +1,328 @@
+// Dataset mode, step 2: analyse many files on several threads, resumably, and sum up.
+
+import Foundation
+import Glibc
+import MelFiles
+import Synchronization
+
+/// What the analysis of one file produced (or what a complete earlier output holds).
+public struct DatasetOutcome: Sendable {
+    /// Rows (frames) in the `.npy`.
+    public var rows: Int
+    /// Seconds of audio read: the input's sample frames over its own rate.
+    public var audioSeconds: Double
+    /// The resolved configuration written into the sidecar (hashed for the manifest).
+    public var configuration: JSONValue
+
+    public init(rows: Int, audioSeconds: Double, configuration: JSONValue) {
+        self.rows = rows
+        self.audioSeconds = audioSeconds
+        self.configuration = configuration
+    }
+
+    /// From a sidecar that a finished analysis wrote; nil when it lacks the row count.
+    init?(sidecar: FeatureSidecar) {
+        guard sidecar.kind == .file, let rows = sidecar.rows else { return nil }
+        let frames = Double(sidecar.file?.sampleFrames ?? 0)
+        self.init(rows: rows, audioSeconds: frames / sidecar.inputSampleRate, configuration: sidecar.configuration)
+    }
+}
+
+/// How a dataset run behaves.
+public struct DatasetOptions: Sendable {
+    /// Files analysed at once, one thread each (`--jobs`, at least 1).
+    public var jobs: Int
+    /// Analyse every file again, replacing complete outputs too (`--force`).
+    public var force: Bool
+    /// Where to write the JSON-lines manifest (`--manifest`), or nil for none.
+    public var manifestPath: String?
+    /// Draw the progress line on standard error (only when it is a terminal).
+    public var showProgress: Bool
+
+    public init(jobs: Int, force: Bool = false, manifestPath: String? = nil, showProgress: Bool = true) {
+        self.jobs = max(1, jobs)
+        self.force = force
+        self.manifestPath = manifestPath
+        self.showProgress = showProgress
+    }
+}
+
+/// The end of a dataset run: counts, audio, time, and every failure with its reason.
+public struct DatasetSummary: Sendable {
+    public struct Failure: Sendable, Equatable {
+        /// The input's path relative to its root (`a/b.wav`).
+        public var relativePath: String
+        /// What went wrong and what to do, as the analysis reported it.
+        public var reason: String
+    }
+
+    public var outputDirectory: String
+    public var total = 0
+    /// Files analysed in this run.
+    public var analysed = 0
+    /// Files whose outputs were complete and newer than the input, left as they were.
+    public var skipped = 0
+    /// Files not started because a stop signal (SIGINT, SIGTERM) arrived.
+    public var notStarted = 0
+    public var failures: [Failure] = []
+    /// Seconds of audio analysed in this run (skipped files not included).
+    public var audioSeconds = 0.0
+    /// Wall-clock seconds from the start of the run to its end.
+    public var wallSeconds = 0.0
+    public var jobs = 1
+    /// Unfinished temporary files of an earlier, killed run that this run removed.
+    public var removedTemporaries = 0
+    /// The manifest written, if any.
+    public var manifestPath: String?
+
+    /// Whether every file has complete outputs now.
+    public var succeeded: Bool { failures.isEmpty && notStarted == 0 }
+
+    /// The summary for standard output, e.g. "300 files into feats/ in 12.3 s with 2 jobs: 298
+    /// analysed (0.828 h of audio, 0.0672 h/s, 242× real time), 1 skipped, 1 failed."
+    public var report: String {
+        let hours = audioSeconds / 3600
+        var parts = ["\(analysed) analysed"]
+        if analysed > 0 {
+            parts[0] += " (\(String(format: "%.3f", hours)) h of audio, "
+                + "\(String(format: "%.4f", hours / max(wallSeconds, 1e-9))) h/s, "
+                + "\(String(format: "%.0f", audioSeconds / max(wallSeconds, 1e-9)))× real time)"
+        }
+        if skipped > 0 { parts.append("\(skipped) skipped (complete and newer than the input)") }
+        if !failures.isEmpty { parts.append("\(failures.count) failed") }
+        if notStarted > 0 { parts.append("\(notStarted) not started (stopped by a signal)") }
+        var text = "\(total) file\(total == 1 ? "" : "s") into \(outputDirectory) in \(String(format: "%.1f", wallSeconds)) s "
+            + "with \(jobs) job\(jobs == 1 ? "" : "s"): " + parts.joined(separator: ", ") + "."
+        if removedTemporaries > 0 {
+            text += " Removed \(removedTemporaries) unfinished temporary file\(removedTemporaries == 1 ? "" : "s") of an interrupted run."
+        }
+        if let manifestPath { text += " Manifest: \(manifestPath)." }
+        return text
+    }
+}
+
+/// Runs the analysis of a dataset's files on `options.jobs` threads.
+///
+/// - Skips a file whose `.npy` and `.json` are both there, regular files, no older than the
+///   input, and whose sidecar records a finished analysis, unless `force`. Such an output made
+///   with other settings (`compare` says how they differ) is a failure, not a silent mix.
+/// - Analyses every other file through `analyse`, which must write the `.npy` atomically (a
+///   killed run then leaves only hidden temporary files, which the next run removes).
+/// - A failing file is recorded with its reason; the others go on.
+/// - Memory: the item list, the failures, and what `jobs` analyses in flight hold. Results are
+///   streamed to the manifest as they come, never kept.
+public final class DatasetRunner: Sendable {
+    /// Analyses `item` into `item.featurePath` and `item.sidecarPath`, replacing what is there.
+    /// Poll the second argument between blocks: true means stop, discard, and throw.
+    public typealias Analyse = @Sendable (_ item: DatasetItem, _ isCancelled: @escaping @Sendable () -> Bool) throws -> DatasetOutcome
+    /// nil when an existing sidecar's settings are this run's; otherwise what differs, in words.
+    public typealias Compare = @Sendable (_ existing: FeatureSidecar) -> String?
+
+    public let items: [DatasetItem]
+    public let outputDirectory: String
+    public let options: DatasetOptions
+    private let analyse: Analyse
+    private let compare: Compare
+
+    public init(items: [DatasetItem], outputDirectory: String, options: DatasetOptions,
+                analyse: @escaping Analyse, compare: @escaping Compare) {
+        self.items = items
+        self.outputDirectory = outputDirectory
+        self.options = options
+        self.analyse = analyse
+        self.compare = compare
+    }
+
+    /// Shared by the workers, under one lock (held only to take an item or record a result).
+    fileprivate struct State {
+        var next = 0
+        var summary: DatasetSummary
+        var bytesDone: Int64 = 0      // inputs finished in this run (analysed or failed)
+        var bytesSkipped: Int64 = 0
+        var manifest: ManifestWriter?
+        var manifestError: String?
+    }
+
+    /// Runs every item and returns the summary. Installs the SIGINT/SIGTERM stop request: on a
+    /// signal, files in progress are abandoned (nothing of them is left) and no new one starts.
+    /// - Throws: `PipelineError` only before any file is analysed (the output directory or the
+    ///   manifest cannot be created), or when the manifest cannot be finished.
+    public func run() throws -> DatasetSummary {
+        let started = monotonicNow()
+        try DatasetRunner.makeDirectory(outputDirectory)
+        var summary = DatasetSummary(outputDirectory: outputDirectory)
+        summary.total = items.count
+        summary.jobs = min(options.jobs, max(1, items.count))
+        summary.manifestPath = options.manifestPath
+        summary.removedTemporaries = DatasetRunner.removeAbandonedTemporaries(under: outputDirectory)
+        let manifest = try options.manifestPath.map { try ManifestWriter(path: $0) }
+        let state = Shared(State(summary: summary, manifest: manifest))
+        StopSignal.install()
+        // No fsync per output (`Durability`): on a busy disk each one waits for everyone's
+        // writeback, which made a run of short files 2-3× slower. Renames stay atomic, so a killed
+        // run leaves whole files only; a file a power cut left short fails the resume check
+        // (`completeOutput`) and is analysed again.
+        Durability.syncsEachFile = false
+        defer { Durability.syncsEachFile = true }
+
+        let progress = DatasetProgress(enabled: options.showProgress, totalFiles: items.count,
+                                       totalBytes: items.reduce(0) { $0 + $1.inputBytes })
+        let group = DispatchGroup()
+        for _ in 0..<summary.jobs {
+            group.enter()
+            let thread = Thread { [self] in
+                defer { group.leave() }
+                worker(state)
+            }
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+        while group.wait(timeout: .now() + 0.25) == .timedOut {
+            let snapshot = state.lock.withLock { ($0.summary, $0.bytesDone, $0.bytesSkipped) }
+            progress.draw(snapshot.0, bytesDone: snapshot.1, bytesSkipped: snapshot.2, elapsed: monotonicNow() - started)
+        }
+        progress.finish()
+
+        var (result, writer, manifestError) = state.lock.withLock { ($0.summary, $0.manifest, $0.manifestError) }
+        if let manifestError { throw PipelineError(manifestError) }
+        if let writer { try writer.finish() }
+        writer = nil
+        result.failures.sort { $0.relativePath < $1.relativePath }
+        result.wallSeconds = monotonicNow() - started
+        return result
+    }
+
+    /// One worker thread: takes items until none is left or a stop signal came.
+    private func worker(_ shared: Shared) {
+        while true {
+            let index: Int? = shared.lock.withLock { state in
+                guard state.next < items.count else { return nil }
+                if StopSignal.requested {
+                    state.summary.notStarted += items.count - state.next
+                    state.next = items.count
+                    return nil
+                }
+                defer { state.next += 1 }
+                return state.next
+            }
+            guard let index else { return }
+            let item = items[index]
+            let result = process(item)
+            shared.lock.withLock { state in
+                switch result {
+                case .analysed(let outcome):
+                    state.summary.analysed += 1
+                    state.summary.audioSeconds += outcome.audioSeconds
+                    state.bytesDone += item.inputBytes
+                    state.writeManifest(item, outcome)
+                case .skipped(let outcome):
+                    state.summary.skipped += 1
+                    state.bytesSkipped += item.inputBytes
+                    state.writeManifest(item, outcome)
+                case .failed(let reason):
+                    state.summary.failures.append(.init(relativePath: item.relativePath, reason: reason))
+                    state.bytesDone += item.inputBytes
+                case .cancelled:
+                    state.summary.notStarted += 1
+                }
+            }
+        }
+    }
+
+    /// The state and its lock, as one object the worker threads share.
+    fileprivate final class Shared: Sendable {
+        let lock: Mutex<State>
+        init(_ state: sending State) { lock = Mutex(state) }
+    }
+
+    private enum ItemResult { case analysed(DatasetOutcome), skipped(DatasetOutcome), failed(String), cancelled }
+
+    private func process(_ item: DatasetItem) -> ItemResult {
+        if !options.force, let existing = DatasetRunner.completeOutput(of: item) {
+            if let difference = compare(existing.sidecar) {
+                return .failed("\(item.featurePath) is complete but was made with other settings (\(difference)). "
+                               + "Pass --force to replace it, or choose another output directory.")
+            }
+            return .skipped(existing.outcome)
+        }
+        do {
+            try DatasetRunner.makeDirectory((item.featurePath as NSString).deletingLastPathComponent)
+            return .analysed(try analyse(item, { StopSignal.requested }))
+        } catch {
+            if StopSignal.requested { return .cancelled }
+            return .failed("\(error)")
+        }
+    }
+
+    /// The outputs of `item` when they are complete and no older than the input: both files
+    /// regular, modified at or after the input, the sidecar that of a finished analysis, and the
+    /// `.npy` exactly as long as the shape the sidecar gives.
+    static func completeOutput(of item: DatasetItem) -> (sidecar: FeatureSidecar, outcome: DatasetOutcome)? {
+        var input = stat(), features = stat(), sidecarInfo = stat()
+        guard stat(item.input, &input) == 0,
+              lstat(item.featurePath, &features) == 0, (features.st_mode & S_IFMT) == S_IFREG,
+              lstat(item.sidecarPath, &sidecarInfo) == 0, (sidecarInfo.st_mode & S_IFMT) == S_IFREG,
+              !isOlder(features.st_mtim, than: input.st_mtim), !isOlder(sidecarInfo.st_mtim, than: input.st_mtim),
+              let sidecar = try? FeatureSidecar.read(path: item.sidecarPath),
+              let outcome = DatasetOutcome(sidecar: sidecar),
+              // Every byte there: a power cut after the rename can leave a name with fewer.
+              Int(features.st_size) == NpyWriter.headerSize(dimensionCount: sidecar.rowShape.count + 1)
+                + outcome.rows * sidecar.rowShape.reduce(1, *) * 4
+        else { return nil }
+        return (sidecar, outcome)
+    }
+
+    private static func isOlder(_ a: timespec, than b: timespec) -> Bool {
+        a.tv_sec < b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec < b.tv_nsec)
+    }
+
+    /// `mkdir -p`. - Throws: `PipelineError` naming the path and the cause.
+    static func makeDirectory(_ path: String) throws {
+        guard !path.isEmpty else { return }
+        var info = stat()
+        if stat(path, &info) == 0 {
+            guard (info.st_mode & S_IFMT) == S_IFDIR else {
+                throw PipelineError("Cannot use \(path) as an output directory: it is a file. Choose a directory with -o.")
+            }
+            return
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw PipelineError("Cannot create the output directory \(path): \(error.localizedDescription). "
+                                + "Check that you may write to its parent, or choose another directory with -o.")
+        }
+    }
+
+    /// Removes the hidden temporary files (`.NAME.npy.tmp-<pid>-<random>`, `.NAME.json.tmp-…`)
+    /// that meltap processes no longer running left under `directory`: what SIGKILL or a power
+    /// cut leaves of an atomic write. A live process's files are left alone.
+    /// - Returns: how many were removed.
+    static func removeAbandonedTemporaries(under directory: String) -> Int {
+        guard let walker = FileManager.default.enumerator(atPath: directory) else { return 0 }
+        var removed = 0
+        for case let relative as String in walker {
+            let name = (relative as NSString).lastPathComponent
+            guard name.hasPrefix("."), let range = name.range(of: ".tmp-", options: .backwards) else { continue }
+            let before = name[..<range.lowerBound]
+            guard before.hasSuffix(".npy") || before.hasSuffix(".json") || before.hasSuffix(".jsonl") else { continue }
+            let fields = name[range.upperBound...].split(separator: "-")
+            guard fields.count == 2, let pid = Int32(fields[0]), pid > 0 else { continue }
+            if kill(pid, 0) == 0 || errno != ESRCH { continue }  // running (or not ours to judge)
+            if unlink(directory + "/" + relative) == 0 { removed += 1 }
+        }
+        return removed
+    }
+}
+
+extension DatasetRunner.State {
+    mutating func writeManifest(_ item: DatasetItem, _ outcome: DatasetOutcome) {
+        guard manifestError == nil, let writer = manifest else { return }
+        do {
+            try writer.append(path: item.featurePath, input: item.input, frames: outcome.rows,
+                              seconds: outcome.audioSeconds, configuration: outcome.configuration)
+        } catch {
+            manifestError = "\(error)"
+        }
+    }
+}

@@ -1,0 +1,137 @@
+import ArgumentParser
+import Foundation
+import Glibc
+import MelPipeline
+import MelServer
+import MeltapClient
+
+/// `meltap status`: asks running `meltap run` instances how they are doing, over their sockets.
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show how running meltap instances are doing: uptime, streams, frame rates, gaps, drops, xruns, subscribers, callback timing and CPU.",
+        discussion: """
+            meltap status connects to a running `meltap run` on its socket and asks for its status \
+            (a status message of the wire format, docs/wire-format.md); the instance goes on \
+            serving its subscribers meanwhile. Every stream's socket answers for the whole instance.
+
+            It prints the uptime; every stream with its preset, analysis rate and resampler, frames, \
+            drops and subscribers; per input channel the frame rate over the last second, gaps (and \
+            the frames lost in them), and frames flagged xrun or discontinuity; the JACK callback's \
+            duration at p50, p99, p99.9 and maximum, in microseconds and as a share of the period; \
+            and the process's CPU share since it started. --json prints the status document itself.
+
+            Examples:
+              meltap status
+              meltap status --socket /run/user/1000/meltap/box.kws.sock
+              meltap status --all --json
+            """)
+
+    @Option(help: ArgumentHelp(
+        "The socket of the instance to ask. Without it (and without --all), the default socket of a client named meltap: $XDG_RUNTIME_DIR/meltap/meltap.sock (or /tmp/meltap-UID/meltap.sock).",
+        valueName: "path"))
+    var socket: String?
+
+    @Flag(help: "Ask every instance with a socket in the socket directory (--socket-dir, or the default one), once per instance.")
+    var all = false
+
+    @Option(help: ArgumentHelp("The directory --all looks in. Without it, $XDG_RUNTIME_DIR/meltap (or /tmp/meltap-UID).",
+                               valueName: "dir"))
+    var socketDir: String?
+
+    @Flag(help: "Print the status as JSON (one object; with --all, an array of them) instead of text.")
+    var json = false
+
+    @Option(help: ArgumentHelp("Seconds to wait for each answer.", valueName: "seconds"))
+    var timeout: Double = 5
+
+    func validate() throws {
+        if socket != nil && all { throw ValidationError("Please give either --socket or --all, not both.") }
+        if socketDir != nil && !all { throw ValidationError("Please use --socket-dir with --all (or give --socket PATH).") }
+        if !(0.1...600).contains(timeout) { throw ValidationError("Please give --timeout in seconds from 0.1 to 600; got \(timeout).") }
+    }
+
+    func run() throws {
+        let sockets: [String]
+        if all {
+            let directory = socketDir ?? FramePublisher.defaultSocketDirectory
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+            sockets = names.filter { $0.hasSuffix(".sock") }.sorted().map { directory + "/" + $0 }
+            if sockets.isEmpty {
+                throw PipelineError("No meltap sockets in \(directory): no instance is running there. "
+                                    + "Start one with `meltap run`, or give --socket-dir or --socket.")
+            }
+        } else {
+            sockets = [socket ?? FramePublisher.defaultSocketDirectory + "/meltap.sock"]
+        }
+        var reports: [LiveStatus] = []
+        var failures: [String] = []
+        var seen = Set<Int32>()
+        for path in sockets {
+            do {
+                let status = try Self.query(path, timeout: timeout)
+                // Every stream's socket answers for the whole instance: show it once.
+                if seen.insert(status.pid).inserted { reports.append(status) }
+            } catch {
+                failures.append("\(path): \(error)")
+            }
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+            let data = all ? try encoder.encode(reports) : try reports.first.map { try encoder.encode($0) } ?? Data()
+            if !data.isEmpty { print(String(decoding: data, as: UTF8.self)) }
+        } else {
+            for (index, report) in reports.enumerated() {
+                if index > 0 { print("") }
+                print(Self.describe(report))
+            }
+        }
+        for failure in failures { printError("meltap status: \(failure)") }
+        if !failures.isEmpty { throw ExitCode(1) }
+    }
+
+    /// Connects to `path`, asks for the status and decodes it.
+    static func query(_ path: String, timeout: Double) throws -> LiveStatus {
+        let subscriber = try MeltapSubscriber(socketPath: path, receiveTimeout: .milliseconds(Int(timeout * 1000)))
+        defer { subscriber.close() }
+        let json = try subscriber.requestStatus()
+        do {
+            return try LiveStatus.decode(json)
+        } catch {
+            throw PipelineError("the status from \(path) is not a meltap status document (\(error)); "
+                                + "is the instance a newer meltap? Try `meltap status --json` of the same version.")
+        }
+    }
+
+    /// The status as lines of text.
+    static func describe(_ s: LiveStatus) -> String {
+        func f(_ value: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", value) }
+        func percent(_ share: Double) -> String { f(share * 100, 2) + " %" }
+        let c = s.callbacks
+        var lines = [
+            "meltap \(s.meltapVersion) pid \(s.pid), client \(s.client), up \(f(s.uptimeSeconds)) s; JACK at "
+                + "\(Int(s.inputSampleRate)) Hz, period \(s.blockLength) samples (\(f(c.periodMicroseconds / 1000, 2)) ms)",
+            "  xruns \(s.xruns), server restarts \(s.restarts), discontinuities \(s.discontinuities); CPU "
+                + "\(percent(s.cpu.shareOfOneCore)) of one core (\(f(s.cpu.userSeconds, 2)) s user, "
+                + "\(f(s.cpu.systemSeconds, 2)) s system)",
+            "  callbacks \(c.count): p50 \(f(c.p50Microseconds)) µs (\(percent(c.p50Share)) of the period), "
+                + "p99 \(f(c.p99Microseconds)) µs (\(percent(c.p99Share))), p99.9 \(f(c.p999Microseconds)) µs "
+                + "(\(percent(c.p999Share))), max \(f(c.maximumMicroseconds)) µs (\(percent(c.maximumShare)))",
+        ]
+        for stream in s.streams {
+            let resampled = stream.resampler == "none" ? "" : ", resampled with \(stream.resampler)"
+            lines.append("  stream \(stream.name.isEmpty ? "(single)" : stream.name): \(stream.preset) at "
+                         + "\(Int(stream.sampleRate)) Hz\(resampled), hop \(stream.hopLength), \(stream.frameWidth) values per frame; "
+                         + "socket \(stream.socket)")
+            lines.append("    frames \(stream.frames), dropped \(stream.drops), subscribers \(stream.subscribers), "
+                         + "subscriber drops \(stream.subscriberDrops)")
+            for channel in stream.channels {
+                lines.append("    \(channel.port): \(f(channel.frameRate, 2)) frames/s, \(channel.frames) frames, "
+                             + "gaps \(channel.gaps) (\(channel.lostFrames) frames lost), xrun frames \(channel.xrunFrames), "
+                             + "discontinuity frames \(channel.discontinuityFrames)")
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+}
