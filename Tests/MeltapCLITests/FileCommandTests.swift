@@ -20,8 +20,13 @@ import Testing
     /// Runs the release `meltap` with `arguments`; `environment` entries are added to ours.
     @discardableResult
     static func meltap(_ arguments: [String], environment extra: [String: String] = [:]) throws -> Run {
+        try run(meltap, arguments, environment: extra)
+    }
+
+    /// Runs `executable` with `arguments` to the end; `environment` entries are added to ours.
+    static func run(_ executable: String, _ arguments: [String], environment extra: [String: String] = [:]) throws -> Run {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: meltap)
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         if !extra.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(extra) { $1 } }
         let out = Pipe(), err = Pipe()

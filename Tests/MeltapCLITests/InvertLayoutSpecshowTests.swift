@@ -5,25 +5,14 @@ import Testing
 
 /// `meltap file --layout`, `meltap invert` and `Examples/specshow.py` end to end, on real files:
 /// the built binary (`MELTAP_BIN`) and the .venv's python with librosa and matplotlib.
-@Suite(.serialized) struct Issue14CLITests {
+@Suite(.serialized) struct InvertLayoutSpecshowTests {
     typealias CLI = FileCommandTests
 
     static var python: String { CLI.packageRoot.appendingPathComponent(".venv/bin/python").path }
 
     /// Runs `python` with `arguments`, returning status and output.
     static func runPython(_ arguments: [String]) throws -> CLI.Run {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return CLI.Run(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                       stderr: String(decoding: errData, as: UTF8.self))
+        try CLI.run(python, arguments)
     }
 
     /// A stereo WAV: the fixture signal left, half of it time-reversed right.
