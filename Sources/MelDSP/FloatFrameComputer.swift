@@ -1,4 +1,5 @@
 import CFFTW
+import CVectorMath
 import Glibc
 
 /// The float pipeline's per-frame computer: window → FFT → power → mel → output stage, for
@@ -54,6 +55,9 @@ struct FloatFrameComputer {
     private let fftInputDouble: UnsafeMutablePointer<Double>
     private let fftOutputDouble: UnsafeMutablePointer<Double>
     private let outputStage: OutputStage
+    /// The AVX2 kernels of frame_kernels.c instead of the Swift loops (same bits), chosen
+    /// once here by `FrameKernels.avx2Available()`.
+    private let avx2: Bool
 
     /// The FFT precision `configuration` runs: Kaldi style always transforms in float32.
     static func fftPrecision(_ c: MelConfiguration) -> FFTPrecision {
@@ -120,6 +124,7 @@ struct FloatFrameComputer {
             fftOutputDouble = .allocate(capacity: 1)
         }
         outputStage = OutputStage(configuration: c, clampRule: clampRule)
+        avx2 = FrameKernels.avx2Available()
         width = outputStage.width + (c.useEnergy ? 1 : 0)
     }
 
@@ -177,7 +182,11 @@ struct FloatFrameComputer {
     private func windowFrame(_ samples: UnsafePointer<Float>) {
         // Offset pointers first: keeps the loop free of overflow checks, so it vectorises.
         let source = samples + windowOffset, destination = fftInput + windowOffset, w = window
-        for i in 0..<windowLength { destination[i] = source[i] * w[i] }
+        if avx2 {
+            _unsafePerformance { meltap_multiply_f32_avx2(source, w, destination, windowLength) }
+        } else {
+            Math.multiply(source, w, into: destination, count: windowLength)
+        }
     }
 
     /// librosa: float32 frame × float64 window into the float64 FFT input.
@@ -198,53 +207,20 @@ struct FloatFrameComputer {
     @_noAllocation @_noLocks
     @inline(never)
     private func prepareKaldiFrame(_ samples: UnsafePointer<Float>) -> Float {
-        let input = fftInput, l = frameLength, scale = inputScale
-        var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0
-        var i = 0
-        while i &+ 4 <= l {
-            let a = samples[i] * scale, b = samples[i &+ 1] * scale
-            let c = samples[i &+ 2] * scale, d = samples[i &+ 3] * scale
-            input[i] = a; input[i &+ 1] = b; input[i &+ 2] = c; input[i &+ 3] = d
-            s0 += a; s1 += b; s2 += c; s3 += d
-            i &+= 4
-        }
-        while i < l { let a = samples[i] * scale; input[i] = a; s0 += a; i &+= 1 }
-        if removeDCOffset {
-            let mean = ((s0 + s1) + (s2 + s3)) / Float(l)
-            for i in 0..<l { input[i] -= mean }
-        }
-        var logEnergy: Float = 0
-        if useEnergy {
-            var e0: Float = 0, e1: Float = 0, e2: Float = 0, e3: Float = 0
-            i = 0
-            while i &+ 4 <= l {
-                let a = input[i], b = input[i &+ 1], c = input[i &+ 2], d = input[i &+ 3]
-                e0 += a * a; e1 += b * b; e2 += c * c; e3 += d * d
-                i &+= 4
+        let energy: Float
+        if avx2 {
+            energy = _unsafePerformance {
+                meltap_kaldi_prepare_f32_avx2(samples, fftInput, frameLength, inputScale, removeDCOffset ? 1 : 0,
+                                              useEnergy ? 1 : 0, preemphasis, window)
             }
-            while i < l { e0 += input[i] * input[i]; i &+= 1 }
-            let floored = max((e0 + e1) + (e2 + e3), Float.ulpOfOne)
-            logEnergy = _unsafePerformance { logf(floored) }
+        } else {
+            energy = Math.prepareKaldiFrame(samples, into: fftInput, count: frameLength, scale: inputScale,
+                                            removeDCOffset: removeDCOffset, useEnergy: useEnergy,
+                                            preemphasis: preemphasis, window: window)
         }
-        // Pre-emphasis y[i] = x[i] − c·x[i−1] (y[0] = x[0] − c·x[0]) and the window, in one pass,
-        // in place from the end down, so x[i−1] is still unwritten when y[i] needs it: eight
-        // samples at a time (SIMD8), the same float operations in the same order as one at a time.
-        let c = preemphasis, w = window
-        let cs = SIMD8<Float>(repeating: c)
-        i = l
-        while i >= 9 {
-            i &-= 8
-            let current = UnsafeRawPointer(input + i).loadUnaligned(as: SIMD8<Float>.self)
-            let previous = UnsafeRawPointer(input + (i &- 1)).loadUnaligned(as: SIMD8<Float>.self)
-            let weights = UnsafeRawPointer(w + i).loadUnaligned(as: SIMD8<Float>.self)
-            UnsafeMutableRawPointer(input + i).storeBytes(of: (current - cs * previous) * weights, as: SIMD8<Float>.self)
-        }
-        while i > 1 {
-            i &-= 1
-            input[i] = (input[i] - c * input[i &- 1]) * w[i]
-        }
-        input[0] = (input[0] - c * input[0]) * w[0]
-        return logEnergy
+        guard useEnergy else { return 0 }
+        let floored = max(energy, Float.ulpOfOne)
+        return _unsafePerformance { logf(floored) }
     }
 
     /// |X|² (or |X|) of the float32 FFT output into `spectrum`.
@@ -259,11 +235,10 @@ struct FloatFrameComputer {
                 let re = bins[2 * k], im = bins[2 * k + 1]
                 out[k] = _unsafePerformance { sqrtf(re * re + im * im) }
             }
+        } else if avx2 {
+            _unsafePerformance { meltap_power_spectrum_f32_avx2(bins, out, binCount) }
         } else {
-            for k in 0..<binCount {
-                let re = bins[2 * k], im = bins[2 * k + 1]
-                out[k] = re * re + im * im
-            }
+            Math.powerSpectrum(bins, into: out, count: binCount)
         }
     }
 
@@ -287,41 +262,18 @@ struct FloatFrameComputer {
         }
     }
 
-    /// The sparse mel bank: melBands[b] = Σⱼ weight[b, j]·spectrum[first[b] + j].
-    /// Spans are padded to a multiple of four with zero weights (finite bins times zero add
-    /// nothing), so each band is whole four-lane steps with interleaved partial sums: the
-    /// product vectorises and has no scalar tail. Bands of up to three bins sum exactly as a
-    /// serial loop would.
+    /// The sparse mel bank (`Math.melBank`, or its AVX2 variant): melBands[b] =
+    /// Σⱼ weight[b, j]·spectrum[first[b] + j].
     @_noAllocation @_noLocks
     @inline(never)
     private func applyMelBank() {
-        var weight = UnsafePointer(bankWeights)
-        let out = melBands
-        for band in 0..<melBandCount {
-            let first = UnsafePointer(spectrum + bankFirstBin[band]), span = bankSpan[band]
-            // Eight partial sums (two vector registers) halve the add chain of wide bands.
-            var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0
-            var s4: Float = 0, s5: Float = 0, s6: Float = 0, s7: Float = 0
-            var j = 0
-            while j &+ 8 <= span {
-                s0 += weight[j] * first[j]
-                s1 += weight[j &+ 1] * first[j &+ 1]
-                s2 += weight[j &+ 2] * first[j &+ 2]
-                s3 += weight[j &+ 3] * first[j &+ 3]
-                s4 += weight[j &+ 4] * first[j &+ 4]
-                s5 += weight[j &+ 5] * first[j &+ 5]
-                s6 += weight[j &+ 6] * first[j &+ 6]
-                s7 += weight[j &+ 7] * first[j &+ 7]
-                j &+= 8
+        if avx2 {
+            _unsafePerformance {
+                meltap_mel_bank_f32_avx2(spectrum, bankFirstBin, bankSpan, bankWeights, melBands, melBandCount)
             }
-            if j < span {  // one last four-lane step (spans are multiples of 4)
-                s0 += weight[j] * first[j]
-                s1 += weight[j &+ 1] * first[j &+ 1]
-                s2 += weight[j &+ 2] * first[j &+ 2]
-                s3 += weight[j &+ 3] * first[j &+ 3]
-            }
-            out[band] = ((s0 + s4) + (s1 + s5)) + ((s2 + s6) + (s3 + s7))
-            weight += span
+        } else {
+            Math.melBank(spectrum, first: bankFirstBin, span: bankSpan, weights: bankWeights,
+                         into: melBands, bands: melBandCount)
         }
     }
 }

@@ -8,4 +8,7 @@
    No allocation, locks or system calls: safe on the realtime thread. */
 void meltap_log_f32(const float *x, float *y, long n);
 
+/* The AVX2 frame kernels (this header is the module's umbrella header). */
+#include "frame_kernels.h"
+
 #endif

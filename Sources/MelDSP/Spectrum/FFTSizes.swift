@@ -26,7 +26,10 @@
 /// `--enable-sse2/avx/neon` for the machine, or a precision it has none for, plans), fewer sizes
 /// allocate, and none the rule accepts up to 2^19; above that, 26 it accepts do, 2^20 among them
 /// (the buffered solvers again). `realtimeLengthLimit` keeps live use below them. Another FFTW
-/// version, build or CPU family may choose differently: re-run the sweep there.
+/// version, build or CPU family may choose differently: re-run the sweep there. The lengths
+/// `RealFFT` plans from its compiled-in wisdom (`FFTWisdom`: 256, 400, 512, 1024, 2048) get
+/// other plans than the estimate's; all of them are powers of two or 400 and execute with no
+/// heap call in both precisions (the sweep covers them).
 /// `MeltapCLITests/FFTSizeSweepTests` runs every even size from 16 to 4096 in CI.
 extension RealFFT {
     /// Primes of n/2 that FFTW 3.3.10 transforms without heap calls when n ≤ `largeLengthBound`.

@@ -8,9 +8,16 @@ import Synchronization
 /// (re, im). Single precision uses `inputSingle`/`outputSingle`, double precision
 /// `inputDouble`/`outputDouble`; the other pair is nil.
 ///
-/// Planning uses `FFTW_ESTIMATE`, which is deterministic: every process picks the same
-/// algorithm for the same length, so `meltap file` and the live client produce bit-identical
-/// frames (`FFTW_MEASURE` times candidates and may choose differently from run to run).
+/// Planning is deterministic, so `meltap file` and the live client build the same plan and
+/// produce bit-identical frames. `FFTW_MEASURE`/`FFTW_PATIENT` planning times candidates and may
+/// choose differently from run to run, so meltap never times: for the lengths in `FFTWisdom`
+/// (256, 400, 512, 1024, 2048) it imports that compiled-in wisdom and plans with
+/// `FFTW_WISDOM_ONLY`, which rebuilds the recorded plan without timing anything (1.1–1.5× faster
+/// than the estimate at 256, 512, 1024 and 2048 points); every other length, and these where the
+/// wisdom does not apply (another FFTW version, a CPU without the recorded codelets' SIMD), is
+/// planned with `FFTW_ESTIMATE`. Either way the choice depends only on the length, the precision,
+/// the FFTW build and the CPU, never on timing, on files or on what the process planned before:
+/// the planner's table is emptied before and after each wisdom plan, under `plannerLock`.
 public final class RealFFT: @unchecked Sendable {
     /// `n_fft`.
     public let length: Int
@@ -40,7 +47,7 @@ public final class RealFFT: @unchecked Sendable {
             inputDouble = nil
             outputDouble = nil
             plan = RealFFT.plannerLock.withLock { _ in
-                UncheckedPlan(fftwf_plan_dft_r2c_1d(Int32(length), input, output, UInt32(FFTW_ESTIMATE))!)
+                UncheckedPlan(RealFFT.planSingle(length: length, input: input, output: output))
             }.plan
         case .double:
             let input = fftw_alloc_real(length)!, output = fftw_alloc_complex(bins)!
@@ -52,9 +59,43 @@ public final class RealFFT: @unchecked Sendable {
             inputDouble = input
             outputDouble = doubles
             plan = RealFFT.plannerLock.withLock { _ in
-                UncheckedPlan(fftw_plan_dft_r2c_1d(Int32(length), input, output, UInt32(FFTW_ESTIMATE))!)
+                UncheckedPlan(RealFFT.planDouble(length: length, input: input, output: output))
             }.plan
         }
+    }
+
+    /// The lengths `FFTWisdom` holds plans for (float32 and float64 alike).
+    public static let wisdomLengths: Set<Int> = [256, 400, 512, 1024, 2048]
+
+    /// The float32 plan for `length`: from the compiled-in wisdom when it applies, else
+    /// FFTW_ESTIMATE. Call with `plannerLock` held.
+    private static func planSingle(length: Int, input: UnsafeMutablePointer<Float>,
+                                   output: UnsafeMutablePointer<fftwf_complex>) -> OpaquePointer {
+        if wisdomLengths.contains(length) {
+            // Only the imported wisdom in the table: the plan cannot depend on earlier planning.
+            fftwf_forget_wisdom()
+            let imported = fftwf_import_wisdom_from_string(FFTWisdom.single) != 0
+            let plan = imported
+                ? fftwf_plan_dft_r2c_1d(Int32(length), input, output, UInt32(FFTW_PATIENT | FFTW_WISDOM_ONLY)) : nil
+            // Emptied again, so estimate plans made later see no wisdom either.
+            fftwf_forget_wisdom()
+            if let plan { return plan }
+        }
+        return fftwf_plan_dft_r2c_1d(Int32(length), input, output, UInt32(FFTW_ESTIMATE))!
+    }
+
+    /// The float64 counterpart of `planSingle`.
+    private static func planDouble(length: Int, input: UnsafeMutablePointer<Double>,
+                                   output: UnsafeMutablePointer<fftw_complex>) -> OpaquePointer {
+        if wisdomLengths.contains(length) {
+            fftw_forget_wisdom()
+            let imported = fftw_import_wisdom_from_string(FFTWisdom.double) != 0
+            let plan = imported
+                ? fftw_plan_dft_r2c_1d(Int32(length), input, output, UInt32(FFTW_PATIENT | FFTW_WISDOM_ONLY)) : nil
+            fftw_forget_wisdom()
+            if let plan { return plan }
+        }
+        return fftw_plan_dft_r2c_1d(Int32(length), input, output, UInt32(FFTW_ESTIMATE))!
     }
 
     deinit {
