@@ -24,6 +24,11 @@ struct RunCommand: ParsableCommand {
             file's feature options without the dashes. Streams at the same rate share one resampler \
             per channel. Without --stream, --preset and the feature options describe the one stream.
 
+            A service reads its options from a TOML file: --config FILE (docs/config.md), with \
+            command-line options overriding the file; --print-config prints the resolved \
+            configuration as such a file. `meltap status` asks a running instance how it is doing, \
+            and --metrics ADDRESS:PORT serves Prometheus metrics.
+
             Examples:
               meltap run --connect 'system:capture_.*'
               meltap run --inputs 2 --stream kws=whisper@16000 --stream viz=librosa

@@ -28,7 +28,7 @@ struct StatusCommand: ParsableCommand {
             """)
 
     @Option(help: ArgumentHelp(
-        "The socket of the instance to ask. Without it (and without --all), the default socket of a client named meltap: $XDG_RUNTIME_DIR/meltap/meltap.sock (or /tmp/meltap-UID/meltap.sock).",
+        "The socket of the instance to ask. Without it (and without --all), the default socket of a client named meltap: $XDG_RUNTIME_DIR/meltap/meltap.sock (or /tmp/meltap-UID/meltap.sock); when that does not exist (an instance with --stream serves meltap.NAME.sock), every socket in that directory, as --all.",
         valueName: "path"))
     var socket: String?
 
@@ -53,6 +53,8 @@ struct StatusCommand: ParsableCommand {
 
     func run() throws {
         let sockets: [String]
+        let defaultSocket = FramePublisher.defaultSocketDirectory + "/meltap.sock"
+        let all = self.all || (socket == nil && access(defaultSocket, F_OK) != 0)
         if all {
             let directory = socketDir ?? FramePublisher.defaultSocketDirectory
             let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
@@ -62,7 +64,7 @@ struct StatusCommand: ParsableCommand {
                                     + "Start one with `meltap run`, or give --socket-dir or --socket.")
             }
         } else {
-            sockets = [socket ?? FramePublisher.defaultSocketDirectory + "/meltap.sock"]
+            sockets = [socket ?? defaultSocket]
         }
         var reports: [LiveStatus] = []
         var failures: [String] = []

@@ -259,3 +259,35 @@ private let sampleHeader = StreamHeader(
         #expect(throws: WireFormatError.self) { _ = try WireEncoder.encode(.header(header)) }
     }
 }
+
+/// The status pair (`meltap status`): exact bytes, round trip, and a request with a payload refused.
+@Suite struct StatusMessages {
+    @Test func statusRequestBytes() throws {
+        let bytes = try WireEncoder.encode(.statusRequest)
+        #expect(bytes == [0x4D, 0x54, 0x41, 0x50, 1, 0, 17, 0, 0, 0, 0, 0])
+        var decoder = WireDecoder()
+        decoder.append(bytes)
+        #expect(try decoder.next() == .statusRequest)
+    }
+
+    @Test func statusCarriesItsJSONWhole() throws {
+        let json = Array(#"{"version":1,"client":"m\u00e9ltap"}"#.utf8)
+        let bytes = try WireEncoder.encode(.status(json: json))
+        #expect(Array(bytes[0..<12]) == [0x4D, 0x54, 0x41, 0x50, 1, 0, 5, 0, UInt8(json.count), 0, 0, 0])
+        #expect(Array(bytes[12...]) == json)
+        var decoder = WireDecoder()
+        // Split at every byte: the decoder waits for the whole payload.
+        for byte in bytes.dropLast() {
+            decoder.append([byte])
+            #expect(try decoder.next() == nil)
+        }
+        decoder.append([bytes.last!])
+        #expect(try decoder.next() == .status(json: json))
+    }
+
+    @Test func statusRequestWithAPayloadIsMalformed() {
+        var decoder = WireDecoder()
+        decoder.append([0x4D, 0x54, 0x41, 0x50, 1, 0, 17, 0, 1, 0, 0, 0, 0xFF])
+        #expect(throws: WireFormatError.self) { try decoder.next() }
+    }
+}

@@ -213,6 +213,9 @@ func httpGet(port: Int, path: String) throws -> (status: Int, headers: [String: 
 
         let missing = try httpGet(port: port, path: "/other")
         #expect(missing.status == 404 && missing.body.contains("/metrics"))
+        // The endpoint does not keep meltap from stopping cleanly on SIGTERM.
+        #expect(meltap.stop(signal: SIGTERM, timeout: 10) == 0, "meltap run did not stop cleanly: \(meltap.errors)")
+        #expect(meltap.output.contains("meltap: stopped."), "\(meltap.output)")
     }
 
     @Test func metricsAreOffUnlessAskedAndBadAddressesAreRefused() throws {

@@ -92,7 +92,13 @@ final class PipeWireSession {
 
     /// Stops every process by PID, newest first, and removes the folder.
     func finish() {
-        for child in children.reversed() { child.stop(signal: SIGTERM, timeout: 15) }
+        // The test runner spawns children with SIGTERM blocked; meltap unblocks it, but
+        // wireplumber and dbus-daemon (GLib/libdbus signal handling) would sit out the timeout.
+        // These private daemons hold nothing worth flushing, so they get SIGKILL.
+        for child in children.reversed() {
+            let daemon = ["wireplumber", "dbus"].contains { child.outputPath.hasSuffix("/\($0).out") }
+            child.stop(signal: daemon ? SIGKILL : SIGTERM, timeout: 15)
+        }
         children = []
         try? FileManager.default.removeItem(atPath: directory)
     }

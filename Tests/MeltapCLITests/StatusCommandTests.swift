@@ -89,6 +89,8 @@ import Testing
                      "stat:in_2: ", "callbacks ", "of the period", "of one core"] {
             #expect(text.stdout.contains(line), "missing \(line) in:\n\(text.stdout)")
         }
+        #expect(meltap.stop(signal: SIGTERM, timeout: 10) == 0, "meltap run did not stop cleanly: \(meltap.errors)")
+        #expect(meltap.output.contains("meltap: stopped."), "\(meltap.output)")
     }
 
     @Test func noInstanceIsAnErrorThatSaysWhere() throws {

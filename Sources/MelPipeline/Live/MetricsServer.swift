@@ -22,6 +22,8 @@ public final class MetricsServer: @unchecked Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let channel: Channel
     private let exporter: MetricsExporter
+    /// Set by the first `stop()`; relaxed: it guards nothing but itself.
+    private let stopped = Atomic<Bool>(false)
 
     /// Binds `host:port` (port 0: any free port) and starts serving.
     /// - Throws: `PipelineError` saying what to do when the address cannot be bound.
@@ -47,8 +49,10 @@ public final class MetricsServer: @unchecked Sendable {
         self.port = channel.localAddress?.port ?? port
     }
 
-    /// Closes the listening socket and every connection. Idempotent.
+    /// Closes the listening socket and every connection. Idempotent (a second `close().wait()`
+    /// on a shut-down group would never return).
     public func stop() {
+        guard stopped.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
         try? channel.close().wait()
         try? group.syncShutdownGracefully()
     }
