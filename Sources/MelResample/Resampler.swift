@@ -149,15 +149,27 @@ public final class Resampler {
     @_noAllocation @_noLocks
     public func process(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutablePointer<Float>,
                         capacity: Int) -> Int {
+        guard let base = input.baseAddress else { return 0 }
+        let (consumed, produced) = convert(base, count: input.count, into: output, capacity: capacity)
+        inputConsumed += consumed
+        outputProduced += produced
+        return produced
+    }
+
+    /// Runs `src_process` until `count` input samples are consumed or `capacity` outputs written,
+    /// and returns how many of each. Counts nothing in `inputConsumed` / `outputProduced`.
+    /// Real-time safe: no allocation, locks or system calls.
+    @_noAllocation @_noLocks
+    private func convert(_ input: UnsafePointer<Float>, count: Int, into output: UnsafeMutablePointer<Float>,
+                         capacity: Int) -> (consumed: Int, produced: Int) {
         let converter = self.converter
         let ratio = self.ratio
         var consumed = 0
         var produced = 0
-        while consumed < input.count && produced < capacity {
-            guard let base = input.baseAddress else { break }
+        while consumed < count && produced < capacity {
             var data = SRC_DATA()
-            data.data_in = base + consumed
-            data.input_frames = input.count - consumed
+            data.data_in = input + consumed
+            data.input_frames = count - consumed
             data.data_out = output + produced
             data.output_frames = capacity - produced
             data.src_ratio = ratio
@@ -169,9 +181,7 @@ public final class Resampler {
             produced += data.output_frames_gen
             if data.input_frames_used == 0 && data.output_frames_gen == 0 { break }
         }
-        inputConsumed += consumed
-        outputProduced += produced
-        return produced
+        return (consumed, produced)
     }
 
     /// Ends the input: pads it with zeros and emits the remaining outputs, so that the stream
@@ -186,9 +196,7 @@ public final class Resampler {
             - outputProduced
         let wanted = min(capacity, remaining)
         guard wanted > 0 else { return 0 }
-        let converter = self.converter
-        let ratio = self.ratio
-        let zeros = self.zeros
+        let zeros = UnsafePointer(self.zeros)
         let zeroBlockLength = self.zeroBlockLength
         let feedLimit = 4 * (lookahead + zeroBlockLength)
         var produced = 0
@@ -196,18 +204,10 @@ public final class Resampler {
         // The zeros are input that never happened: fed to the converter, not counted in
         // `inputConsumed`. Enough of them reach every remaining output (its look-ahead and more).
         while produced < wanted && fed < feedLimit {
-            var data = SRC_DATA()
-            data.data_in = UnsafePointer(zeros)
-            data.input_frames = zeroBlockLength
-            data.data_out = output + produced
-            data.output_frames = wanted - produced
-            data.src_ratio = ratio
-            data.end_of_input = 0
-            let status = _unsafePerformance { src_process(converter, &data) }
-            if status != 0 { break }
-            fed += data.input_frames_used
-            produced += data.output_frames_gen
-            if data.input_frames_used == 0 && data.output_frames_gen == 0 { break }
+            let step = convert(zeros, count: zeroBlockLength, into: output + produced, capacity: wanted - produced)
+            if step.consumed == 0 && step.produced == 0 { break }
+            fed += step.consumed
+            produced += step.produced
         }
         outputProduced += produced
         return produced
