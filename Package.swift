@@ -33,8 +33,10 @@ let package = Package(
 
         // Pure DSP: configuration, windows, FFT plan, streaming STFT, mel bank, output stages.
         .target(name: "MelDSP", dependencies: ["CFFTW", "CVectorMath"]),
-        // Sample-rate conversion to the analysis rate (libsamplerate), realtime safe once built.
-        .target(name: "MelResample", dependencies: ["CSampleRate"]),
+        // zita-resampler (C++, Debian libzita-resampler-dev, GPL-3) behind a small extern "C" shim.
+        .target(name: "CZitaResampler", linkerSettings: [.linkedLibrary("zita-resampler")]),
+        // Sample-rate conversion to the analysis rate (zita-resampler, libsamplerate), realtime safe once built.
+        .target(name: "MelResample", dependencies: ["CSampleRate", "CZitaResampler"]),
         // Audio files in (libsndfile), feature files out (.npy + sidecar JSON).
         .target(name: "MelFiles", dependencies: ["CSndFile"]),
         // SPSC frame ring and the wire-format codec: pure bytes, no sockets.

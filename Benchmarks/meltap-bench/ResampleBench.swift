@@ -9,7 +9,7 @@ import MelResample
 func runResampleBench(_ o: BenchOptions, to rate: Double, counter: AllocationCounter?) -> Never {
     let inputRate = o.sampleRate ?? 48000
     let signal = syntheticSignal(count: Int(o.seconds * inputRate))
-    print("meltap-bench: Resampler.process (\(Resampler.libraryVersion)), \(Int(inputRate)) → \(Int(rate)) Hz, "
+    print("meltap-bench: Resampler.process (\(ResamplerQuality.zita.libraryDescription); \(Resampler.libraryVersion)), \(Int(inputRate)) → \(Int(rate)) Hz, "
           + "one channel, blocks of \(o.blockLength) samples, thread CPU time, best of \(o.repetitions) after a warm-up pass")
     print([pad("resampler", 13, left: true), pad("look-ahead", 11), pad("us/block", 9), pad("%core/ch", 9),
            pad("x_realtime", 11), pad("allocations", 12)].joined(separator: " "))

@@ -67,7 +67,7 @@ struct BenchOptions {
                                --check-allocations, exits 1 when any size disagrees with the rule.
           --sweep-filter F     With --sweep-n-fft, run only the sizes the rule calls
                                allocation-free, or allocating (default all).
-          --resample RATE      Instead of the analyzer, time Resampler.process (libsamplerate) for
+          --resample RATE      Instead of the analyzer, time Resampler.process (zita, libsamplerate) for
                                every --resampler quality, from --sample-rate (default 48000) to
                                RATE Hz, one channel in --block blocks, and count its heap calls
                                (with --check-allocations, exit 1 on any).

@@ -1,14 +1,19 @@
 import CSampleRate
+import CZitaResampler
 
-/// The converters `Resampler` offers: libsamplerate's band-limited sinc interpolators
-/// (Julius O. Smith's bandlimited interpolation; `src_get_description` names each).
+/// The converters `Resampler` offers: zita-resampler's polyphase filter (Fons Adriaensen, written
+/// for JACK applications) and libsamplerate's band-limited sinc interpolators (Julius O. Smith's
+/// bandlimited interpolation; `src_get_description` names each).
 ///
 /// Cost per channel at 48 → 16 kHz, measured in docs/performance.md ("Resampling"):
-/// sinc-best ≈ 2.8 %, sinc-medium ≈ 0.9 %, sinc-fastest ≈ 0.4 % of one core.
+/// zita ≈ 0.1 %, sinc-best ≈ 2.8 %, sinc-medium ≈ 0.9 %, sinc-fastest ≈ 0.4 % of one core.
 public enum ResamplerQuality: String, CaseIterable, Codable, Sendable {
-    /// `SRC_SINC_BEST_QUALITY`: 144 dB SNR, 96 % bandwidth. The default: Whisper log-mel within
-    /// 2e-4 of a librosa (soxr_hq) pipeline in the bands below 7 kHz after the first two frames
-    /// (docs/parity.md, "Resampled input").
+    /// zita-resampler 1.8 with a filter half-length of 64 samples (at the lower of the two rates;
+    /// zita's `hlen`), cutoff at 1 − 2.6 / 64 of that rate's Nyquist. The default: the closest to
+    /// librosa's soxr_hq of all four and the cheapest (docs/parity.md, "Resampled input").
+    /// Needs whole-number rates whose ratio zita accepts (see `Resampler.init`).
+    case zita = "zita"
+    /// `SRC_SINC_BEST_QUALITY`: 144 dB SNR, 96 % bandwidth.
     case sincBest = "sinc-best"
     /// `SRC_SINC_MEDIUM_QUALITY`: 121 dB SNR, 90 % bandwidth.
     case sincMedium = "sinc-medium"
@@ -18,18 +23,36 @@ public enum ResamplerQuality: String, CaseIterable, Codable, Sendable {
     /// The default for `meltap file` and `meltap run`.
     public static var standard: ResamplerQuality { .sincBest }
 
-    /// libsamplerate's converter type.
-    var converterType: Int32 {
+    /// zita-resampler's filter half-length for `.zita` (its `hlen`: 16 … 96; cost and accuracy grow
+    /// with it; 64 measured in docs/performance.md against 32, 48 and 96).
+    public static let zitaHalfLength: UInt32 = 64
+
+    /// libsamplerate's converter type, or nil for zita.
+    var converterType: Int32? {
         switch self {
+        case .zita: return nil
         case .sincBest: return Int32(SRC_SINC_BEST_QUALITY)
         case .sincMedium: return Int32(SRC_SINC_MEDIUM_QUALITY)
         case .sincFastest: return Int32(SRC_SINC_FASTEST)
         }
     }
 
-    /// libsamplerate's own one-line description of the converter (`src_get_description`).
+    /// The library's own one-line description of the converter (`src_get_description`), or, for
+    /// zita, its name, version and half-length.
     public var libraryDescription: String {
-        src_get_description(converterType).map { String(cString: $0) } ?? rawValue
+        guard let converterType else {
+            return "zita-resampler \(meltap_zita_major_version()).\(meltap_zita_minor_version()), "
+                + "half-length \(Self.zitaHalfLength)"
+        }
+        return src_get_description(converterType).map { String(cString: $0) } ?? rawValue
+    }
+
+    /// The library behind the converter and its version, for sidecars and `status`.
+    public var libraryVersion: String {
+        switch self {
+        case .zita: return "zita-resampler-\(meltap_zita_major_version()).\(meltap_zita_minor_version())"
+        default: return src_get_version().map { String(cString: $0) } ?? "unknown"
+        }
     }
 }
 
@@ -39,30 +62,87 @@ public struct ResamplerError: Error, CustomStringConvertible, Sendable {
     public init(_ description: String) { self.description = description }
 }
 
-/// A streaming sample-rate converter for one channel: libsamplerate (`SRC_STATE`) at a fixed ratio.
+/// A streaming sample-rate converter for one channel at a fixed ratio: zita-resampler or
+/// libsamplerate (`SRC_STATE`), as `quality` says.
 ///
-/// Life, in aubio's create / do / destroy shape: `init` creates the converter (`src_new`, the
-/// only allocation) and prefaults it; `process(_:into:capacity:)` converts one block and may run
+/// Life, in aubio's create / do / destroy shape: `init` creates the converter (`src_new` or
+/// zita's `setup`, the only allocations) and prefaults it; `process(_:into:capacity:)` converts one block and may run
 /// in the JACK process callback; `flush(into:capacity:)` drains the tail at the end of a file;
 /// `reset()` starts a new stream; `deinit` frees it (`src_delete`).
 ///
 /// **Timing.** Output sample k is the signal at input time k · inputRate / outputRate: sample 0
-/// of the output sits on sample 0 of the input. libsamplerate removes its own filter delay, so
-/// nothing is trimmed here; the delay shows only as *latency*: output sample k is emitted once
+/// of the output sits on sample 0 of the input. libsamplerate removes its own filter delay, and zita's is
+/// removed by feeding it `inpsize() / 2 − 1` zeros first (its documented alignment), so nothing
+/// is trimmed here; the delay shows only as *latency*: output sample k is emitted once
 /// the input reaches about k · inputRate / outputRate + `delayInputSamples` (`delay` output
-/// samples behind the input; 143 / 46 / 20 at 48 → 16 kHz for best / medium / fastest).
+/// samples behind the input; 64 / 143 / 46 / 20 at 48 → 16 kHz for zita / best / medium / fastest).
 ///
 /// **Chunk invariance.** The output does not depend on how the input is split into blocks
 /// (`ResamplerTests` checks blocks of 1, 7, 64, 256, 4096 and random sizes, bit for bit), so a
 /// file driven block by block gives exactly what the callback computes live.
 ///
 /// **End of input.** `flush` pads the input with zeros and emits the last outputs, exactly
+extension Resampler.Engine {
+    /// The one conversion loop, shared by `process`, `flush`, the prefault and the look-ahead
+    /// measurement. Real-time safe: no allocation, locks or system calls (both libraries' process
+    /// calls touch only the converter's own buffers).
+    @_noAllocation @_noLocks
+    func convert(ratio: Double, _ input: UnsafePointer<Float>, count: Int,
+                                into output: UnsafeMutablePointer<Float>, capacity: Int) -> (consumed: Int, produced: Int) {
+        let converter: OpaquePointer
+        switch self {
+        case .zita(let zita):
+            // zita consumes the whole input unless the output fills first.
+            var consumed = 0
+            let produced = _unsafePerformance { meltap_zita_process(zita, input, count, output, capacity, &consumed) }
+            return (consumed, produced)
+        case .libsamplerate(let state):
+            converter = state
+        }
+        var consumed = 0
+        var produced = 0
+        while consumed < count && produced < capacity {
+            var data = SRC_DATA()
+            data.data_in = input + consumed
+            data.input_frames = count - consumed
+            data.data_out = output + produced
+            data.output_frames = capacity - produced
+            data.src_ratio = ratio
+            data.end_of_input = 0
+            // libsamplerate's C code: allocation- and lock-free on an existing sinc converter.
+            let status = _unsafePerformance { src_process(converter, &data) }
+            if status != 0 { break }
+            consumed += data.input_frames_used
+            produced += data.output_frames_gen
+            if data.input_frames_used == 0 && data.output_frames_gen == 0 { break }
+        }
+        return (consumed, produced)
+    }
+
+    /// Clears the converter's state in place (`src_reset`; zita: reset, then the alignment zeros).
+    /// Real-time safe: no allocation, locks or system calls.
+    @_noAllocation @_noLocks
+    func reset() {
+        switch self {
+        case .libsamplerate(let converter): _ = _unsafePerformance { src_reset(converter) }
+        case .zita(let zita): _unsafePerformance { meltap_zita_reset(zita) }
+        }
+    }
+
+}
+
 /// ⌈inputCount · outputRate / inputRate⌉ in all (librosa's length).
 ///
 /// Not thread-safe: one thread at a time (the realtime thread while a JACK client is active).
 public final class Resampler {
-    /// The converter (`SRC_STATE *`), owned: freed in `deinit`.
-    private let converter: OpaquePointer
+    /// The converter, owned: freed in `deinit`.
+    private let engine: Engine
+    fileprivate enum Engine {
+        /// libsamplerate's `SRC_STATE *`.
+        case libsamplerate(OpaquePointer)
+        /// zita-resampler behind the C shim (`meltap_zita *`).
+        case zita(OpaquePointer)
+    }
     /// `zeroBlock` zero samples: the padding `flush` feeds after the input. Owned; freed in `deinit`.
     private let zeros: UnsafeMutablePointer<Float>
     private let zeroBlockLength = 1024
@@ -76,11 +156,12 @@ public final class Resampler {
     public let outputRate: Double
     public let quality: ResamplerQuality
     /// Input samples the converter must read past an output sample's instant before it emits
-    /// that sample (its filter's look-ahead), measured in `init`: 430 / 138 / 59 at 48 → 16 kHz
-    /// for best / medium / fastest. The resampler's latency, in input samples.
+    /// that sample (its filter's look-ahead), measured in `init`: 192 / 430 / 138 / 59 at
+    /// 48 → 16 kHz for zita / best / medium / fastest. The resampler's latency, in input samples.
     public let lookahead: Int
 
-    /// libsamplerate's version string (`src_get_version`), e.g. "libsamplerate-0.2.2 …".
+    /// libsamplerate's version string (`src_get_version`), e.g. "libsamplerate-0.2.2 …"
+    /// (`ResamplerQuality.libraryVersion` names zita's for `.zita`).
     public static var libraryVersion: String {
         src_get_version().map { String(cString: $0) } ?? "unknown"
     }
@@ -93,7 +174,8 @@ public final class Resampler {
     /// through it until every buffer and coefficient page it uses has been touched, then resets
     /// it (`src_reset` clears state without allocating), so the first `process` in a realtime
     /// callback takes no page fault and no heap call.
-    /// - Throws: `ResamplerError` when the ratio is outside libsamplerate's 1/256 … 256, or the
+    /// - Throws: `ResamplerError` when the ratio is outside libsamplerate's 1/256 … 256, or
+    ///   zita's (whole-number rates, out / gcd(in, out) ≤ 1000, out / in ≥ 1/64), or the
     ///   converter cannot be created.
     public init(inputRate: Double, outputRate: Double, quality: ResamplerQuality = .standard) throws {
         guard inputRate > 0, outputRate > 0, inputRate.isFinite, outputRate.isFinite else {
@@ -104,24 +186,43 @@ public final class Resampler {
             throw ResamplerError("Cannot resample \(Self.format(inputRate)) Hz to \(Self.format(outputRate)) Hz: "
                                  + "the ratio must lie between 1/256 and 256. Choose a --sample-rate closer to the input's.")
         }
-        var error: Int32 = 0
-        guard let converter = src_new(quality.converterType, 1, &error) else {
-            let reason = src_strerror(error).map { String(cString: $0) } ?? "error \(error)"
-            throw ResamplerError("libsamplerate could not create a \(quality.rawValue) converter: \(reason).")
-        }
-        self.converter = converter
+        engine = try Self.makeEngine(inputRate: inputRate, outputRate: outputRate, quality: quality)
         zeros = .allocate(capacity: zeroBlockLength)
         zeros.initialize(repeating: 0, count: zeroBlockLength)
         self.ratio = ratio
         self.inputRate = inputRate
         self.outputRate = outputRate
         self.quality = quality
-        Self.prefault(converter, ratio: ratio)
-        lookahead = Self.measureLookahead(converter, ratio: ratio)
+        Self.prefault(engine, ratio: ratio)
+        lookahead = Self.measureLookahead(engine, ratio: ratio)
+    }
+
+    private static func makeEngine(inputRate: Double, outputRate: Double, quality: ResamplerQuality) throws -> Engine {
+        guard let converterType = quality.converterType else {
+            let whole = inputRate == inputRate.rounded() && outputRate == outputRate.rounded()
+                && inputRate <= Double(UInt32.max) && outputRate <= Double(UInt32.max)
+            guard whole, let zita = meltap_zita_create(UInt32(inputRate), UInt32(outputRate), ResamplerQuality.zitaHalfLength)
+            else {
+                throw ResamplerError("zita-resampler cannot convert \(format(inputRate)) Hz to \(format(outputRate)) Hz: it needs "
+                                     + "whole-number rates, a ratio of at least 1/64, and an output rate that divided by "
+                                     + "gcd(input, output) is at most 1000. Choose another --sample-rate, or "
+                                     + "--resampler sinc-best, which takes any ratio from 1/256 to 256.")
+            }
+            return .zita(zita)
+        }
+        var error: Int32 = 0
+        guard let converter = src_new(converterType, 1, &error) else {
+            let reason = src_strerror(error).map { String(cString: $0) } ?? "error \(error)"
+            throw ResamplerError("libsamplerate could not create a \(quality.rawValue) converter: \(reason).")
+        }
+        return .libsamplerate(converter)
     }
 
     deinit {
-        src_delete(converter)
+        switch engine {
+        case .libsamplerate(let converter): src_delete(converter)
+        case .zita(let zita): meltap_zita_destroy(zita)
+        }
         zeros.deallocate()
     }
 
@@ -162,26 +263,7 @@ public final class Resampler {
     @_noAllocation @_noLocks
     private func convert(_ input: UnsafePointer<Float>, count: Int, into output: UnsafeMutablePointer<Float>,
                          capacity: Int) -> (consumed: Int, produced: Int) {
-        let converter = self.converter
-        let ratio = self.ratio
-        var consumed = 0
-        var produced = 0
-        while consumed < count && produced < capacity {
-            var data = SRC_DATA()
-            data.data_in = input + consumed
-            data.input_frames = count - consumed
-            data.data_out = output + produced
-            data.output_frames = capacity - produced
-            data.src_ratio = ratio
-            data.end_of_input = 0
-            // libsamplerate's C code: allocation- and lock-free on an existing sinc converter.
-            let status = _unsafePerformance { src_process(converter, &data) }
-            if status != 0 { break }
-            consumed += data.input_frames_used
-            produced += data.output_frames_gen
-            if data.input_frames_used == 0 && data.output_frames_gen == 0 { break }
-        }
-        return (consumed, produced)
+        engine.convert(ratio: ratio, input, count: count, into: output, capacity: capacity)
     }
 
     /// Ends the input: pads it with zeros and emits the remaining outputs, so that the stream
@@ -217,8 +299,7 @@ public final class Resampler {
     /// Real-time safe: no allocation, locks or system calls (`src_reset` clears buffers in place).
     @_noAllocation @_noLocks
     public func reset() {
-        let converter = self.converter
-        _ = _unsafePerformance { src_reset(converter) }
+        engine.reset()
         inputConsumed = 0
         outputProduced = 0
     }
@@ -229,8 +310,10 @@ public final class Resampler {
     /// `src_new` and `src_reset` clear the converter's whole buffer (≈ 440 KB per channel for
     /// best), so its pages are touched already. Measured with getrusage at 48 → 16 kHz and
     /// 16 → 48 kHz: without this, the first seconds of processing take 21 minor page faults
-    /// (best); after it, 0 over 10 s of 256-sample blocks (8192 zeros were enough).
-    private static func prefault(_ converter: OpaquePointer, ratio: Double) {
+    /// (best); after it, 0 over 10 s of 256-sample blocks (8192 zeros were enough). zita's table
+    /// (hlen × phases floats, shared between converters of one ratio) and buffer are read whole
+    /// by the same four blocks.
+    private static func prefault(_ engine: Engine, ratio: Double) {
         let block = maximumInputBlock
         let capacity = Int((Double(block) * ratio).rounded(.up)) + 3
         let zeros = UnsafeMutablePointer<Float>.allocate(capacity: block)
@@ -240,41 +323,28 @@ public final class Resampler {
         defer { zeros.deallocate(); output.deallocate() }
         var fed = 0
         while fed < 4 * block {
-            var data = SRC_DATA()
-            data.data_in = UnsafePointer(zeros)
-            data.input_frames = block
-            data.data_out = output
-            data.output_frames = capacity
-            data.src_ratio = ratio
-            guard src_process(converter, &data) == 0 else { break }
-            fed += data.input_frames_used
+            let step = engine.convert(ratio: ratio, zeros, count: block, into: output, capacity: capacity)
+            if step.consumed == 0 { break }
+            fed += step.consumed
         }
-        src_reset(converter)
+        engine.reset()
     }
 
     /// Feeds zeros one sample at a time until the first output appears: output 0 sits at input
     /// instant 0, so the inputs read beyond it are the look-ahead. Resets after.
-    private static func measureLookahead(_ converter: OpaquePointer, ratio: Double) -> Int {
+    private static func measureLookahead(_ engine: Engine, ratio: Double) -> Int {
         var zero: Float = 0
-        var output = [Float](repeating: 0, count: Int(ratio.rounded(.up)) + 4)
+        let capacity = Int(ratio.rounded(.up)) + 4
+        let output = UnsafeMutablePointer<Float>.allocate(capacity: capacity)
+        defer { output.deallocate() }
         var fed = 0
         while fed < 1 << 16 {
-            var data = SRC_DATA()
-            let generated = withUnsafePointer(to: &zero) { input in
-                output.withUnsafeMutableBufferPointer { buffer in
-                    data.data_in = input
-                    data.input_frames = 1
-                    data.data_out = buffer.baseAddress
-                    data.output_frames = buffer.count
-                    data.src_ratio = ratio
-                    return src_process(converter, &data) == 0 ? data.output_frames_gen : -1
-                }
-            }
-            if generated < 0 { break }
-            fed += data.input_frames_used
-            if generated > 0 { break }
+            let step = engine.convert(ratio: ratio, &zero, count: 1, into: output, capacity: capacity)
+            if step.consumed == 0 && step.produced == 0 { break }
+            fed += step.consumed
+            if step.produced > 0 { break }
         }
-        src_reset(converter)
+        engine.reset()
         return max(0, fed - 1)
     }
 

@@ -106,9 +106,11 @@ struct SeededGenerator: RandomNumberGenerator {
     }
 
     /// The latency `init` measures: the output lags the input by a fixed number of samples.
-    @Test("Look-ahead: 430 / 138 / 59 input samples (143 / 46 / 20 output samples) at 48 → 16 kHz")
+    /// zita's: its filter spans 2 · 64 · 3 = 384 input samples at 48 → 16 kHz, centred on the
+    /// output instant, so it reads 192 past it.
+    @Test("Look-ahead: 192 / 430 / 138 / 59 input samples (64 / 143 / 46 / 20 output samples) at 48 → 16 kHz")
     func delay() throws {
-        let expected: [ResamplerQuality: Int] = [.sincBest: 430, .sincMedium: 138, .sincFastest: 59]
+        let expected: [ResamplerQuality: Int] = [.zita: 192, .sincBest: 430, .sincMedium: 138, .sincFastest: 59]
         for quality in ResamplerQuality.allCases {
             let resampler = try Resampler(inputRate: 48000, outputRate: 16000, quality: quality)
             #expect(resampler.lookahead == expected[quality]!, "\(quality.rawValue): look-ahead \(resampler.lookahead)")
@@ -120,13 +122,13 @@ struct SeededGenerator: RandomNumberGenerator {
         }
     }
 
-    @Test("reset() starts a new stream: the same output as a fresh converter")
-    func resetMatchesFresh() throws {
+    @Test("reset() starts a new stream: the same output as a fresh converter", arguments: ResamplerQuality.allCases)
+    func resetMatchesFresh(quality: ResamplerQuality) throws {
         let input = testSignal(count: 20000, seed: 9)
-        let used = try Resampler(inputRate: 44100, outputRate: 16000)
+        let used = try Resampler(inputRate: 44100, outputRate: 16000, quality: quality)
         _ = resample(testSignal(count: 5000, seed: 1), with: used, blocks: [333], flush: false)
         used.reset()
-        let fresh = try Resampler(inputRate: 44100, outputRate: 16000)
+        let fresh = try Resampler(inputRate: 44100, outputRate: 16000, quality: quality)
         #expect(resample(input, with: used, blocks: [100]) == resample(input, with: fresh, blocks: [100]))
     }
 
@@ -140,9 +142,21 @@ struct SeededGenerator: RandomNumberGenerator {
         }
     }
 
+    @Test("A ratio zita-resampler cannot do is refused with what to choose instead",
+          arguments: [(48000.0, 500.0), (44100.0, 16001.0), (48000.5, 16000.0)])
+    func badZitaRatio(rates: (Double, Double)) {
+        #expect {
+            _ = try Resampler(inputRate: rates.0, outputRate: rates.1, quality: .zita)
+        } throws: { error in
+            let message = "\(error)"
+            return message.contains("zita-resampler cannot convert") && message.contains("--resampler sinc-best")
+        }
+    }
+
     @Test("Every quality names itself as --resampler spells it")
     func names() {
-        #expect(ResamplerQuality.allCases.map(\.rawValue) == ["sinc-best", "sinc-medium", "sinc-fastest"])
+        #expect(ResamplerQuality.allCases.map(\.rawValue) == ["zita", "sinc-best", "sinc-medium", "sinc-fastest"])
+        #expect(ResamplerQuality.zita.libraryDescription.hasPrefix("zita-resampler 1.") && ResamplerQuality.zita.libraryDescription.hasSuffix("half-length 64"))
         #expect(ResamplerQuality.standard == .sincBest)
         for quality in ResamplerQuality.allCases { #expect(!quality.libraryDescription.isEmpty) }
     }
