@@ -88,7 +88,7 @@ public struct FeatureSidecar: Codable, Sendable, Equatable {
 
     /// A sample-rate converter between the input and the analysis rate.
     public struct Resampling: Codable, Sendable, Equatable {
-        /// `--resampler`'s name: `sinc-best`, `sinc-medium` or `sinc-fastest` (libsamplerate's converters).
+        /// `--resampler`'s name: `zita` (zita-resampler) or `sinc-best`, `sinc-medium`, `sinc-fastest` (libsamplerate's converters).
         public var name: String
         /// The library's version string. File analyses only (a recording knows the name the stream sent).
         public var library: String?

@@ -21,7 +21,7 @@ public enum ResamplerQuality: String, CaseIterable, Codable, Sendable {
     case sincFastest = "sinc-fastest"
 
     /// The default for `meltap file` and `meltap run`.
-    public static var standard: ResamplerQuality { .sincBest }
+    public static var standard: ResamplerQuality { .zita }
 
     /// zita-resampler's filter half-length for `.zita` (its `hlen`: 16 … 96; cost and accuracy grow
     /// with it; 64 measured in docs/performance.md against 32, 48 and 96).

@@ -12,11 +12,11 @@ struct ResampleOptions: ParsableArguments {
     var sampleRate: Int?
 
     @Option(name: .customLong("resampler"), help: ArgumentHelp(
-        "The resampler used with --sample-rate, libsamplerate's band-limited sinc converters: sinc-best (the default and the closest to librosa's soxr_hq: Whisper log-mel differs by at most 2e-4 below 7 kHz after the first two frames, docs/parity.md; about 2.8 % of a core per channel at 48 to 16 kHz, 9 ms look-ahead), sinc-medium (0.9 %, 2.9 ms) or sinc-fastest (0.4 %, 1.2 ms). All three are real-time safe: no allocation, lock or system call in the callback.",
+        "The resampler used with --sample-rate. zita (the default) is zita-resampler's polyphase filter with a half-length of 64 samples: the closest to librosa's soxr_hq (Whisper log-mel p99 0.003, docs/parity.md) and the cheapest, about 0.1 % of a core per channel at 48 to 16 kHz with 4 ms look-ahead; it needs whole-number rates whose reduced ratio has an output term of at most 1000 (48000, 44100, 22050 to 16000 all work). sinc-best, sinc-medium and sinc-fastest are libsamplerate's band-limited sinc converters (2.4 %, 0.8 % and 0.3 % of a core per channel; 9, 2.9 and 1.2 ms look-ahead) and take any ratio from 1/256 to 256. All four are real-time safe: no allocation, lock or system call in the callback.",
         valueName: "name"))
     var resamplerChoice: ResamplerQuality?
 
-    /// `--resampler`, else sinc-best. (nil when not given, so `meltap run --config` can take it
+    /// `--resampler`, else zita. (nil when not given, so `meltap run --config` can take it
     /// from the file.)
     var resampler: ResamplerQuality { resamplerChoice ?? .standard }
 
@@ -38,7 +38,7 @@ struct ResampleOptions: ParsableArguments {
     }
 
     /// A prefaulted resampler from `inputRate` to the analysis rate, or nil when they are equal.
-    /// - Throws: `MelConfigurationError` when libsamplerate cannot do the ratio.
+    /// - Throws: `MelConfigurationError` when the resampler cannot do the ratio.
     func makeResampler(inputRate: Double, preset: MelPreset) throws -> Resampler? {
         let outputRate = analysisRate(inputRate: inputRate, preset: preset)
         guard outputRate != inputRate else { return nil }

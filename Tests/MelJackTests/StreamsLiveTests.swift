@@ -32,7 +32,7 @@ import Testing
         #expect(vizHeader.sampleRate == 48000 && vizHeader.hopLength == 512 && vizHeader.bandCount == 128)
         let kwsJSON = try JSONSerialization.jsonObject(with: Data(kwsHeader.configurationJSON)) as? [String: Any]
         let vizJSON = try JSONSerialization.jsonObject(with: Data(vizHeader.configurationJSON)) as? [String: Any]
-        #expect(kwsJSON?["resampler"] as? String == "sinc-best" && kwsJSON?["inputSampleRate"] as? Double == 48000)
+        #expect(kwsJSON?["resampler"] as? String == "zita" && kwsJSON?["inputSampleRate"] as? Double == 48000)
         #expect(vizJSON?["resampler"] as? String == "none" && vizJSON?["preset"] as? String == "librosa")
 
         ResampleLiveTests.play(raw, recordingTo: record, into: meltap, session: session)

@@ -157,7 +157,7 @@ struct SeededGenerator: RandomNumberGenerator {
     func names() {
         #expect(ResamplerQuality.allCases.map(\.rawValue) == ["zita", "sinc-best", "sinc-medium", "sinc-fastest"])
         #expect(ResamplerQuality.zita.libraryDescription.hasPrefix("zita-resampler 1.") && ResamplerQuality.zita.libraryDescription.hasSuffix("half-length 64"))
-        #expect(ResamplerQuality.standard == .sincBest)
+        #expect(ResamplerQuality.standard == .zita)
         for quality in ResamplerQuality.allCases { #expect(!quality.libraryDescription.isEmpty) }
     }
 }

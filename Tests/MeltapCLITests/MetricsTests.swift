@@ -172,7 +172,7 @@ func httpGet(port: Int, path: String) throws -> (status: Int, headers: [String: 
         #expect(scrape.types["meltap_callback_duration_seconds"] == "histogram")
         // Stream labels: preset, rate and resampler of each stream.
         #expect(scrape.value("meltap_stream_info", ["client": "prom", "stream": "kws", "preset": "whisper",
-                                                    "sample_rate": "16000", "resampler": "sinc-best"]) == 1)
+                                                    "sample_rate": "16000", "resampler": "zita"]) == 1)
         #expect(scrape.value("meltap_stream_info", ["stream": "viz", "preset": "librosa", "sample_rate": "48000",
                                                     "resampler": "none"]) == 1)
         #expect(scrape.value("meltap_subscribers", ["stream": "kws"]) == 1)

@@ -506,7 +506,7 @@ import Testing
         let array = try NpyArray.load(path: output)
         let read = try FeatureSidecar.read(path: Sidecar.path(forFeatureFile: output))
         #expect(array.shape.count == 3 && array.shape[1] == 2 && array.shape[2] == 80, "shape \(array.shape)")
-        #expect(read.sampleRate == 16000 && read.inputSampleRate == 48000 && read.resampler?.name == "sinc-best",
+        #expect(read.sampleRate == 16000 && read.inputSampleRate == 48000 && read.resampler?.name == "zita",
                 "sample rate \(read.sampleRate), input \(read.inputSampleRate), resampler \(String(describing: read.resampler))")
         #expect(read.stream?.socket == kws && read.configuration["preset"]?.stringValue == "whisper")
         let rows = array.shape[0]

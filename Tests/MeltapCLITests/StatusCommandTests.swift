@@ -55,7 +55,7 @@ import Testing
         let streams = try #require(object["streams"] as? [[String: Any]])
         #expect(streams.map { $0["name"] as? String } == ["kws", "viz"])
         let expected: [(preset: String, rate: Double, hop: Int, width: Int, resampler: String, subscribers: Int, socket: String)] = [
-            ("whisper", 16000, 160, 80, "sinc-best", 0, kws), ("librosa", 48000, 512, 128, "none", 1, viz)]
+            ("whisper", 16000, 160, 80, "zita", 0, kws), ("librosa", 48000, 512, 128, "none", 1, viz)]
         for (stream, want) in zip(streams, expected) {
             #expect(stream["preset"] as? String == want.preset)
             #expect(stream["sampleRate"] as? Double == want.rate)
@@ -84,7 +84,7 @@ import Testing
         let text = try Self.meltap(session, ["status", "--all", "--socket-dir", session.directory])
         #expect(text.status == 0, "\(text.stderr)")
         #expect(text.stdout.components(separatedBy: "pid \(meltap.pid), client stat").count == 2, "\(text.stdout)")
-        for line in ["stream kws: whisper at 16000 Hz, resampled with sinc-best, hop 160, 80 values per frame",
+        for line in ["stream kws: whisper at 16000 Hz, resampled with zita, hop 160, 80 values per frame",
                      "stream viz: librosa at 48000 Hz, hop 512, 128 values per frame", "subscribers 1,",
                      "stat:in_2: ", "callbacks ", "of the period", "of one core"] {
             #expect(text.stdout.contains(line), "missing \(line) in:\n\(text.stdout)")
