@@ -14,6 +14,8 @@ let package = Package(
         .executable(name: "meltap", targets: ["meltap"]),
         .library(name: "MelDSP", targets: ["MelDSP"]),
         .library(name: "MeltapClient", targets: ["MeltapClient"]),
+        // The offline and live drivers a program can embed (FileAnalyzer, LiveSession).
+        .library(name: "MelPipeline", targets: ["MelPipeline"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
