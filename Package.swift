@@ -52,8 +52,9 @@ let package = Package(
         // The JACK client: ports, callbacks, the realtime process path.
         .target(name: "MelJack", dependencies: ["MelDSP", "MelResample", "MelTransport", "CJack"]),
         // The run-time pipeline a program can embed: ring consumer fanning out to per-stream
-        // publishers and frame dumps, the recorder, a private jackd, stop signals, and the dataset driver of
-        // `meltap file DIR -o OUTDIR` (discovery, jobs, resume, manifest).
+        // publishers and frame dumps, the recorder, a private jackd, stop signals, the file driver of
+        // `meltap file` (Offline/, no JACK) and the dataset driver of `meltap file DIR -o OUTDIR`
+        // (discovery, jobs, resume, manifest).
         .target(name: "MelPipeline", dependencies: [
             "MelDSP", "MelResample", "MelFiles", "MelTransport", "MelServer", "MeltapClient", "MelJack",
             "CSndFile",
