@@ -1,4 +1,4 @@
-// The offline driver, part 5: the samples the analysis saw, saved as WAV (`--save-audio`).
+// The offline driver: the samples the analysis saw, saved as WAV (`--save-audio`).
 
 import Foundation
 import MelFiles

@@ -1,4 +1,4 @@
-// The offline driver, part 2: which channels of a file are analysed, and one channel's samples
+// The offline driver: which channels of a file are analysed, and one channel's samples
 // out of an interleaved block.
 
 import MelDSP

@@ -1,4 +1,4 @@
-// The offline driver, part 1: what to compute from an audio file and how to write it.
+// The offline driver: what to compute from an audio file and how to write it.
 
 import MelDSP
 import MelFiles

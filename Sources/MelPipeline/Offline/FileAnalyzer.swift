@@ -1,4 +1,4 @@
-// The offline driver, part 8: an audio file in, a .npy and its sidecar out.
+// The offline driver: an audio file in, a .npy and its sidecar out.
 
 import Foundation
 import MelDSP

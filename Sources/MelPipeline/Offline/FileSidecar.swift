@@ -1,4 +1,4 @@
-// The offline driver, part 7: the sidecar a file analysis writes, and how an existing one differs
+// The offline driver: the sidecar a file analysis writes, and how an existing one differs
 // from what these options would write (dataset mode's resume check).
 
 import Foundation

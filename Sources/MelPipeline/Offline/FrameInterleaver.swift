@@ -1,4 +1,4 @@
-// The offline driver, part 3: frames of each channel in, rows of every channel's frame t out.
+// The offline driver: frames of each channel in, rows of every channel's frame t out.
 
 /// Gathers each analysed channel's frames and hands out rows: row t holds frame t of every
 /// channel, channels in order. Channels run ahead of one another by up to a block, so frames

@@ -1,4 +1,4 @@
-// The offline driver, part 4: rows into the .npy, written as they come or kept for the end.
+// The offline driver: rows into the .npy, written as they come or kept for the end.
 
 import MelDSP
 import MelFiles
