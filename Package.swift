@@ -14,6 +14,8 @@ let package = Package(
         .executable(name: "meltap", targets: ["meltap"]),
         .library(name: "MelDSP", targets: ["MelDSP"]),
         .library(name: "MeltapClient", targets: ["MeltapClient"]),
+        // The offline and live drivers a program can embed (FileAnalyzer, LiveSession).
+        .library(name: "MelPipeline", targets: ["MelPipeline"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -52,8 +54,9 @@ let package = Package(
         // The JACK client: ports, callbacks, the realtime process path.
         .target(name: "MelJack", dependencies: ["MelDSP", "MelResample", "MelTransport", "CJack"]),
         // The run-time pipeline a program can embed: ring consumer fanning out to per-stream
-        // publishers and frame dumps, the recorder, a private jackd, stop signals, and the dataset driver of
-        // `meltap file DIR -o OUTDIR` (discovery, jobs, resume, manifest).
+        // publishers and frame dumps, the recorder, a private jackd, stop signals, the file driver of
+        // `meltap file` (Offline/, no JACK) and the dataset driver of `meltap file DIR -o OUTDIR`
+        // (discovery, jobs, resume, manifest).
         .target(name: "MelPipeline", dependencies: [
             "MelDSP", "MelResample", "MelFiles", "MelTransport", "MelServer", "MeltapClient", "MelJack",
             "CSndFile",

@@ -108,22 +108,6 @@ struct DSPOptions: ParsableArguments {
         }
         return o
     }
-
-    /// Refuses an n_fft that makes FFTW allocate on every frame, which the realtime callback
-    /// must never do (`MelConfiguration.checkRealtimeSafe`). Needs no sample rate, so `meltap
-    /// run` calls it before opening JACK: only the kaldi preset's n_fft depends on the rate, and
-    /// it is then a power of two, which is always allocation-free.
-    func checkRealtimeSafe() throws {
-        // Any rate gives the same answer; 48000 Hz is JACK's usual one.
-        try MelConfiguration.checkRealtimeSafe(fftLength: overrides().resolvedFFTLength(preset: preset, sampleRate: 48000))
-    }
-
-    /// The fully resolved configuration at `sampleRate`. Warns on stderr about empty bands.
-    func resolve(sampleRate: Double) throws -> MelConfiguration {
-        let configuration = try overrides().resolve(preset: preset, sampleRate: sampleRate)
-        if let warning = configuration.emptyBandWarning { printError("warning: \(warning)") }
-        return configuration
-    }
 }
 
 /// Writes a line to standard error.

@@ -3,7 +3,6 @@ import Foundation
 import MelDSP
 import MelFiles
 import MelPipeline
-import Synchronization
 
 struct FileCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -140,10 +139,23 @@ struct FileCommand: ParsableCommand {
         }
     }
 
+    /// The flags as the offline driver's options.
+    /// - Throws: `ValidationError` for a --db-ref or --top-db it cannot read.
+    func analysisOptions() throws -> FileAnalysisOptions {
+        let channels: ChannelSelection = allChannels ? .all : channel.map { .channel($0) } ?? (mono ? .average : .only)
+        return FileAnalysisOptions(
+            preset: dsp.preset, overrides: try dsp.overrides(), sampleRate: resampling.sampleRate.map(Double.init),
+            resampler: resampling.resampler, channels: channels, clamp: clamp, layout: layout, saveAudioPath: saveAudio)
+    }
+
     func run() throws {
         if isDataset { return try runDataset() }
+        let started = Date()
+        let analyzer = FileAnalyzer(options: try analysisOptions(), report: { printError($0) })
+        let result: FileAnalysisResult
         do {
-            try FileAnalysis(command: self).run()
+            result = try analyzer.analyse(inputs[0], into: outputFile, existing: force ? .replace : .refuse,
+                                          progress: noProgress ? nil : ProgressBar())
         } catch let error as MelConfigurationError {
             throw CleanExit.failure(error.description)
         } catch let error as AudioFileError {
@@ -151,6 +163,14 @@ struct FileCommand: ParsableCommand {
         } catch let error as FeatureFileError {
             throw CleanExit.failure(error.description)
         }
+        let seconds = Date().timeIntervalSince(started)
+        print("Wrote \(outputFile): \(result.shape.map(String.init).joined(separator: " × ")) float32, "
+              + "\(result.configuration.preset) preset, \(result.configuration.output.rawValue) output at "
+              + "\(Int(result.analysisRate)) Hz"
+              + (result.resampler.map { " (resampled from \(Int(result.inputRate)) Hz, \($0.rawValue))" } ?? "")
+              + (saveAudio.map { " and the analysed audio to \($0)" } ?? "")
+              + ", from \(String(format: "%.2f", result.audioSeconds)) s of audio in "
+              + "\(String(format: "%.2f", seconds)) s (\(String(format: "%.0f", result.audioSeconds / max(seconds, 1e-9)))× real time).")
     }
 }
 
@@ -198,35 +218,14 @@ extension FileCommand {
         // heap stays at what `--jobs` files in flight need.
         _ = glibcMallopt(-3 /* M_MMAP_THRESHOLD */, 64 << 20)
         _ = glibcMallopt(-1 /* M_TRIM_THRESHOLD */, 256 << 20)
-        // Parsed options are read only from here on; the workers share them.
-        let command = SharedCommand(command: self)
-        let notes = Mutex<Set<String>>([])   // each note or warning printed once per run
-        // One resolved configuration per analysis rate, shared by the workers.
-        let resolveOnce = FileAnalysis.resolver(self, report: { message in
-            if notes.withLock({ $0.insert(message).inserted }) { printError(message) }
-        })
-        let configurations = Mutex<[Double: (MelConfiguration, JSONValue)]>([:])
-        let resolve: @Sendable (Double) throws -> (MelConfiguration, JSONValue) = { rate in
-            if let known = configurations.withLock({ $0[rate] }) { return known }
-            let resolved = try resolveOnce(rate)
-            configurations.withLock { $0[rate] = resolved }
-            return resolved
-        }
+        // One analyzer for every file: it resolves the configuration once per analysis rate, and
+        // prints each warning or note once per run.
+        let analyzer = FileAnalyzer(options: try analysisOptions(), report: { printError($0) })
         let runner = DatasetRunner(
             items: items, outputDirectory: outputFile,
             options: DatasetOptions(jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount, force: force,
                                     manifestPath: manifest, showProgress: !noProgress),
-            analyse: { item, isCancelled in
-                var analysis = FileAnalysis(command: command.command, input: item.input, outputFile: item.featurePath,
-                                            existing: .replace)
-                analysis.quiet = true
-                analysis.isCancelled = isCancelled
-                analysis.resolve = resolve
-                let outcome = try analysis.run()
-                return DatasetOutcome(rows: outcome.rows, audioSeconds: outcome.audioSeconds,
-                                      configuration: outcome.configuration)
-            },
-            compare: { existing in command.command.difference(from: existing) })
+            analyzer: analyzer)
         let summary: DatasetSummary
         do {
             summary = try runner.run()
@@ -245,62 +244,6 @@ extension FileCommand {
             throw CleanExit.failure("\(what). Run the same command again to continue: complete outputs are skipped.")
         }
     }
-
-    /// What differs between the settings of this run and those an existing sidecar records, in
-    /// words; nil when they are the same (the configuration at the sidecar's input rate, the clamp
-    /// rule, the channels, the axis order and the resampler).
-    func difference(from sidecar: FeatureSidecar) -> String? {
-        let analysisRate = resampling.analysisRate(inputRate: sidecar.inputSampleRate, preset: dsp.preset)
-        guard let configuration = try? dsp.overrides().resolve(preset: dsp.preset, sampleRate: analysisRate),
-              let expected = try? JSONValue(encoding: configuration) else {
-            return "this run's configuration cannot be resolved for \(Int(sidecar.inputSampleRate)) Hz"
-        }
-        var differences: [String] = []
-        if expected != sidecar.configuration {
-            let old = sidecar.configuration.objectValue ?? [:], new = expected.objectValue ?? [:]
-            // The preset first: it explains the rest.
-            let keys = Set(old.keys).union(new.keys).sorted { ($0 == "preset" ? 0 : 1, $0) < ($1 == "preset" ? 0 : 1, $1) }
-                .filter { old[$0] != new[$0] }
-            differences += keys.prefix(4).map { "\($0) \(Self.text(old[$0])) then, \(Self.text(new[$0])) now" }
-        }
-        let clampName = clamp == .deferred ? "global" : "running"
-        if sidecar.clamp != clampName { differences.append("clamp \(sidecar.clamp) then, \(clampName) now") }
-        let channelCount = sidecar.file?.channelCount ?? 1
-        let expectedChannels: [FeatureSidecar.Channel]
-        if allChannels {
-            expectedChannels = (1...channelCount).map { FeatureSidecar.Channel(channel: $0) }
-        } else if let channel {
-            expectedChannels = [FeatureSidecar.Channel(channel: channel)]
-        } else if mono && channelCount > 1 {
-            expectedChannels = [FeatureSidecar.Channel(averageOf: Array(1...channelCount))]
-        } else {
-            expectedChannels = [FeatureSidecar.Channel(channel: 1)]
-        }
-        if sidecar.channels != expectedChannels { differences.append("other channels") }
-        let axisOrder = sidecar.axisOrder ?? .framesFirst
-        if axisOrder != layout { differences.append("--layout \(axisOrder.rawValue) then, \(layout.rawValue) now") }
-        if (sidecar.resampler != nil) != (analysisRate != sidecar.inputSampleRate)
-            || (sidecar.resampler != nil && sidecar.resampler?.name != resampling.resampler.rawValue) {
-            differences.append("another resampler")
-        }
-        return differences.isEmpty ? nil : differences.joined(separator: "; ")
-    }
-
-    private static func text(_ value: JSONValue?) -> String {
-        switch value {
-        case nil, .null?: return "absent"
-        case .bool(let b)?: return "\(b)"
-        case .number(let n)?: return n == n.rounded() && abs(n) < 1e15 ? String(Int(n)) : "\(n)"
-        case .string(let s)?: return s
-        default: return "(a structure)"
-        }
-    }
-}
-
-/// The parsed command, shared read-only by the dataset workers (it is never mutated after parsing,
-/// which is why the unchecked conformance is sound).
-struct SharedCommand: @unchecked Sendable {
-    let command: FileCommand
 }
 
 /// glibc's `int mallopt(int param, int value)` (malloc.h, which the Glibc module does not include).

@@ -1,5 +1,4 @@
 import ArgumentParser
-import MelDSP
 import MelResample
 
 extension ResamplerQuality: ExpressibleByArgument {}
@@ -23,29 +22,6 @@ struct ResampleOptions: ParsableArguments {
     func validate() throws {
         if let sampleRate, !(1000...768_000).contains(sampleRate) {
             throw ValidationError("Please give --sample-rate in Hz from 1000 to 768000, e.g. 16000; got \(sampleRate).")
-        }
-    }
-
-    /// The analysis rate asked for: `--sample-rate`, else the rate `preset` requires (whisper and
-    /// micro: 16000), else nil (the input's rate).
-    func requestedRate(preset: MelPreset) -> Double? {
-        sampleRate.map(Double.init) ?? preset.requiredSampleRate
-    }
-
-    /// The rate the analysis of `preset` runs at for input at `inputRate` Hz.
-    func analysisRate(inputRate: Double, preset: MelPreset) -> Double {
-        requestedRate(preset: preset) ?? inputRate
-    }
-
-    /// A prefaulted resampler from `inputRate` to the analysis rate, or nil when they are equal.
-    /// - Throws: `MelConfigurationError` when the resampler cannot do the ratio.
-    func makeResampler(inputRate: Double, preset: MelPreset) throws -> Resampler? {
-        let outputRate = analysisRate(inputRate: inputRate, preset: preset)
-        guard outputRate != inputRate else { return nil }
-        do {
-            return try Resampler(inputRate: inputRate, outputRate: outputRate, quality: resampler)
-        } catch {
-            throw MelConfigurationError("\(error)")
         }
     }
 }

@@ -101,36 +101,30 @@ public struct DatasetSummary: Sendable {
     }
 }
 
-/// Runs the analysis of a dataset's files on `options.jobs` threads.
+/// Runs the analysis of a dataset's files on `options.jobs` threads, each file through one shared
+/// `FileAnalyzer`.
 ///
 /// - Skips a file whose `.npy` and `.json` are both there, regular files, no older than the
 ///   input, and whose sidecar records a finished analysis, unless `force`. Such an output made
-///   with other settings (`compare` says how they differ) is a failure, not a silent mix.
-/// - Analyses every other file through `analyse`, which must write the `.npy` atomically (a
-///   killed run then leaves only hidden temporary files, which the next run removes).
+///   with other settings (`FileAnalysisOptions.difference(from:)` says how they differ) is a
+///   failure, not a silent mix.
+/// - Analyses every other file, replacing what is there; the `.npy` is written atomically, so a
+///   killed run leaves only hidden temporary files, which the next run removes.
 /// - A failing file is recorded with its reason; the others go on.
 /// - Memory: the item list, the failures, and what `jobs` analyses in flight hold. Results are
 ///   streamed to the manifest as they come, never kept.
 public final class DatasetRunner: Sendable {
-    /// Analyses `item` into `item.featurePath` and `item.sidecarPath`, replacing what is there.
-    /// Poll the second argument between blocks: true means stop, discard, and throw.
-    public typealias Analyse = @Sendable (_ item: DatasetItem, _ isCancelled: @escaping @Sendable () -> Bool) throws -> DatasetOutcome
-    /// nil when an existing sidecar's settings are this run's; otherwise what differs, in words.
-    public typealias Compare = @Sendable (_ existing: FeatureSidecar) -> String?
-
     public let items: [DatasetItem]
     public let outputDirectory: String
     public let options: DatasetOptions
-    private let analyse: Analyse
-    private let compare: Compare
+    /// Analyses every file (its options are the run's settings; no `saveAudioPath`).
+    public let analyzer: FileAnalyzer
 
-    public init(items: [DatasetItem], outputDirectory: String, options: DatasetOptions,
-                analyse: @escaping Analyse, compare: @escaping Compare) {
+    public init(items: [DatasetItem], outputDirectory: String, options: DatasetOptions, analyzer: FileAnalyzer) {
         self.items = items
         self.outputDirectory = outputDirectory
         self.options = options
-        self.analyse = analyse
-        self.compare = compare
+        self.analyzer = analyzer
     }
 
     /// Shared by the workers, under one lock (held only to take an item or record a result).
@@ -145,10 +139,13 @@ public final class DatasetRunner: Sendable {
 
     /// Runs every item and returns the summary. Installs the SIGINT/SIGTERM stop request: on a
     /// signal, files in progress are abandoned (nothing of them is left) and no new one starts.
-    /// - Throws: `PipelineError` only before any file is analysed (the output directory or the
-    ///   manifest cannot be created), or when the manifest cannot be finished.
+    /// - Throws: `PipelineError` only before any file is analysed (`saveAudioPath` is set, the
+    ///   output directory or the manifest cannot be created), or when the manifest cannot be finished.
     public func run() throws -> DatasetSummary {
         let started = monotonicNow()
+        guard analyzer.options.saveAudioPath == nil else {
+            throw PipelineError("Please save the analysed audio (saveAudioPath, --save-audio) of a single input file only: it names one WAV file.")
+        }
         try DatasetRunner.makeDirectory(outputDirectory)
         var summary = DatasetSummary(outputDirectory: outputDirectory)
         summary.total = items.count
@@ -239,7 +236,7 @@ public final class DatasetRunner: Sendable {
 
     private func process(_ item: DatasetItem) -> ItemResult {
         if !options.force, let existing = DatasetRunner.completeOutput(of: item) {
-            if let difference = compare(existing.sidecar) {
+            if let difference = analyzer.options.difference(from: existing.sidecar) {
                 return .failed("\(item.featurePath) is complete but was made with other settings (\(difference)). "
                                + "Pass --force to replace it, or choose another output directory.")
             }
@@ -247,7 +244,10 @@ public final class DatasetRunner: Sendable {
         }
         do {
             try DatasetRunner.makeDirectory((item.featurePath as NSString).deletingLastPathComponent)
-            return .analysed(try analyse(item, { StopSignal.requested }))
+            let result = try analyzer.analyse(item.input, into: item.featurePath, existing: .replace,
+                                              isCancelled: { StopSignal.requested })
+            return .analysed(DatasetOutcome(rows: result.frames, audioSeconds: result.audioSeconds,
+                                            configuration: result.sidecar.configuration))
         } catch {
             if StopSignal.requested { return .cancelled }
             return .failed("\(error)")

@@ -1,0 +1,190 @@
+// The offline driver: an audio file in, a .npy and its sidecar out.
+
+import Foundation
+import MelDSP
+import MelFiles
+import MelResample
+import Synchronization
+
+/// Analyses audio files into `.npy` feature files with their sidecars, as `meltap file` does.
+///
+/// The same `process` path as the live client: blocks of samples in, frames out. When the input
+/// runs at another rate than the analysis, each channel's blocks go through the same `Resampler`
+/// the JACK callback uses, block by block, and its tail is flushed at the end of the file. The
+/// `.npy` goes to a temporary file that is renamed only when everything succeeded; on any failure
+/// nothing of this file's outputs is left.
+///
+/// One analyzer serves any number of files, on any threads at once (dataset mode runs one per
+/// worker): every `analyse` call owns its `MelAnalyzer`s, buffers and writers. The configuration
+/// is resolved once per analysis rate and kept.
+///
+///     let analyzer = FileAnalyzer(options: FileAnalysisOptions(preset: .whisper))
+///     let result = try analyzer.analyse("speech.wav", into: "speech.npy")
+public final class FileAnalyzer: Sendable {
+    public let options: FileAnalysisOptions
+    /// Receives each warning and note about the configuration ("warning: …", "note: …") once.
+    private let report: @Sendable (String) -> Void
+    /// Per analysis rate, the configuration and its sidecar JSON; and the messages reported.
+    private let resolved = Mutex<(configurations: [Double: Resolved], reported: Set<String>)>(([:], []))
+
+    /// Sample frames read per block (per channel).
+    public static let blockLength = 4096
+
+    /// - Parameter report: receives each distinct warning (empty mel bands) and note (an n_fft
+    ///   FFTW plans slowly) about the resolved configuration, once; `meltap file` prints them on
+    ///   standard error. Called on the analysing thread.
+    public init(options: FileAnalysisOptions, report: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.options = options
+        self.report = report
+    }
+
+    private struct Resolved: Sendable {
+        var configuration: MelConfiguration
+        var json: JSONValue
+    }
+
+    /// The configuration at `analysisRate` Hz, resolved on first use; reports its warnings.
+    private func resolve(analysisRate: Double) throws -> Resolved {
+        if let known = resolved.withLock({ $0.configurations[analysisRate] }) { return known }
+        let configuration = try options.configuration(analysisRate: analysisRate)
+        var messages: [String] = []
+        if let warning = configuration.emptyBandWarning { messages.append("warning: \(warning)") }
+        if let note = configuration.fftAllocationNote { messages.append("note: \(note)") }
+        for message in messages where resolved.withLock({ $0.reported.insert(message).inserted }) {
+            report(message)
+        }
+        guard let json = try? JSONValue(encoding: configuration) else {
+            throw FeatureFileError(message: "Cannot encode the configuration as JSON for the sidecar. This is a bug in meltap; please report it.")
+        }
+        let entry = Resolved(configuration: configuration, json: json)
+        resolved.withLock { $0.configurations[analysisRate] = entry }
+        return entry
+    }
+
+    /// Analyses `input` into `featurePath` (a `.npy`) and its sidecar beside it
+    /// (`Sidecar.path(forFeatureFile:)`), and `options.saveAudioPath` if set.
+    ///
+    /// - Parameters:
+    ///   - existing: whether outputs already there may be replaced; refused before any work.
+    ///   - progress: told of the reading, on this thread; nil for none.
+    ///   - isCancelled: polled once per block; true abandons the file (its outputs are removed)
+    ///     and throws `CancellationError`.
+    /// - Throws: `MelConfigurationError` (the options, the channels, an empty input),
+    ///   `AudioFileError` (the input), `FeatureFileError` (the outputs); each message says what to do.
+    @discardableResult
+    public func analyse(_ input: String, into featurePath: String, existing: ExistingOutput = .refuse,
+                        progress: FileAnalysisProgress? = nil,
+                        isCancelled: () -> Bool = { false }) throws -> FileAnalysisResult {
+        let sidecarPath = Sidecar.path(forFeatureFile: featurePath)
+        try OutputPath.check(featurePath, existing: existing)  // refuse before any work
+        try OutputPath.check(sidecarPath, existing: existing)
+        if let saveAudio = options.saveAudioPath { try OutputPath.check(saveAudio, existing: existing) }
+        let reader = try AudioFileReader(path: input)
+        let inputRate = reader.sampleRate
+        let analysisRate = options.analysisRate(inputRate: inputRate)
+        let resolved = try resolve(analysisRate: analysisRate)
+        let configuration = resolved.configuration
+        let channelCount = reader.channelCount
+        let channels = try options.channels.sources(channelCount: channelCount, input: input)
+        let extractor = ChannelExtractor(channelCount: channelCount,
+                                         mixesDown: options.channels.mixesDown(channelCount: channelCount))
+        let analyzers = try channels.map { _ in try MelAnalyzer(configuration: configuration, clampRule: options.clamp) }
+        // One resampler per analysed channel, nil when the input is at the analysis rate already.
+        let resamplers = try channels.map { _ in try options.makeResampler(inputRate: inputRate) }
+        let resampling = resamplers.first ?? nil
+        let width = analyzers[0].frameWidth
+        let expectedFrames = reader.frameCount > 0 && reader.frameCount < Int64(Int32.max)
+            ? Int(Double(reader.frameCount) * analysisRate / inputRate / Double(configuration.hopLength)) : nil
+        let rows = try RowWriter(path: featurePath, existing: existing, configuration: configuration,
+                                 clamp: options.clamp, layout: options.layout, channelCount: channels.count,
+                                 keepsChannelAxis: options.channels.keepsChannelAxis, frameWidth: width,
+                                 expectedFrames: expectedFrames)
+        var succeeded = false
+        defer { if !succeeded { rows.discard() } }
+        var interleaver = FrameInterleaver(channelCount: channels.count, frameWidth: width)
+
+        progress?.started(totalSamples: reader.frameCount, sampleRate: inputRate)
+        // Read buffers, owned here, reused for every block.
+        let interleaved = UnsafeMutablePointer<Float>.allocate(capacity: Self.blockLength * channelCount)
+        let block = UnsafeMutablePointer<Float>.allocate(capacity: Self.blockLength)
+        let framePointer = UnsafeMutablePointer<Float>.allocate(capacity: width)
+        let resampledCapacity = resampling.map {
+            max($0.outputCapacity(forInputCount: Self.blockLength), $0.flushCapacity)
+        } ?? 1
+        let resampled = UnsafeMutablePointer<Float>.allocate(capacity: resampledCapacity)
+        defer { interleaved.deallocate(); block.deallocate(); framePointer.deallocate(); resampled.deallocate() }
+        let frame = UnsafeBufferPointer(start: framePointer, count: width)
+        var samplesRead: Int64 = 0
+
+        let audioOut = try options.saveAudioPath.map {
+            try AnalysedAudioWriter(path: $0, sampleRate: Int(analysisRate), channelCount: channels.count,
+                                    isMicro: configuration.preset == "micro", existing: existing)
+        }
+        defer { if !succeeded { audioOut?.discard() } }
+
+        /// Feeds `count` analysis-rate samples of channel `c` to its analyzer, keeping its frames.
+        func analyse(_ c: Int, _ samples: UnsafePointer<Float>, _ count: Int) {
+            audioOut?.append(UnsafeBufferPointer(start: samples, count: count), channel: c)
+            let analyzer = analyzers[c]
+            var offset = 0
+            while offset < count {
+                let step = analyzer.process(UnsafeBufferPointer(start: samples + offset, count: count - offset),
+                                            into: framePointer)
+                offset += step.consumed
+                if step.frameIndex >= 0 { interleaver.append(frame, channel: c) }
+            }
+        }
+        while true {
+            if isCancelled() { throw CancellationError() }
+            let n = try reader.read(into: interleaved, frames: Self.blockLength)
+            if n == 0 { break }
+            samplesRead += Int64(n)
+            for (c, source) in channels.enumerated() {
+                let samples = extractor.samples(of: source, in: interleaved, count: n, scratch: block)
+                if let resampler = resamplers[c] {
+                    let produced = resampler.process(UnsafeBufferPointer(start: samples, count: n), into: resampled,
+                                                     capacity: resampledCapacity)
+                    analyse(c, resampled, produced)
+                } else {
+                    analyse(c, samples, n)
+                }
+            }
+            try audioOut?.writeComplete()
+            try interleaver.takeRows(rows.append)
+            progress?.advanced(samplesRead: samplesRead)
+        }
+        guard samplesRead > 0 else {
+            throw MelConfigurationError("\(input) holds no audio samples; there is nothing to analyse.")
+        }
+        for (c, analyzer) in analyzers.enumerated() {
+            // The end of the input: the resampler's tail first (libsamplerate's end_of_input).
+            if let resampler = resamplers[c] {
+                while case let produced = resampler.flush(into: resampled, capacity: resampledCapacity), produced > 0 {
+                    analyse(c, resampled, produced)
+                }
+            }
+            while try analyzer.flush(into: framePointer) >= 0 { interleaver.append(frame, channel: c) }
+        }
+        try audioOut?.writeComplete()
+        try audioOut?.close()
+        try interleaver.takeRows(rows.append)
+        progress?.finished()
+
+        let frames = try rows.finish()
+        let sidecar = FeatureSidecar.fileAnalysis(
+            options: options, input: input, reader: reader, sampleFrames: samplesRead, analysisRate: analysisRate,
+            resampler: resampling, configuration: configuration, configurationJSON: resolved.json,
+            rowShape: rows.rowShape, frames: frames)
+        do {
+            try sidecar.write(to: sidecarPath, existing: existing)
+        } catch {
+            try? FileManager.default.removeItem(atPath: featurePath)  // the file finish() just moved there
+            throw error
+        }
+        succeeded = true
+        return FileAnalysisResult(
+            featurePath: featurePath, sidecarPath: sidecarPath, shape: rows.shape(frames: frames), frames: frames,
+            analysisRate: analysisRate, inputRate: inputRate, resampler: resampling?.quality,
+            audioSeconds: Double(samplesRead) / inputRate, configuration: configuration, sidecar: sidecar)
+    }
+}

@@ -1,0 +1,105 @@
+// The offline driver: rows into the .npy, written as they come or kept for the end.
+
+import MelDSP
+import MelFiles
+
+/// Writes a file analysis's rows into its `.npy` (atomically: a temporary file renamed by
+/// `finish()`).
+///
+/// Rows go straight to the file unless the whole file is needed first: the deferred clamp
+/// (`OfflineFinisher`: top_db, Whisper's clamp, dB references at the file's maximum) and the
+/// bands-first layout (written transposed) keep every row until `finish()`.
+///
+/// Ownership: owns its `NpyWriter`; call `finish()` on success or `discard()` otherwise.
+final class RowWriter {
+    private let writer: NpyWriter
+    /// Channels per row.
+    private let channelCount: Int
+    /// Values per frame as analysed (with the deferred MFCC: the dB bands, `OfflineFinisher`).
+    private let frameWidth: Int
+    /// Values per frame in the file (`MelConfiguration.frameWidth`).
+    private let outputWidth: Int
+    /// Per row shape, without the frame axis: (bands) or (channels, bands).
+    private let trailingShape: [Int]
+    private let layout: FeatureAxisOrder
+    /// Applies the global clamp at the end; nil when the clamp needs nothing of the whole file.
+    private let finisher: OfflineFinisher?
+    /// Whether rows are kept until `finish()`.
+    private let keepsRows: Bool
+    /// Every row so far when `keepsRows`, row-major, `frameWidth` values per channel.
+    private var keptRows: [Float] = []
+
+    /// - Parameters:
+    ///   - expectedFrames: the frames the input's header promises, to size the kept rows up front
+    ///     (a wrong guess only costs a regrowth); nil when unknown.
+    /// - Throws: what `NpyWriter` throws when the file cannot be created.
+    init(path: String, existing: ExistingOutput, configuration: MelConfiguration, clamp: ClampRule,
+         layout: FeatureAxisOrder, channelCount: Int, keepsChannelAxis: Bool, frameWidth: Int,
+         expectedFrames: Int?) throws {
+        self.channelCount = channelCount
+        self.frameWidth = frameWidth
+        self.outputWidth = configuration.frameWidth
+        self.layout = layout
+        trailingShape = keepsChannelAxis ? [channelCount, outputWidth] : [outputWidth]
+        finisher = clamp == .deferred && OfflineFinisher.isNeeded(configuration)
+            ? OfflineFinisher(configuration: configuration) : nil
+        keepsRows = finisher != nil || layout == .bandsFirst
+        writer = try NpyWriter(path: path, trailingShape: trailingShape, mode: .atomic, existing: existing)
+        if keepsRows, let expectedFrames {
+            keptRows.reserveCapacity((expectedFrames + 4) * frameWidth * channelCount)
+        }
+    }
+
+    /// The shape of the array for `frames` rows in this layout.
+    func shape(frames: Int) -> [Int] { layout.shape(frames: frames, rowShape: trailingShape) }
+
+    /// The shape of one row: (bands) or (channels, bands).
+    var rowShape: [Int] { trailingShape }
+
+    /// Writes (or keeps) whole rows, row-major.
+    func append(_ rows: [Float]) throws {
+        if keepsRows { keptRows.append(contentsOf: rows) } else { try writer.appendRows(rows) }
+    }
+
+    /// Writes the kept rows, finished and arranged, and renames the file into place.
+    /// - Returns: the frames written.
+    func finish() throws -> Int {
+        if keepsRows {
+            var finished = finishedRows()
+            let frames = finished.count / max(1, writer.rowLength)
+            if layout == .bandsFirst {
+                finished = layout.arrange(framesFirst: finished, frames: frames, channels: channelCount,
+                                          bands: outputWidth)
+                writer.finalShape = shape(frames: frames)
+            }
+            try writer.appendRows(finished)
+        }
+        return try writer.finish()  // frames: every layout appends rows of one frame's size
+    }
+
+    /// Removes the temporary file; nothing is left of this output.
+    func discard() { writer.discard() }
+
+    /// The kept rows with the global clamp applied. Channels are finished separately: the
+    /// reference clamps each signal at its own maximum.
+    private func finishedRows() -> [Float] {
+        guard let finisher else { return keptRows }
+        if channelCount == 1 { return finisher.finish(keptRows) }  // the rows are that channel's frames already
+        let rowsCount = keptRows.count / (frameWidth * channelCount)
+        var rows = [Float](repeating: 0, count: rowsCount * outputWidth * channelCount)
+        for c in 0..<channelCount {
+            var single = [Float](); single.reserveCapacity(rowsCount * frameWidth)
+            for t in 0..<rowsCount {
+                let base = (t * channelCount + c) * frameWidth
+                single.append(contentsOf: keptRows[base..<(base + frameWidth)])
+            }
+            let done = finisher.finish(single)
+            for t in 0..<rowsCount {
+                let target = (t * channelCount + c) * outputWidth
+                rows.replaceSubrange(target..<(target + outputWidth),
+                                     with: done[(t * outputWidth)..<((t + 1) * outputWidth)])
+            }
+        }
+        return rows
+    }
+}
