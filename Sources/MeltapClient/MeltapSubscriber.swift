@@ -203,11 +203,13 @@ public final class MeltapSubscriber {
     }
 
     /// Asks the server for its status (`meltap status`) and returns the JSON document it sends
-    /// (docs/wire-format.md, "Status"). Frames, stats and headers that arrive first are skipped;
-    /// from then on this connection gets no frames. Set a `receiveTimeout` at `init`: a server
-    /// older than the status message ignores the request.
-    /// - Throws: `MeltapClientError` `.timedOut` when no answer came in time, `.connectionClosed`
-    ///   when the server closed the connection instead.
+    /// (docs/wire-format.md, "Status"). Frames, stats, headers and a Refusal that arrive first
+    /// are skipped; from then on this connection gets no frames and takes no `--max-subscribers`
+    /// place. Set a `receiveTimeout` at `init`: a server older than the status message ignores
+    /// the request.
+    /// - Throws: `MeltapClientError` `.timedOut` when no answer came in time, `.refused` when the
+    ///   server refused the connection and closed it without a status, `.connectionClosed` when
+    ///   it closed it otherwise.
     public func requestStatus() throws -> [UInt8] {
         try sendAll(try WireEncoder.encode(.statusRequest))
         // A server at its --max-subscribers limit refuses the connection as a subscriber and
