@@ -1,5 +1,5 @@
-/* From ../shared/bench/melbase.c, the team's hardware-limit proxy (credit: the meltap team's
-   shared baseline). Extended minimally for meltap's benchmark: optional flags after the five
+/* From melbase.c, the meltap team's hardware-limit proxy (kept in the team's design notes,
+   outside this repository; credit: the meltap team's shared baseline). Extended minimally for meltap's benchmark: optional flags after the five
    positional arguments select a float64 FFT (librosa's precision, as meltap's librosa preset)
    and FFTW_ESTIMATE planning (what meltap uses, for deterministic plans); and the loop is timed
    in process CPU time (CLOCK_PROCESS_CPUTIME_ID) instead of wall time, as meltap-bench does, so

@@ -1,6 +1,7 @@
 """Times meltap against its peers on one synthetic signal, one thread, and prints one table.
 
-Adapted from ../shared/bench/bench_peers.py (the team's peer benchmark). Driven by
+Adapted from the meltap team's peer benchmark (kept in the design notes, outside this
+repository); everything it needs is here. Driven by
 scripts/bench-peers, which sets up the venv, builds the binaries and passes their paths in
 the environment: MELBASE, MELTAP_BENCH, MELTAP (may be empty), BENCH_WORK (a temp dir),
 BENCH_SECONDS.

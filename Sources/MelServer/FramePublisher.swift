@@ -39,7 +39,8 @@ public final class FramePublisher: Sendable {
     /// Per-subscriber queue bound, in frames.
     public let queueBound: Int
     public let policy: SlowSubscriberPolicy
-    /// Subscribers served at once; the next connection gets a refusal message and is closed.
+    /// Subscribers served at once (status queries take no place); the next connection gets a
+    /// refusal message and is closed (docs/wire-format.md, "Status request").
     public let maximumSubscribers: Int
     /// The default for `maximumSubscribers`.
     public static let defaultMaximumSubscribers = 64

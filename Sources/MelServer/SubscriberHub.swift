@@ -46,9 +46,13 @@ final class Subscriber {
     var gapChannels: Set<UInt32> = []
     var needsFlush = false
     var closing = false
-    /// Asked for the status (`meltap status`): gets no frames, headers or stats from then on and
-    /// is not counted in `counters.subscribers`.
+    /// Asked for the status (`meltap status`), or turned away at the limit: gets no frames,
+    /// headers or stats from then on, is not counted in `counters.subscribers` and takes no
+    /// `--max-subscribers` place.
     var statusOnly = false
+    /// Arrived when every place was taken: refused, but left open for `SubscriberHub.statusGrace`
+    /// so that a status request it sent is still answered.
+    var turnedAway = false
 
     init(context: ChannelHandlerContext) { self.context = context }
 }
@@ -62,13 +66,24 @@ final class SubscriberHub: @unchecked Sendable {
     let queueBound: Int
     let policy: FramePublisher.SlowSubscriberPolicy
     let counters: PublisherCounters
-    /// Connections served at once; the next one gets a `.tooManySubscribers` refusal.
+    /// Subscribers served at once; the next one gets a `.tooManySubscribers` refusal. Status
+    /// queries take no place.
     let maximumSubscribers: Int
+    /// How long a connection turned away at the limit stays open for a status request: `meltap
+    /// status` sends its request right after connecting, so a status query is answered even
+    /// when every place is taken. A refused subscriber closes its end at once, ending it sooner.
+    static let statusGrace = TimeAmount.seconds(5)
+    /// Turned-away connections left open at once; past it, one is closed right after its refusal.
+    static let maximumTurnedAway = 16
     /// Where the socket is, for refusal messages.
     let socketPath: String
     /// Channels in the current header; nil before `start`.
     private(set) var channelCount: Int?
     private var subscribers: [ObjectIdentifier: Subscriber] = [:]
+    /// Entries of `subscribers` that are not `statusOnly`: the places taken.
+    private var served = 0
+    /// Turned-away connections still open (not in `subscribers`).
+    private var turnedAway: [ObjectIdentifier: Subscriber] = [:]
     /// Makes the JSON of a status message; nil: status requests are ignored (as by servers that
     /// predate them). Set from any thread, called on the event loop.
     let statusSource = Mutex<(@Sendable () -> [UInt8])?>(nil)
@@ -90,17 +105,33 @@ final class SubscriberHub: @unchecked Sendable {
     }
 
     /// Registers a new connection and sends it the header; or, when `maximumSubscribers` are
-    /// served already, sends it a refusal and closes it (returns false).
+    /// served already, sends it a refusal (returns false) and closes it: after `statusGrace`, or
+    /// at once when `maximumTurnedAway` are open already. Until then its status requests are
+    /// answered (status queries take no place, but the server cannot tell one from a subscriber
+    /// before it asks).
     func add(_ subscriber: Subscriber) -> Bool {
         eventLoop.assertInEventLoop()
-        guard subscribers.count < maximumSubscribers else {
-            refuse(subscriber, Refusal(.tooManySubscribers,
-                                       "meltap at \(socketPath) already serves \(maximumSubscribers) subscribers, "
-                                       + "its limit (meltap run --max-subscribers); try again when one leaves, or "
-                                       + "restart meltap with a higher --max-subscribers"))
+        guard served < maximumSubscribers else {
+            let refusal = Refusal(.tooManySubscribers,
+                                  "meltap at \(socketPath) already serves \(maximumSubscribers) subscribers, "
+                                  + "its limit (meltap run --max-subscribers); try again when one leaves, or "
+                                  + "restart meltap with a higher --max-subscribers")
+            guard turnedAway.count < Self.maximumTurnedAway else {
+                refuse(subscriber, refusal)
+                return false
+            }
+            turnedAway[ObjectIdentifier(subscriber)] = subscriber
+            subscriber.turnedAway = true
+            subscriber.statusOnly = true
+            var bytes: [UInt8] = []
+            WireEncoder.appendRefusal(refusal, to: &bytes)
+            let channel = subscriber.context.channel
+            subscriber.context.writeAndFlush(NIOAny(channel.allocator.buffer(bytes: bytes)), promise: nil)
+            eventLoop.scheduleTask(in: Self.statusGrace) { channel.close(promise: nil) }
             return false
         }
         subscribers[ObjectIdentifier(subscriber)] = subscriber
+        served += 1
         counters.subscribers.add(1, ordering: .relaxed)  // a statistic: no ordering needed
         if let header {
             subscriber.context.writeAndFlush(NIOAny(header), promise: nil)
@@ -112,6 +143,7 @@ final class SubscriberHub: @unchecked Sendable {
     /// stream does not have.
     func subscribe(_ subscriber: Subscriber, channels: [UInt32]) {
         eventLoop.assertInEventLoop()
+        guard !subscriber.turnedAway else { return }  // refused already; only a status request is heard
         if let channelCount, let missing = channels.first(where: { Int($0) >= channelCount }) {
             refuse(subscriber, Refusal(.unknownChannel,
                                        "channel index \(missing) does not exist: the stream at \(socketPath) has "
@@ -141,6 +173,7 @@ final class SubscriberHub: @unchecked Sendable {
         guard let source = statusSource.withLock({ $0 }) else { return }
         if !subscriber.statusOnly {
             subscriber.statusOnly = true
+            served -= 1  // its place is free for a subscriber from now on
             counters.subscribers.subtract(1, ordering: .relaxed)  // a statistic
         }
         var bytes: [UInt8] = []
@@ -150,7 +183,12 @@ final class SubscriberHub: @unchecked Sendable {
 
     func remove(_ subscriber: Subscriber) {
         eventLoop.assertInEventLoop()
+        if subscriber.turnedAway {
+            subscriber.turnedAway = false
+            turnedAway.removeValue(forKey: ObjectIdentifier(subscriber))
+        }
         if subscribers.removeValue(forKey: ObjectIdentifier(subscriber)) != nil, !subscriber.statusOnly {
+            served -= 1
             counters.subscribers.subtract(1, ordering: .relaxed)
             scheduleHeapTrim()
         }
@@ -232,7 +270,7 @@ final class SubscriberHub: @unchecked Sendable {
     /// Closes every subscriber connection.
     func closeAll() {
         eventLoop.assertInEventLoop()
-        for subscriber in subscribers.values where !subscriber.closing {
+        for subscriber in Array(subscribers.values) + Array(turnedAway.values) where !subscriber.closing {
             subscriber.closing = true
             subscriber.context.close(promise: nil)
         }
@@ -260,7 +298,7 @@ final class SubscriberHandler: ChannelInboundHandler {
         // and NIO then calls `channelInactive` from inside `add`, which must find the subscriber
         // to remove it (else it stays counted, holding a --max-subscribers slot for good).
         self.subscriber = subscriber
-        if !hub.add(subscriber) { self.subscriber = nil }
+        if !hub.add(subscriber), !subscriber.turnedAway { self.subscriber = nil }
         context.fireChannelActive()
     }
 

@@ -129,6 +129,36 @@ public final class MeltapSubscriber {
         }
     }
 
+    /// Connects for a status query only: no Subscribe, no waiting for the header.
+    private init(statusQueryTo socketPath: String, receiveTimeout: Duration) throws {
+        self.socketPath = socketPath
+        channels = nil
+        channelFilter = nil
+        descriptor = try Self.connect(to: socketPath)
+        header = StreamHeader(sampleRate: 0, frameRate: 0, bandCount: 0, latencySamples: 0, hopLength: 0,
+                              fftLength: 0, clampRule: "", configurationJSON: [], channels: [])
+        do {
+            try setReceiveTimeout(receiveTimeout)
+        } catch {
+            closeFileDescriptor(descriptor)
+            descriptor = -1
+            throw error
+        }
+    }
+
+    /// Asks the meltap serving `socketPath` for its status (`meltap status`) without subscribing:
+    /// connects, sends the request at once and returns the JSON document (docs/wire-format.md,
+    /// "Status"). A status query takes none of the server's `--max-subscribers` places: when all
+    /// are taken, the server refuses the connection as a subscriber but still answers its request.
+    /// - Parameter timeout: how long to wait for any data; a server older than the status
+    ///   message ignores the request.
+    /// - Throws: `MeltapClientError` as `requestStatus()`, and as `init` for the connection.
+    public static func requestStatus(socketPath: String, timeout: Duration) throws -> [UInt8] {
+        let query = try MeltapSubscriber(statusQueryTo: socketPath, receiveTimeout: timeout)
+        defer { query.close() }
+        return try query.requestStatus()
+    }
+
     deinit { close() }
 
     /// Closes the connection; later reads return nil.
@@ -173,25 +203,32 @@ public final class MeltapSubscriber {
     }
 
     /// Asks the server for its status (`meltap status`) and returns the JSON document it sends
-    /// (docs/wire-format.md, "Status"). Frames, stats and headers that arrive first are skipped;
-    /// from then on this connection gets no frames. Set a `receiveTimeout` at `init`: a server
-    /// older than the status message ignores the request.
-    /// - Throws: `MeltapClientError` `.timedOut` when no answer came in time, `.connectionClosed`
-    ///   when the server closed the connection instead.
+    /// (docs/wire-format.md, "Status"). Frames, stats, headers and a Refusal that arrive first
+    /// are skipped; from then on this connection gets no frames and takes no `--max-subscribers`
+    /// place. Set a `receiveTimeout` at `init`: a server older than the status message ignores
+    /// the request.
+    /// - Throws: `MeltapClientError` `.timedOut` when no answer came in time, `.refused` when the
+    ///   server refused the connection and closed it without a status, `.connectionClosed` when
+    ///   it closed it otherwise.
     public func requestStatus() throws -> [UInt8] {
         try sendAll(try WireEncoder.encode(.statusRequest))
+        // A server at its --max-subscribers limit refuses the connection as a subscriber and
+        // answers the request after; one older than that closes it: then the refusal is the error.
+        var refusal: Refusal?
         do {
             while let message = try readMessage() {
                 switch message {
                 case .status(let json): return json
-                case .refusal(let refusal): throw Self.refused(refusal, socketPath)
+                case .refusal(let refused): refusal = refused
                 default: continue
                 }
             }
         } catch let error as MeltapClientError where error.code == .timedOut {
+            if let refusal { throw Self.refused(refusal, socketPath) }
             throw MeltapClientError(.timedOut, "meltap at \(socketPath) did not answer the status request in time: "
                                     + "it may be older than `meltap status` (upgrade it) or stuck (see its log)")
         }
+        if let refusal { throw Self.refused(refusal, socketPath) }
         throw MeltapClientError(.connectionClosed, "meltap at \(socketPath) closed the connection without a status")
     }
 

@@ -95,9 +95,7 @@ struct StatusCommand: ParsableCommand {
 
     /// Connects to `path`, asks for the status and decodes it.
     static func query(_ path: String, timeout: Double) throws -> LiveStatus {
-        let subscriber = try MeltapSubscriber(socketPath: path, receiveTimeout: .milliseconds(Int(timeout * 1000)))
-        defer { subscriber.close() }
-        let json = try subscriber.requestStatus()
+        let json = try MeltapSubscriber.requestStatus(socketPath: path, timeout: .milliseconds(Int(timeout * 1000)))
         do {
             return try LiveStatus.decode(json)
         } catch {

@@ -186,7 +186,7 @@ struct StreamRun {
         return StreamRun(frames: finished, rawFrames: raw, frameCount: expectedIndex)
     }
 
-    /// The frame count PRESETS.md gives, written out independently of `MelConfiguration.frameCount`.
+    /// The frame count docs/presets.md gives, written out independently of `MelConfiguration.frameCount`.
     static func referenceFrameCount(_ c: MelConfiguration, sampleCount n: Int) -> Int {
         guard n > 0 else { return 0 }
         switch c.framing {
@@ -196,7 +196,7 @@ struct StreamRun {
         }
     }
 
-    /// The input index of frame t's first sample per PRESETS.md: t·hop − n_fft/2 centred,
+    /// The input index of frame t's first sample per docs/presets.md: t·hop − n_fft/2 centred,
     /// t·shift for snip_edges, t·shift + shift/2 − L/2 without snip_edges.
     static func referenceFirstSample(_ c: MelConfiguration, frame t: Int) -> Int {
         switch c.framing {
@@ -236,7 +236,7 @@ struct StreamRun {
         }
     }
 
-    /// `firstSample(ofFrame:)` follows PRESETS.md, and the frames really cover those samples: a
+    /// `firstSample(ofFrame:)` follows docs/presets.md, and the frames really cover those samples: a
     /// single impulse shows up exactly in the frames whose span contains it.
     @Test(arguments: [
         StreamCase(name: "librosa", preset: .librosa, sampleRate: 16000),
@@ -321,7 +321,7 @@ struct StreamRun {
         }
     }
 
-    /// The padding, checked against PRESETS.md independently: centred (zero or reflect) and
+    /// The padding, checked against docs/presets.md independently: centred (zero or reflect) and
     /// Kaldi snip_edges=false framing give exactly the frames of un-padded framing (`.none`) run
     /// over the signal padded by hand (zeros; reflect without repeating the edge; Kaldi's
     /// symmetric reflection, repeated while out of range), short signals included.

@@ -4,8 +4,8 @@ import MelFiles
 import Testing
 
 /// The micro preset's golden vectors: int16 inputs and the uint16 frames pymicro-features 2.0.2
-/// made from them, fed 160 samples per call (`Fixtures/micro`, copied from
-/// ../shared/vectors/micro; generator ../shared/vectors/make_micro_vectors.py).
+/// made from them, fed 160 samples per call (`Fixtures/micro`; generator
+/// Fixtures/make_micro_vectors.py; docs/micro.md).
 enum MicroFixtures {
     static let directory = Fixtures.directory.appendingPathComponent("micro")
 

@@ -3,7 +3,7 @@ import MelFiles
 import Testing
 
 /// Parity with the golden outputs of librosa 0.11, kaldi-native-fbank 1.22.5 and the numpy
-/// emulations of torchaudio and Whisper, at the tolerances of PRESETS.md or tighter.
+/// emulations of torchaudio and Whisper, at the tolerances of docs/presets.md or tighter.
 @Suite struct PresetParityTests {
     static let rates = [16000, 48000]
 
@@ -113,7 +113,7 @@ import Testing
         // Compare as bins × bands.
         let dense = bank.denseMatrix()
         let transposed = (0..<bank.binCount).flatMap { k in (0..<bank.bandCount).map { dense[$0][k] } }
-        // PRESETS.md allows rtol 1e-3; our float32 emulation of torch's linspace is within 1e-5
+        // docs/presets.md allows rtol 1e-3; our float32 emulation of torch's linspace is within 1e-5
         // absolute (weights ≤ 1): powf and numpy's float32 power differ in the last bits.
         expectParity(transposed, expected, layout: .framesByBands, metric: .absolute, tolerance: 1e-5,
                      label: "torchaudio filterbank \(sr)")

@@ -68,7 +68,7 @@ struct SweepPoint: Sendable, CustomStringConvertible {
     }
 }
 
-/// The librosa-style bank computed in float64 straight from the formulas of PRESETS.md
+/// The librosa-style bank computed in float64 straight from the formulas of docs/presets.md
 /// ("Mel scales", "Triangles in Hz"), independent of `MelFilterbank`.
 enum ReferenceMelBank {
     static func mel(_ f: Double, _ scale: MelScale) -> Double {

@@ -14,7 +14,7 @@ import Testing
 /// `PresetParityTests`.
 ///
 /// The two resamplers are different filters (soxr's HQ vs libsamplerate's sinc), so the error is
-/// not float round-off and PRESETS.md's tolerances (made for the same samples) do not all apply.
+/// not float round-off and docs/presets.md's tolerances (made for the same samples) do not all apply.
 /// Errors are reported per band (printed as `RESAMPLED` lines), split at 7 kHz: near Nyquist the
 /// two anti-alias filters roll off differently, so the top bands see different attenuation of the
 /// same content. The bounds and their reasons are at `cases`; figures in docs/parity.md,
@@ -41,8 +41,8 @@ import Testing
     /// The bounds asserted for sinc-best, about 1.5× the figures measured here
     /// (docs/parity.md, "Resampled input"; measured 48 kHz / 44.1 kHz in the comments).
     ///
-    /// Why some are looser than PRESETS.md (Whisper log-mel atol 1e-4, Kaldi log fbank 2e-3 nats):
-    /// PRESETS.md's tolerances are float32 round-off on *the same samples*. Here the samples differ:
+    /// Why some are looser than docs/presets.md (Whisper log-mel atol 1e-4, Kaldi log fbank 2e-3 nats):
+    /// docs/presets.md's tolerances are float32 round-off on *the same samples*. Here the samples differ:
     /// soxr HQ and libsamplerate BEST are different filters, and their 16 kHz outputs differ by
     /// 4e-5 rms on this signal (peak 0.7; no delay or gain offset: 1e-7 samples, < 3e-6 dB at the
     /// three sines). So:
@@ -61,7 +61,7 @@ import Testing
     ///   (0.068 / 0.053). Kaldi 80 bins: bands 78 and 79 (7.48, 7.74 kHz) are narrower and sit in
     ///   the roll-off: 1.8 nats (1.21 / 1.37), p99 0.8 (0.55 / 0.63, the 2 top bands are 2.5 % of
     ///   the entries).
-    /// * Kaldi below 7 kHz keeps PRESETS.md's 2e-3 nats (measured 23 bins 2.2e-4 / 1.4e-3,
+    /// * Kaldi below 7 kHz keeps docs/presets.md's 2e-3 nats (measured 23 bins 2.2e-4 / 1.4e-3,
     ///   80 bins 4.7e-4 / 1.7e-3), after the 80 dB floor explained in `measure`.
     static let cases: [Case] = [
         Case(output: "whisper_logmel80", inputRate: 48000, belowBound: 3e-4, startBound: 1e-2, topBound: 0.15, p99Bound: 0.035),

@@ -5,7 +5,7 @@ import Testing
 
 /// Issue 14's references: the linear spectrogram, amplitude dB and librosa's `ref=np.max` /
 /// `np.min`, against `Fixtures/spectrogram` (generator: `Fixtures/make_spectrogram_vectors.py`,
-/// librosa 0.11.0; torchaudio's `Spectrogram` emulated in numpy). Tolerances are PRESETS.md's
+/// librosa 0.11.0; torchaudio's `Spectrogram` emulated in numpy). Tolerances are docs/presets.md's
 /// for the same quantity: power and magnitude rtol 1e-5 (librosa) and 1e-3 (torchaudio), dB
 /// atol 2e-4.
 @Suite struct SpectrogramParityTests {

@@ -3,7 +3,7 @@
 // dlsym(RTLD_DEFAULT, ...) at setup and calls them around every JACK realtime callback; without
 // the shim they are absent and nothing is called.
 //
-// After the reference shim in the meltap design notes (shared/tools/rtguard.c, 44 lines), with
+// Grown from a 44-line reference shim in the meltap design notes (malloc/free counting only), with
 // memalign/valloc added. Build:  cc -O2 -shared -fPIC -o librtguard.so Tools/rtguard/rtguard.c
 // Use:    LD_PRELOAD=$PWD/librtguard.so meltap run ...   (meltap prints the counts at exit)
 // Set RTGUARD_ABORT=1 to abort with a backtrace at the first heap call in a realtime region.

@@ -1,4 +1,4 @@
-/// The reference frontends meltap reproduces (`../shared/spec/PRESETS.md` pins each one).
+/// The reference frontends meltap reproduces (docs/presets.md pins each one).
 public enum MelPreset: String, Codable, Sendable, CaseIterable {
     /// librosa 0.10/0.11 `feature.melspectrogram` defaults.
     case librosa
@@ -9,7 +9,7 @@ public enum MelPreset: String, Codable, Sendable, CaseIterable {
     /// OpenAI Whisper `log_mel_spectrogram`.
     case whisper
     /// The TFLite-Micro audio frontend as pymicro-features 2.0.2 runs it, bit for bit: the
-    /// features microWakeWord and microVAD models consume (`../shared/spec/MICRO.md`).
+    /// features microWakeWord and microVAD models consume (docs/micro.md).
     case micro
 
     /// The only sample rate the preset accepts, in Hz (its models are trained at it); nil when

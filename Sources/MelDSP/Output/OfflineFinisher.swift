@@ -3,7 +3,7 @@
 /// at the global maximum − 8 followed by (x + 4)/4.
 ///
 /// Use with frames from a `MelAnalyzer` built with `ClampRule.deferred`: the result equals the
-/// reference's offline output. Live streams use `ClampRule.running` instead (see PRESETS.md,
+/// reference's offline output. Live streams use `ClampRule.running` instead (see docs/presets.md,
 /// "Streaming").
 public struct OfflineFinisher: Sendable {
     public let configuration: MelConfiguration

@@ -18,6 +18,10 @@ import Synchronization
 /// planned with `FFTW_ESTIMATE`. Either way the choice depends only on the length, the precision,
 /// the FFTW build and the CPU, never on timing, on files or on what the process planned before:
 /// the planner's table is emptied before and after each wisdom plan, under `plannerLock`.
+///
+/// `RealFFT.$compiledWisdom.withValue(false) { … }` plans everything in its scope (that task
+/// only) with `FFTW_ESTIMATE`, as on a machine where the wisdom does not apply;
+/// `WisdomFallbackTests` checks that those frames stay within the presets' tolerances.
 public final class RealFFT: @unchecked Sendable {
     /// `n_fft`.
     public let length: Int
@@ -28,6 +32,14 @@ public final class RealFFT: @unchecked Sendable {
     public let outputDouble: UnsafeMutablePointer<Double>?
     /// The FFTW plan (an `fftwf_plan` or `fftw_plan`) bound to the buffers. Owned.
     public let plan: OpaquePointer
+    /// Whether `plan` was rebuilt from the compiled-in wisdom (false: `FFTW_ESTIMATE`).
+    public let plannedFromWisdom: Bool
+
+    /// Whether `init` may plan from the compiled-in wisdom: true unless a caller's task says
+    /// otherwise. False forces the `FFTW_ESTIMATE` fallback that a machine without the recorded
+    /// codelets (or another FFTW version) gets, so tests can check those frames too. Task-local:
+    /// other tasks, and the live client, are unaffected.
+    @TaskLocal public static var compiledWisdom = true
 
     /// FFTW's planner is not thread-safe; plans are made and destroyed under this lock.
     static let plannerLock = Mutex(())
@@ -36,6 +48,7 @@ public final class RealFFT: @unchecked Sendable {
         self.length = length
         self.precision = precision
         let bins = length / 2 + 1
+        let wisdom = RealFFT.compiledWisdom && RealFFT.wisdomLengths.contains(length)
         switch precision {
         case .single:
             let input = fftwf_alloc_real(length)!, output = fftwf_alloc_complex(bins)!
@@ -46,9 +59,11 @@ public final class RealFFT: @unchecked Sendable {
             outputSingle = floats
             inputDouble = nil
             outputDouble = nil
-            plan = RealFFT.plannerLock.withLock { _ in
-                UncheckedPlan(RealFFT.planSingle(length: length, input: input, output: output))
-            }.plan
+            let planned = RealFFT.plannerLock.withLock { _ in
+                RealFFT.planSingle(length: length, wisdom: wisdom, input: input, output: output)
+            }
+            plan = planned.plan
+            plannedFromWisdom = planned.fromWisdom
         case .double:
             let input = fftw_alloc_real(length)!, output = fftw_alloc_complex(bins)!
             input.initialize(repeating: 0, count: length)
@@ -58,20 +73,22 @@ public final class RealFFT: @unchecked Sendable {
             outputSingle = nil
             inputDouble = input
             outputDouble = doubles
-            plan = RealFFT.plannerLock.withLock { _ in
-                UncheckedPlan(RealFFT.planDouble(length: length, input: input, output: output))
-            }.plan
+            let planned = RealFFT.plannerLock.withLock { _ in
+                RealFFT.planDouble(length: length, wisdom: wisdom, input: input, output: output)
+            }
+            plan = planned.plan
+            plannedFromWisdom = planned.fromWisdom
         }
     }
 
     /// The lengths `FFTWisdom` holds plans for (float32 and float64 alike).
     public static let wisdomLengths: Set<Int> = [256, 400, 512, 1024, 2048]
 
-    /// The float32 plan for `length`: from the compiled-in wisdom when it applies, else
-    /// FFTW_ESTIMATE. Call with `plannerLock` held.
-    private static func planSingle(length: Int, input: UnsafeMutablePointer<Float>,
-                                   output: UnsafeMutablePointer<fftwf_complex>) -> OpaquePointer {
-        if wisdomLengths.contains(length) {
+    /// The float32 plan for `length`, and whether it came from the wisdom: from the compiled-in
+    /// wisdom when `wisdom` is set and it applies, else FFTW_ESTIMATE. Call with `plannerLock` held.
+    private static func planSingle(length: Int, wisdom: Bool, input: UnsafeMutablePointer<Float>,
+                                   output: UnsafeMutablePointer<fftwf_complex>) -> UncheckedPlan {
+        if wisdom {
             // Only the imported wisdom in the table: the plan cannot depend on earlier planning.
             fftwf_forget_wisdom()
             let imported = fftwf_import_wisdom_from_string(FFTWisdom.single) != 0
@@ -79,23 +96,23 @@ public final class RealFFT: @unchecked Sendable {
                 ? fftwf_plan_dft_r2c_1d(Int32(length), input, output, UInt32(FFTW_PATIENT | FFTW_WISDOM_ONLY)) : nil
             // Emptied again, so estimate plans made later see no wisdom either.
             fftwf_forget_wisdom()
-            if let plan { return plan }
+            if let plan { return UncheckedPlan(plan, fromWisdom: true) }
         }
-        return fftwf_plan_dft_r2c_1d(Int32(length), input, output, UInt32(FFTW_ESTIMATE))!
+        return UncheckedPlan(fftwf_plan_dft_r2c_1d(Int32(length), input, output, UInt32(FFTW_ESTIMATE))!)
     }
 
     /// The float64 counterpart of `planSingle`.
-    private static func planDouble(length: Int, input: UnsafeMutablePointer<Double>,
-                                   output: UnsafeMutablePointer<fftw_complex>) -> OpaquePointer {
-        if wisdomLengths.contains(length) {
+    private static func planDouble(length: Int, wisdom: Bool, input: UnsafeMutablePointer<Double>,
+                                   output: UnsafeMutablePointer<fftw_complex>) -> UncheckedPlan {
+        if wisdom {
             fftw_forget_wisdom()
             let imported = fftw_import_wisdom_from_string(FFTWisdom.double) != 0
             let plan = imported
                 ? fftw_plan_dft_r2c_1d(Int32(length), input, output, UInt32(FFTW_PATIENT | FFTW_WISDOM_ONLY)) : nil
             fftw_forget_wisdom()
-            if let plan { return plan }
+            if let plan { return UncheckedPlan(plan, fromWisdom: true) }
         }
-        return fftw_plan_dft_r2c_1d(Int32(length), input, output, UInt32(FFTW_ESTIMATE))!
+        return UncheckedPlan(fftw_plan_dft_r2c_1d(Int32(length), input, output, UInt32(FFTW_ESTIMATE))!)
     }
 
     deinit {
@@ -110,8 +127,13 @@ public final class RealFFT: @unchecked Sendable {
     }
 }
 
-/// Carries a plan pointer across the planner lock; plans are only used by their owner.
+/// Carries a plan pointer (and whether it came from the wisdom) across the planner lock; plans
+/// are only used by their owner.
 private struct UncheckedPlan: @unchecked Sendable {
     let plan: OpaquePointer
-    init(_ plan: OpaquePointer) { self.plan = plan }
+    let fromWisdom: Bool
+    init(_ plan: OpaquePointer, fromWisdom: Bool = false) {
+        self.plan = plan
+        self.fromWisdom = fromWisdom
+    }
 }

@@ -3,7 +3,7 @@ import MelDSP
 import MelFiles
 import Testing
 
-/// Golden vectors copied from ../shared/vectors (generator: Fixtures/make_vectors.py).
+/// Golden vectors in `Fixtures` (generator: Fixtures/make_vectors.py; see Fixtures/README.md).
 enum Fixtures {
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Fixtures")
