@@ -1,0 +1,300 @@
+#include "micro_kernels.h"
+
+#include <stdlib.h>
+
+/* A complex int16 pair as one uint32: real part low, imaginary part high. */
+static uint32_t pair(int re, int im) {
+    return (uint32_t)(uint16_t)(int16_t)re | (uint32_t)(uint16_t)(int16_t)im << 16;
+}
+
+void meltap_micro_fft_plan_make(const int16_t *twiddle_re, const int16_t *twiddle_im,
+                                const int16_t *super_re, const int16_t *super_im,
+                                meltap_micro_fft_plan *plan) {
+    /* Twiddles lie in [−32767, 32767], so −d never wraps. */
+    plan->leaf_a = pair(twiddle_re[0], -twiddle_im[0]);
+    plan->leaf_b = pair(twiddle_im[0], twiddle_re[0]);
+    for (int level = 0; level < 3; level++) {
+        int m = 4 << (2 * level), stride = 64 / m;
+        for (int q = 1; q <= 3; q++) {
+            for (int k = 0; k < 64; k++) {
+                int t = k < m ? q * k * stride : 0;
+                plan->level_a[level][q - 1][k] = pair(twiddle_re[t], -twiddle_im[t]);
+                plan->level_b[level][q - 1][k] = pair(twiddle_im[t], twiddle_re[t]);
+            }
+        }
+    }
+    for (int i = 0; i < 128; i++) {
+        plan->super_a[i] = pair(super_re[i], -super_im[i]);
+        plan->super_b[i] = pair(super_im[i], super_re[i]);
+    }
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define AVX2 __attribute__((target("avx2"), always_inline)) static inline
+
+/* (v·k + 2^14) >> 15 on every int16 lane (kissfft's DIVSCALAR, k = 32767 / divisor). */
+AVX2 __m256i scaled(__m256i v, short k) { return _mm256_mulhrs_epi16(v, _mm256_set1_epi16(k)); }
+
+/* x·t for eight complex pairs: sround(a·c − b·d), sround(a·d + b·c), each stored as int16 by
+   truncation (kissfft's C_MUL into an int16 kiss_fft_cpx). ta = (c, −d), tb = (d, c). */
+AVX2 __m256i product(__m256i x, __m256i ta, __m256i tb) {
+    const __m256i half = _mm256_set1_epi32(1 << 14);
+    __m256i re = _mm256_srai_epi32(_mm256_add_epi32(_mm256_madd_epi16(x, ta), half), 15);
+    __m256i im = _mm256_srai_epi32(_mm256_add_epi32(_mm256_madd_epi16(x, tb), half), 15);
+    return _mm256_blend_epi16(re, _mm256_slli_epi32(im, 16), 0xAA);
+}
+
+/* (re, im) → (im, −re) with int16 wrap: the −j rotation of kf_bfly4 (forward). */
+AVX2 __m256i rotated(__m256i x) {
+    const __m256i swap = _mm256_setr_epi8(2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13,
+                                          2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
+    return _mm256_sign_epi16(_mm256_shuffle_epi8(x, swap), _mm256_set1_epi32((int)0xFFFF0001u));
+}
+
+/* One kf_bfly4 (forward) on eight independent butterflies, in place in v0…v3. */
+AVX2 void butterfly(__m256i *v0, __m256i *v1, __m256i *v2, __m256i *v3,
+                    __m256i a1, __m256i b1, __m256i a2, __m256i b2, __m256i a3, __m256i b3) {
+    __m256i f0 = scaled(*v0, 8191), f1 = scaled(*v1, 8191);   /* C_FIXDIV(·, 4) */
+    __m256i f2 = scaled(*v2, 8191), f3 = scaled(*v3, 8191);
+    __m256i s0 = product(f1, a1, b1), s1 = product(f2, a2, b2), s2 = product(f3, a3, b3);
+    __m256i s5 = _mm256_sub_epi16(f0, s1), g0 = _mm256_add_epi16(f0, s1);
+    __m256i s3 = _mm256_add_epi16(s0, s2), s4 = rotated(_mm256_sub_epi16(s0, s2));
+    *v2 = _mm256_sub_epi16(g0, s3);
+    *v0 = _mm256_add_epi16(g0, s3);
+    *v1 = _mm256_add_epi16(s5, s4);   /* (s5r + s4i, s5i − s4r) */
+    *v3 = _mm256_sub_epi16(s5, s4);   /* (s5r − s4i, s5i + s4r) */
+}
+
+/* ⌊(a + b) / 2⌋ and ⌊(a − b) / 2⌋ of int16 lanes, exact (the results always fit in int16):
+   a + b = (a ^ b) + 2·(a & b) and a − b = (a ^ b) − 2·(~a & b), read as signed. */
+AVX2 __m256i half_sum(__m256i a, __m256i b) {
+    return _mm256_add_epi16(_mm256_and_si256(a, b), _mm256_srai_epi16(_mm256_xor_si256(a, b), 1));
+}
+AVX2 __m256i half_difference(__m256i a, __m256i b) {
+    return _mm256_sub_epi16(_mm256_srai_epi16(_mm256_xor_si256(a, b), 1), _mm256_andnot_si256(a, b));
+}
+
+__attribute__((target("avx2")))
+int meltap_micro_window_avx2(const int16_t *x, const int16_t *w, int16_t *y, long n) {
+    __m256i maximum = _mm256_setzero_si256();
+    for (long i = 0; i < n; i += 16) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(x + i)), b = _mm256_loadu_si256((const __m256i *)(w + i));
+        /* Bits 12…27 of the int32 product: the low half's top four bits and the high half's low twelve. */
+        __m256i v = _mm256_or_si256(_mm256_srli_epi16(_mm256_mullo_epi16(a, b), 12),
+                                    _mm256_slli_epi16(_mm256_mulhi_epi16(a, b), 4));
+        _mm256_storeu_si256((__m256i *)(y + i), v);
+        maximum = _mm256_max_epi16(maximum, _mm256_abs_epi16(v));   /* |−32768| = −32768: never the maximum */
+    }
+    __m128i m = _mm_max_epi16(_mm256_castsi256_si128(maximum), _mm256_extracti128_si256(maximum, 1));
+    m = _mm_max_epi16(m, _mm_shuffle_epi32(m, _MM_SHUFFLE(1, 0, 3, 2)));
+    m = _mm_max_epi16(m, _mm_shuffle_epi32(m, _MM_SHUFFLE(2, 3, 0, 1)));
+    m = _mm_max_epi16(m, _mm_shufflelo_epi16(m, _MM_SHUFFLE(2, 3, 0, 1)));
+    unsigned top = (uint16_t)_mm_extract_epi16(m, 0);
+    int leading_zeros = top == 0 ? 16 : __builtin_clz(top) - 16;
+    int shift = leading_zeros - 1;
+    const __m128i count = _mm_cvtsi32_si128(shift);
+    for (long i = 0; i < n; i += 16) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(y + i));
+        _mm256_storeu_si256((__m256i *)(y + i), _mm256_sll_epi16(v, count));
+    }
+    return shift;
+}
+
+__attribute__((target("avx2")))
+void meltap_micro_fft_avx2(const int16_t *input, const meltap_micro_fft_plan *plan,
+                           uint32_t *work, uint32_t *bins) {
+    const uint32_t *points = (const uint32_t *)input;   /* 256 packed points (x[2j], x[2j + 1]) */
+
+    /* Leaf level (m = 1), straight from the input: the block at position 4·b reads points
+       r, r + 64, r + 128, r + 192 with r the base-4 reversal of b, so eight blocks with
+       r = 8g … 8g + 7 load four contiguous vectors. Lane l (r = 8g + l, digits d0 = l & 3,
+       d1 = (l >> 2) + 2·(g & 1), d2 = g >> 1) belongs to block b = 16·d0 + 4·d1 + d2; a 4 × 4
+       transpose per 128-bit half turns the four outputs into that block's four positions. */
+    {
+        const __m256i a = _mm256_set1_epi32((int)plan->leaf_a), b = _mm256_set1_epi32((int)plan->leaf_b);
+        for (int g = 0; g < 8; g++) {
+            __m256i v0 = _mm256_loadu_si256((const __m256i *)(points + 8 * g));
+            __m256i v1 = _mm256_loadu_si256((const __m256i *)(points + 8 * g + 64));
+            __m256i v2 = _mm256_loadu_si256((const __m256i *)(points + 8 * g + 128));
+            __m256i v3 = _mm256_loadu_si256((const __m256i *)(points + 8 * g + 192));
+            butterfly(&v0, &v1, &v2, &v3, a, b, a, b, a, b);
+            __m256i t0 = _mm256_unpacklo_epi32(v0, v1), t1 = _mm256_unpackhi_epi32(v0, v1);
+            __m256i t2 = _mm256_unpacklo_epi32(v2, v3), t3 = _mm256_unpackhi_epi32(v2, v3);
+            __m256i rows[4] = {
+                _mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2),
+                _mm256_unpacklo_epi64(t1, t3), _mm256_unpackhi_epi64(t1, t3),
+            };
+            int low = 8 * (g & 1) + (g >> 1);   /* block of lane d0 = 0; the high half is 4 further */
+            for (int d0 = 0; d0 < 4; d0++) {
+                _mm_storeu_si128((__m128i *)(work + 4 * (16 * d0 + low)), _mm256_castsi256_si128(rows[d0]));
+                _mm_storeu_si128((__m128i *)(work + 4 * (16 * d0 + low + 4)), _mm256_extracti128_si256(rows[d0], 1));
+            }
+        }
+    }
+
+    /* m = 4: blocks of 16 points, two blocks per vector (k = 0…3 in each half). */
+    {
+        __m256i a[3], b[3];
+        for (int q = 0; q < 3; q++) {
+            a[q] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)plan->level_a[0][q]));
+            b[q] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)plan->level_b[0][q]));
+        }
+        for (int block = 0; block < 256; block += 32) {
+            uint32_t *p = work + block;
+            __m256i v0 = _mm256_loadu2_m128i((const __m128i *)(p + 16), (const __m128i *)(p));
+            __m256i v1 = _mm256_loadu2_m128i((const __m128i *)(p + 20), (const __m128i *)(p + 4));
+            __m256i v2 = _mm256_loadu2_m128i((const __m128i *)(p + 24), (const __m128i *)(p + 8));
+            __m256i v3 = _mm256_loadu2_m128i((const __m128i *)(p + 28), (const __m128i *)(p + 12));
+            butterfly(&v0, &v1, &v2, &v3, a[0], b[0], a[1], b[1], a[2], b[2]);
+            _mm256_storeu2_m128i((__m128i *)(p + 16), (__m128i *)(p), v0);
+            _mm256_storeu2_m128i((__m128i *)(p + 20), (__m128i *)(p + 4), v1);
+            _mm256_storeu2_m128i((__m128i *)(p + 24), (__m128i *)(p + 8), v2);
+            _mm256_storeu2_m128i((__m128i *)(p + 28), (__m128i *)(p + 12), v3);
+        }
+    }
+
+    /* m = 16 and 64: eight consecutive k per vector. */
+    for (int level = 1; level < 3; level++) {
+        int m = 4 << (2 * level);
+        for (int block = 0; block < 256; block += 4 * m) {
+            for (int k = 0; k < m; k += 8) {
+                uint32_t *p = work + block + k;
+                __m256i v0 = _mm256_loadu_si256((const __m256i *)(p));
+                __m256i v1 = _mm256_loadu_si256((const __m256i *)(p + m));
+                __m256i v2 = _mm256_loadu_si256((const __m256i *)(p + 2 * m));
+                __m256i v3 = _mm256_loadu_si256((const __m256i *)(p + 3 * m));
+#define TW(table, q) _mm256_loadu_si256((const __m256i *)(plan->table[level][q] + k))
+                butterfly(&v0, &v1, &v2, &v3, TW(level_a, 0), TW(level_b, 0), TW(level_a, 1), TW(level_b, 1),
+                          TW(level_a, 2), TW(level_b, 2));
+#undef TW
+                _mm256_storeu_si256((__m256i *)(p), v0);
+                _mm256_storeu_si256((__m256i *)(p + m), v1);
+                _mm256_storeu_si256((__m256i *)(p + 2 * m), v2);
+                _mm256_storeu_si256((__m256i *)(p + 3 * m), v3);
+            }
+        }
+    }
+
+    /* kiss_fftr's split into 257 bins. DC and Nyquist first (scalar), then k = 1…128 eight at a
+       time with the mirrored points n − k loaded as a vector and reversed. */
+    {
+        int16_t dc_re = (int16_t)work[0], dc_im = (int16_t)(work[0] >> 16);
+        int dcr = (int16_t)((dc_re * 16383 + 16384) >> 15), dci = (int16_t)((dc_im * 16383 + 16384) >> 15);
+        bins[0] = pair(dcr + dci, 0);
+        bins[256] = pair(dcr - dci, 0);
+        const __m256i reverse = _mm256_setr_epi32(7, 6, 5, 4, 3, 2, 1, 0);
+        const __m256i conjugate = _mm256_set1_epi32((int)0xFFFF0001u);   /* negate the imaginary half */
+        for (int k = 1; k <= 128; k += 8) {
+            __m256i pk = scaled(_mm256_loadu_si256((const __m256i *)(work + k)), 16383);
+            __m256i mirrored = _mm256_permutevar8x32_epi32(
+                _mm256_loadu_si256((const __m256i *)(work + 256 - k - 7)), reverse);   /* lane i: point 256 − k − i */
+            __m256i pnk = scaled(_mm256_sign_epi16(mirrored, conjugate), 16383);
+            __m256i f1 = _mm256_add_epi16(pk, pnk), f2 = _mm256_sub_epi16(pk, pnk);
+            __m256i tw = product(f2, _mm256_loadu_si256((const __m256i *)(plan->super_a + k - 1)),
+                                 _mm256_loadu_si256((const __m256i *)(plan->super_b + k - 1)));
+            /* HALF_OF: bin k = ((f1 + tw) / 2); bin n − k = ((f1r − twr) / 2, (twi − f1i) / 2). */
+            _mm256_storeu_si256((__m256i *)(bins + k), half_sum(f1, tw));
+            __m256i upper = _mm256_blend_epi16(half_difference(f1, tw), half_difference(tw, f1), 0xAA);
+            /* Stored after bin k's vector: at k = 128 this write wins, as in the C. */
+            _mm256_storeu_si256((__m256i *)(bins + 256 - k - 7), _mm256_permutevar8x32_epi32(upper, reverse));
+        }
+    }
+}
+
+/* rounded_sqrt(n) >> shift of four uint64 lanes (n < 2^52), as four uint32 in the low 128 bits. */
+AVX2 __m128i square_roots(__m256i n, __m128i shift) {
+    /* n < 2^52 as a double, exactly: its bits under 2^52's exponent, minus 2^52. */
+    const __m256i magic = _mm256_set1_epi64x(0x4330000000000000LL);
+    __m256d d = _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(n, magic)), _mm256_set1_pd(4503599627370496.0));
+    /* The correctly rounded root lies in [⌊√n⌋, ⌊√n⌋ + 1] (both representable), so its
+       truncation is ⌊√n⌋ or one more: one correction step makes it exact. */
+    __m256i r = _mm256_cvtepu32_epi64(_mm256_cvttpd_epi32(_mm256_sqrt_pd(d)));
+    r = _mm256_add_epi64(r, _mm256_cmpgt_epi64(_mm256_mul_epu32(r, r), n));   /* r·r > n: r − 1 */
+    __m256i remainder = _mm256_sub_epi64(n, _mm256_mul_epu32(r, r));
+    /* Round up when remainder > r, unless n < 2^32 and r = 0xFFFF (Sqrt32's cap); r < 2^26
+       never meets the 64-bit path's cap. */
+    __m256i small = _mm256_cmpeq_epi64(_mm256_srli_epi64(n, 32), _mm256_setzero_si256());
+    __m256i capped = _mm256_and_si256(small, _mm256_cmpeq_epi64(r, _mm256_set1_epi64x(0xFFFF)));
+    __m256i up = _mm256_andnot_si256(capped, _mm256_cmpgt_epi64(remainder, r));
+    r = _mm256_srl_epi64(_mm256_sub_epi64(r, up), shift);
+    return _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(r, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6)));
+}
+
+__attribute__((target("avx2")))
+void meltap_micro_sqrt_avx2(const uint64_t *n, uint32_t *out, long count, int shift) {
+    const __m128i s = _mm_cvtsi32_si128(shift);
+    for (long i = 0; i < count; i += 4) {
+        _mm_storeu_si128((__m128i *)(out + i), square_roots(_mm256_loadu_si256((const __m256i *)(n + i)), s));
+    }
+}
+
+__attribute__((target("avx2")))
+void meltap_micro_filterbank_avx2(const uint32_t *bins, uint32_t *energy, long start, long end,
+                                  const long *first, const long *weight_start, const long *width,
+                                  const uint32_t *weights, const uint32_t *unweights, long channels,
+                                  uint64_t *work, int shift, uint32_t *signal) {
+    /* Energy: pmaddwd of a pair with itself is re² + im² in int32; the one overflow
+       (re = im = −32768) wraps to 0x80000000, which is 2^31 as uint32, as in the C. */
+    long k = start;
+    for (; k + 8 <= end; k += 8) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(bins + k));
+        _mm256_storeu_si256((__m256i *)(energy + k), _mm256_madd_epi16(v, v));
+    }
+    for (; k < end; k++) {
+        int re = (int16_t)bins[k], im = (int16_t)(bins[k] >> 16);
+        energy[k] = (uint32_t)(re * re) + (uint32_t)(im * im);
+    }
+    /* Four bins per step in uint64 lanes (widths are multiples of 4). Integer sums: any order
+       gives the same bits. */
+    uint64_t carried = 0;   /* the previous channel's unweighted sum */
+    for (long c = 0; c < channels; c++) {
+        const uint32_t *e = energy + first[c], *w = weights + weight_start[c], *u = unweights + weight_start[c];
+        __m256i weighted = _mm256_setzero_si256(), unweighted = _mm256_setzero_si256();
+        for (long j = 0; j < width[c]; j += 4) {
+            __m256i value = _mm256_cvtepu32_epi64(_mm_loadu_si128((const __m128i *)(e + j)));
+            weighted = _mm256_add_epi64(weighted, _mm256_mul_epu32(value, _mm256_cvtepu32_epi64(_mm_loadu_si128((const __m128i *)(w + j)))));
+            unweighted = _mm256_add_epi64(unweighted, _mm256_mul_epu32(value, _mm256_cvtepu32_epi64(_mm_loadu_si128((const __m128i *)(u + j)))));
+        }
+        __m128i ws = _mm_add_epi64(_mm256_castsi256_si128(weighted), _mm256_extracti128_si256(weighted, 1));
+        __m128i us = _mm_add_epi64(_mm256_castsi256_si128(unweighted), _mm256_extracti128_si256(unweighted, 1));
+        work[c] = carried + (uint64_t)_mm_cvtsi128_si64(ws) + (uint64_t)_mm_extract_epi64(ws, 1);
+        carried = (uint64_t)_mm_cvtsi128_si64(us) + (uint64_t)_mm_extract_epi64(us, 1);
+    }
+    /* Output channel j is accumulator j + 1. */
+    const __m128i s = _mm_cvtsi32_si128(shift);
+    long j = 0;
+    for (; j + 4 <= channels - 1; j += 4) {
+        _mm_storeu_si128((__m128i *)(signal + j), square_roots(_mm256_loadu_si256((const __m256i *)(work + 1 + j)), s));
+    }
+    if (j < channels - 1) {   /* a short last group: through a padded copy */
+        uint64_t rest[4] = {0, 0, 0, 0};
+        uint32_t roots[4];
+        for (long i = j; i < channels - 1; i++) rest[i - j] = work[1 + i];
+        _mm_storeu_si128((__m128i *)roots, square_roots(_mm256_loadu_si256((const __m256i *)rest), s));
+        for (long i = j; i < channels - 1; i++) signal[i] = roots[i - j];
+    }
+}
+
+#else
+
+int meltap_micro_window_avx2(const int16_t *x, const int16_t *w, int16_t *y, long n) {
+    (void)x; (void)w; (void)y; (void)n; abort();
+}
+void meltap_micro_fft_avx2(const int16_t *input, const meltap_micro_fft_plan *plan,
+                           uint32_t *work, uint32_t *bins) {
+    (void)input; (void)plan; (void)work; (void)bins; abort();
+}
+void meltap_micro_filterbank_avx2(const uint32_t *bins, uint32_t *energy, long start, long end,
+                                  const long *first, const long *weight_start, const long *width,
+                                  const uint32_t *weights, const uint32_t *unweights, long channels,
+                                  uint64_t *work, int shift, uint32_t *signal) {
+    (void)bins; (void)energy; (void)start; (void)end; (void)first; (void)weight_start; (void)width;
+    (void)weights; (void)unweights; (void)channels; (void)work; (void)shift; (void)signal; abort();
+}
+void meltap_micro_sqrt_avx2(const uint64_t *n, uint32_t *out, long count, int shift) {
+    (void)n; (void)out; (void)count; (void)shift; abort();
+}
+
+#endif
