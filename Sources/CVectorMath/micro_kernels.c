@@ -77,6 +77,23 @@ AVX2 __m256i half_difference(__m256i a, __m256i b) {
 }
 
 __attribute__((target("avx2")))
+void meltap_micro_int16_avx2(const float *x, int16_t *y, long n) {
+    const __m256 scale = _mm256_set1_ps(32768.0f), low = _mm256_set1_ps(-32768.0f), high = _mm256_set1_ps(32767.0f);
+    for (long i = 0; i < n; i += 16) {
+        __m256i v[2];
+        for (int h = 0; h < 2; h++) {
+            __m256 a = _mm256_mul_ps(_mm256_loadu_ps(x + i + 8 * h), scale);          /* exact: a power of two */
+            __m256 clamped = _mm256_min_ps(_mm256_max_ps(a, low), high);            /* NaN becomes −32768 here … */
+            clamped = _mm256_and_ps(clamped, _mm256_cmp_ps(a, a, _CMP_ORD_Q));      /* … and 0 here */
+            v[h] = _mm256_cvtps_epi32(clamped);                                     /* nearest, ties to even */
+        }
+        /* packs works per 128-bit half (0–3, 8–11 | 4–7, 12–15); no saturation: values fit. */
+        __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi32(v[0], v[1]), _MM_SHUFFLE(3, 1, 2, 0));
+        _mm256_storeu_si256((__m256i *)(y + i), packed);
+    }
+}
+
+__attribute__((target("avx2")))
 int meltap_micro_window_avx2(const int16_t *x, const int16_t *w, int16_t *y, long n) {
     __m256i maximum = _mm256_setzero_si256();
     for (long i = 0; i < n; i += 16) {
@@ -246,21 +263,21 @@ void meltap_micro_filterbank_avx2(const uint32_t *bins, uint32_t *energy, long s
         int re = (int16_t)bins[k], im = (int16_t)(bins[k] >> 16);
         energy[k] = (uint32_t)(re * re) + (uint32_t)(im * im);
     }
-    /* Four bins per step in uint64 lanes (widths are multiples of 4). Integer sums: any order
-       gives the same bits. */
-    uint64_t carried = 0;   /* the previous channel's unweighted sum */
+    /* Four bins per step in uint64 lanes (widths are multiples of 4); accumulator c starts as
+       channel c − 1's unweighted lanes, so one horizontal sum per channel. Integer sums: any
+       order gives the same bits. */
+    __m256i carried = _mm256_setzero_si256();
     for (long c = 0; c < channels; c++) {
         const uint32_t *e = energy + first[c], *w = weights + weight_start[c], *u = unweights + weight_start[c];
-        __m256i weighted = _mm256_setzero_si256(), unweighted = _mm256_setzero_si256();
+        __m256i weighted = carried, unweighted = _mm256_setzero_si256();
         for (long j = 0; j < width[c]; j += 4) {
             __m256i value = _mm256_cvtepu32_epi64(_mm_loadu_si128((const __m128i *)(e + j)));
             weighted = _mm256_add_epi64(weighted, _mm256_mul_epu32(value, _mm256_cvtepu32_epi64(_mm_loadu_si128((const __m128i *)(w + j)))));
             unweighted = _mm256_add_epi64(unweighted, _mm256_mul_epu32(value, _mm256_cvtepu32_epi64(_mm_loadu_si128((const __m128i *)(u + j)))));
         }
-        __m128i ws = _mm_add_epi64(_mm256_castsi256_si128(weighted), _mm256_extracti128_si256(weighted, 1));
-        __m128i us = _mm_add_epi64(_mm256_castsi256_si128(unweighted), _mm256_extracti128_si256(unweighted, 1));
-        work[c] = carried + (uint64_t)_mm_cvtsi128_si64(ws) + (uint64_t)_mm_extract_epi64(ws, 1);
-        carried = (uint64_t)_mm_cvtsi128_si64(us) + (uint64_t)_mm_extract_epi64(us, 1);
+        __m128i sums = _mm_add_epi64(_mm256_castsi256_si128(weighted), _mm256_extracti128_si256(weighted, 1));
+        work[c] = (uint64_t)_mm_cvtsi128_si64(sums) + (uint64_t)_mm_extract_epi64(sums, 1);
+        carried = unweighted;
     }
     /* Output channel j is accumulator j + 1. */
     const __m128i s = _mm_cvtsi32_si128(shift);
@@ -279,6 +296,7 @@ void meltap_micro_filterbank_avx2(const uint32_t *bins, uint32_t *energy, long s
 
 #else
 
+void meltap_micro_int16_avx2(const float *x, int16_t *y, long n) { (void)x; (void)y; (void)n; abort(); }
 int meltap_micro_window_avx2(const int16_t *x, const int16_t *w, int16_t *y, long n) {
     (void)x; (void)w; (void)y; (void)n; abort();
 }

@@ -133,6 +133,26 @@ struct MicroKernelTests {
         #expect(mismatches == 0)
     }
 
+    /// The float → int16 rule on ties (k + ½)/32768, the clamp edges, ±∞, NaN, ±0, subnormals
+    /// and random values over ±2.
+    @Test func int16ConversionEqualsTheSwiftRule() {
+        var g = Generator(state: 5)
+        var values: [Float] = [.nan, -.nan, .infinity, -.infinity, 0, -0.0, .leastNonzeroMagnitude, -.leastNonzeroMagnitude,
+                               1, -1, 32767.5 / 32768, 32766.5 / 32768, -32768.5 / 32768, -32767.5 / 32768, 2, -2,
+                               .greatestFiniteMagnitude, -.greatestFiniteMagnitude, 0.5 / 32768, -0.5 / 32768, 1.5 / 32768]
+        for k in -40000...40000 where k % 7 == 0 { values.append((Float(k) + 0.5) / 32768) }
+        for _ in 0..<20000 { values.append((Float(g.next() >> 40) / Float(1 << 24) * 2 - 1) * 2) }
+        while values.count % 16 != 0 { values.append(0.25) }
+        var observed = [Int16](repeating: 7, count: values.count)
+        meltap_micro_int16_avx2(values, &observed, values.count)
+        var mismatches = 0
+        for (i, x) in values.enumerated() where observed[i] != MicroParameters.int16Sample(x) {
+            mismatches += 1
+            if mismatches <= 5 { Issue.record("\(x): expected \(MicroParameters.int16Sample(x)), observed \(observed[i])") }
+        }
+        #expect(mismatches == 0)
+    }
+
     /// Frames as floats: random at several amplitudes, silence, ±1 LSB, full-scale square waves
     /// and DC, clipping (values beyond ±1, ±∞, NaN), a full-scale sine.
     static func frames() -> [(String, [Float])] {

@@ -39,6 +39,11 @@ void meltap_micro_fft_plan_make(const int16_t *twiddle_re, const int16_t *twiddl
                                 const int16_t *super_re, const int16_t *super_im,
                                 meltap_micro_fft_plan *plan);
 
+/* The frontend's int16 samples, as MicroParameters.int16Sample: y[i] = x[i]·32768 clamped to
+   [−32768, 32767] and rounded to nearest, ties to even (the current rounding mode, as the
+   Swift's magic-number addition uses); NaN gives 0. n is a multiple of 16. */
+void meltap_micro_int16_avx2(const float *x, int16_t *y, long n);
+
 /* WindowProcessSamples and FftCompute's shift, as MicroFrontend.computeInt16: for i < n,
    y[i] = int16((x[i] · w[i]) >> 12), then every y[i] shifted left as uint16 by
    shift = 15 − (16 − clz16(max |y|)) (|−32768| counted as −32768, so never the maximum).

@@ -14,9 +14,9 @@ import CVectorMath
 /// frame to frame here is the noise estimate.
 ///
 /// Two kernel sets give the same bits: the Swift loops here (the baseline), and on a CPU with
-/// AVX2 the kernels of Sources/CVectorMath/micro_kernels.c for the window, the FFT and the
-/// filterbank (`MicroKernelTests` compares the two). `MELTAP_KERNELS=baseline` forces the
-/// Swift loops.
+/// AVX2 the kernels of Sources/CVectorMath/micro_kernels.c for the int16 conversion, the
+/// window, the FFT and the filterbank (`MicroKernelTests` compares the two).
+/// `MELTAP_KERNELS=baseline` forces the Swift loops.
 ///
 /// Owns its buffers (freed by `deallocate()`); `compute` is real-time safe. A struct of
 /// pointers, so the real-time path does no reference counting.
@@ -83,7 +83,11 @@ struct MicroFrontend {
     @_noAllocation @_noLocks
     func compute(_ frame: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
         let x = samples
-        for i in 0..<MicroParameters.windowLength { x[i] = MicroParameters.int16Sample(frame[i]) }
+        if avx2 {
+            _unsafePerformance { meltap_micro_int16_avx2(frame, x, MicroParameters.windowLength) }  // C: no allocation or locks
+        } else {
+            for i in 0..<MicroParameters.windowLength { x[i] = MicroParameters.int16Sample(frame[i]) }
+        }
         computeInt16(into: out)
     }
 
