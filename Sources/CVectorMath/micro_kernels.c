@@ -294,8 +294,112 @@ void meltap_micro_filterbank_avx2(const uint32_t *bins, uint32_t *energy, long s
     }
 }
 
+/* (a·b + add) >> s of eight uint32 lanes in uint64, truncated to uint32 (add: uint64 lanes). */
+AVX2 __m256i product_shifted(__m256i a, __m256i b, __m256i add, __m128i s) {
+    __m256i even = _mm256_srl_epi64(_mm256_add_epi64(_mm256_mul_epu32(a, b), add), s);
+    __m256i odd = _mm256_srl_epi64(_mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(a, 32), _mm256_srli_epi64(b, 32)), add), s);
+    return _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+}
+
+/* x ≤ limit, unsigned, as a lane mask. */
+AVX2 __m256i at_most(__m256i x, unsigned limit) {
+    return _mm256_cmpeq_epi32(_mm256_min_epu32(x, _mm256_set1_epi32((int)limit)), x);
+}
+
+/* 32 − clz(x) (the bit length) of eight uint32 lanes, x ≥ 1 (0 gives garbage). The float's
+   exponent, corrected where rounding reached the next power of two; lanes ≥ 2^31 are 32. */
+AVX2 __m256i bit_length(__m256i x) {
+    __m256i length = _mm256_sub_epi32(_mm256_srli_epi32(_mm256_castps_si256(_mm256_cvtepi32_ps(x)), 23), _mm256_set1_epi32(126));
+    __m256i rounded_up = _mm256_cmpeq_epi32(_mm256_srlv_epi32(x, _mm256_sub_epi32(length, _mm256_set1_epi32(1))), _mm256_setzero_si256());
+    length = _mm256_add_epi32(length, rounded_up);   /* − 1 where x < 2^(length − 1) */
+    return _mm256_blendv_epi8(length, _mm256_set1_epi32(32), _mm256_srai_epi32(x, 31));
+}
+
+/* x << count where 0 ≤ count, else x >> −count (count ≥ −31 … 31): variable shifts give 0
+   for the out-of-range side, so the two can be ORed. */
+AVX2 __m256i shifted_to(__m256i x, __m256i count) {
+    return _mm256_or_si256(_mm256_sllv_epi32(x, count), _mm256_srlv_epi32(x, _mm256_sub_epi32(_mm256_setzero_si256(), count)));
+}
+
+/* WideDynamicFunction, as MicroNoiseReduction.wideDynamicFunction, widened as the C converts
+   its int16 result to uint32. */
+AVX2 __m256i wide_dynamic_function(__m256i x, const int32_t *table) {
+    __m256i small = at_most(x, 2);
+    __m256i interval = bit_length(x);
+    __m256i index = _mm256_blendv_epi8(_mm256_sub_epi32(_mm256_slli_epi32(interval, 2), _mm256_set1_epi32(6)), x, small);
+    __m256i lut0 = _mm256_i32gather_epi32((const int *)table, index, 4);
+    __m256i lut1 = _mm256_i32gather_epi32((const int *)table + 1, index, 4);
+    __m256i lut2 = _mm256_i32gather_epi32((const int *)table + 2, index, 4);
+    __m256i fraction = _mm256_and_si256(shifted_to(x, _mm256_sub_epi32(_mm256_set1_epi32(11), interval)), _mm256_set1_epi32(0x3FF));
+    __m256i result = _mm256_srai_epi32(_mm256_mullo_epi32(lut2, fraction), 5);
+    result = _mm256_add_epi32(result, _mm256_slli_epi32(lut1, 5));
+    result = _mm256_mullo_epi32(result, fraction);
+    result = _mm256_srai_epi32(_mm256_add_epi32(result, _mm256_set1_epi32(1 << 14)), 15);
+    result = _mm256_add_epi32(result, lut0);
+    result = _mm256_blendv_epi8(result, lut0, small);
+    return _mm256_srai_epi32(_mm256_slli_epi32(result, 16), 16);   /* int16, sign-extended */
+}
+
+__attribute__((target("avx2")))
+void meltap_micro_noise_pcan_avx2(uint32_t *signal, uint32_t *estimate, const int32_t *gain_table, long n) {
+    const __m256i smoothing = _mm256_setr_epi32(409, 983, 409, 983, 409, 983, 409, 983);   /* even, odd channels */
+    const __m256i remaining = _mm256_sub_epi32(_mm256_set1_epi32(1 << 14), smoothing);
+    const __m256i zero = _mm256_setzero_si256();
+    const __m128i by14 = _mm_cvtsi32_si128(14), by6 = _mm_cvtsi32_si128(6);
+    for (long i = 0; i < n; i += 8) {
+        __m256i s = _mm256_loadu_si256((const __m256i *)(signal + i));
+        __m256i estimates = _mm256_loadu_si256((const __m256i *)(estimate + i));
+        __m256i up = _mm256_slli_epi32(s, 10);   /* uint32: wraps, as the C */
+        /* NoiseReductionApply: (up·sm + est·(2^14 − sm)) >> 14 in uint64. */
+        __m256i even = _mm256_srl_epi64(_mm256_add_epi64(_mm256_mul_epu32(up, smoothing), _mm256_mul_epu32(estimates, remaining)), by14);
+        __m256i odd = _mm256_srl_epi64(_mm256_add_epi64(
+            _mm256_mul_epu32(_mm256_srli_epi64(up, 32), _mm256_srli_epi64(smoothing, 32)),
+            _mm256_mul_epu32(_mm256_srli_epi64(estimates, 32), _mm256_srli_epi64(remaining, 32))), by14);
+        __m256i updated = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+        _mm256_storeu_si256((__m256i *)(estimate + i), updated);
+        __m256i lowest = product_shifted(s, _mm256_set1_epi32(819), zero, by14);
+        __m256i subtracted = _mm256_srli_epi32(_mm256_sub_epi32(up, _mm256_min_epu32(updated, up)), 10);
+        __m256i reduced = _mm256_max_epu32(subtracted, lowest);
+        /* PcanGainControlApply and PcanShrink. */
+        __m256i snr = product_shifted(reduced, wide_dynamic_function(updated, gain_table), zero, by6);
+        __m256i squared = _mm256_srli_epi32(_mm256_mullo_epi32(snr, snr), 20);
+        __m256i linear = _mm256_sub_epi32(_mm256_srli_epi32(snr, 6), _mm256_set1_epi32(64));
+        _mm256_storeu_si256((__m256i *)(signal + i), _mm256_blendv_epi8(linear, squared, at_most(snr, 8191)));
+    }
+}
+
+__attribute__((target("avx2")))
+void meltap_micro_log_avx2(const uint32_t *signal, const int32_t *lut, float scale, float *out, long n) {
+    const __m128i by16 = _mm_cvtsi32_si128(16);
+    for (long i = 0; i < n; i += 8) {
+        __m256i value = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(signal + i)), 3);   /* wraps, as the C */
+        __m256i none = at_most(value, 1);   /* these lanes give 0; computed on 2 meanwhile */
+        value = _mm256_blendv_epi8(value, _mm256_set1_epi32(2), none);
+        __m256i integer = _mm256_sub_epi32(bit_length(value), _mm256_set1_epi32(1));
+        /* Log2FractionPart: the bits below the leading one as Q16. */
+        __m256i fraction = _mm256_sub_epi32(value, _mm256_sllv_epi32(_mm256_set1_epi32(1), integer));
+        fraction = shifted_to(fraction, _mm256_sub_epi32(_mm256_set1_epi32(16), integer));
+        __m256i segment = _mm256_srli_epi32(fraction, 9);
+        __m256i c0 = _mm256_i32gather_epi32((const int *)lut, segment, 4);
+        __m256i c1 = _mm256_i32gather_epi32((const int *)lut + 1, segment, 4);
+        __m256i relative = _mm256_srai_epi32(_mm256_mullo_epi32(_mm256_sub_epi32(c1, c0),
+                                                                _mm256_sub_epi32(fraction, _mm256_slli_epi32(segment, 9))), 16);
+        __m256i log_two = _mm256_add_epi32(_mm256_slli_epi32(integer, 16), _mm256_add_epi32(_mm256_add_epi32(fraction, c0), relative));
+        __m256i loge = product_shifted(log_two, _mm256_set1_epi32(45426), _mm256_set1_epi64x(1 << 15), by16);   /* × ln 2, Q16 */
+        __m256i result = _mm256_srli_epi32(_mm256_add_epi32(_mm256_slli_epi32(loge, 6), _mm256_set1_epi32(1 << 15)), 16);
+        result = _mm256_andnot_si256(none, _mm256_min_epu32(result, _mm256_set1_epi32(0xFFFF)));
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_cvtepi32_ps(result), _mm256_set1_ps(scale)));
+    }
+}
+
 #else
 
+void meltap_micro_noise_pcan_avx2(uint32_t *signal, uint32_t *estimate, const int32_t *gain_table, long n) {
+    (void)signal; (void)estimate; (void)gain_table; (void)n; abort();
+}
+void meltap_micro_log_avx2(const uint32_t *signal, const int32_t *lut, float scale, float *out, long n) {
+    (void)signal; (void)lut; (void)scale; (void)out; (void)n; abort();
+}
 void meltap_micro_int16_avx2(const float *x, int16_t *y, long n) { (void)x; (void)y; (void)n; abort(); }
 int meltap_micro_window_avx2(const int16_t *x, const int16_t *w, int16_t *y, long n) {
     (void)x; (void)w; (void)y; (void)n; abort();

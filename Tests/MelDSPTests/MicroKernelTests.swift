@@ -133,6 +133,83 @@ struct MicroKernelTests {
         #expect(mismatches == 0)
     }
 
+    /// Noise reduction and PCAN: two estimates fed the same 3000 frames of channel values at
+    /// every magnitude (0, 1, 2, 3, powers of two and their neighbours, random values shifted
+    /// down by 0…31 bits, 0xFFFFFFFF), so the gain function meets every segment, the ≤ 2 table
+    /// entries and estimates ≥ 2^31, and PcanShrink both branches.
+    @Test func noiseReductionEqualsTheSwiftLoop() {
+        let baseline = MicroNoiseReduction(tables: Self.tables), vector = MicroNoiseReduction(tables: Self.tables)
+        defer { baseline.deallocate(); vector.deallocate() }
+        var g = Generator(state: 6)
+        var expected = [UInt32](repeating: 0, count: 40), observed = expected
+        var mismatches = 0
+        for frame in 0..<3000 {
+            for j in 0..<40 {
+                let r = g.next()
+                switch (frame / 100) % 4 {
+                case 0: expected[j] = UInt32(truncatingIfNeeded: r) >> UInt32(r >> 59)   // random magnitudes
+                case 1: expected[j] = [0, 1, 2, 3, 0xFFFF_FFFF][Int(r % 5)]
+                case 2: expected[j] = 0   // set below, with the estimates
+                default: expected[j] = UInt32(truncatingIfNeeded: r) >> 16                // the usual range
+                }
+            }
+            if (frame / 100) % 4 == 2 {
+                // Estimates chosen so the new estimate (the gain function's input) is exactly an
+                // edge: 2^k − 1, 2^k, 2^k + 1 (where a float's exponent rounds up) or 0 … 3. It is
+                // (up·sm + est·(2^14 − sm)) >> 14 with up = signal·2^10, so
+                // est = ⌈(target·2^14 − up·sm) / (2^14 − sm)⌉; a signal above the
+                // estimate makes PCAN's output depend on the gain.
+                for j in 0..<40 {
+                    let r = g.next(), k = UInt64(r % 33)
+                    let target = k == 32 ? (r >> 40) % 4 : (UInt64(1) << k) &+ UInt64(bitPattern: Int64(Int(r >> 32) % 3 - 1))
+                    let smoothing = UInt64(j % 2 == 0 ? MicroParameters.evenSmoothing : MicroParameters.oddSmoothing)
+                    let remaining = UInt64(1 << 14) - smoothing
+                    // A signal well above the estimate, so PCAN's output depends on the gain;
+                    // else a small one; else none.
+                    let candidates = [min((target >> 10) + (1 << 15) + (r >> 48), (1 << 22) - 1), 21 + (r >> 45) % 4000, 0]
+                    let signal = candidates.first { target << 14 >= ($0 << 10) * smoothing }!
+                    let value = UInt32((target << 14 - (signal << 10) * smoothing + remaining - 1) / remaining)
+                    expected[j] = UInt32(signal)
+                    baseline.estimate[j] = value
+                    vector.estimate[j] = value
+                }
+            }
+            observed = expected
+            baseline.apply(&expected)
+            vector.applyAVX2(&observed)
+            for j in 0..<40 where expected[j] != observed[j] {
+                mismatches += 1
+                if mismatches <= 5 { Issue.record("frame \(frame), channel \(j): expected \(expected[j]), observed \(observed[j])") }
+            }
+        }
+        #expect(mismatches == 0)
+    }
+
+    /// The log stage on every value below 2^17, powers of two ± 1 up to 2^32 − 1, and random
+    /// values: the same floats as MicroLogScale.apply × outputScale.
+    @Test func logEqualsTheSwiftLoop() {
+        let lut = MicroLogScale.makeTable()
+        defer { lut.deallocate() }
+        var g = Generator(state: 7)
+        var values = (0..<UInt32(1 << 17)).map { $0 }
+        for k in 0..<32 { values += [(1 << k) - 1, 1 << k, (1 << k) + 1].map { UInt32(truncatingIfNeeded: $0) } }
+        values += [0xFFFF_FFFF, 0x2000_0000, 0x1FFF_FFFF]
+        for _ in 0..<50000 { values.append(UInt32(truncatingIfNeeded: g.next())) }
+        for _ in 0..<50000 { values.append(UInt32(truncatingIfNeeded: g.next()) >> UInt32(g.next() % 32)) }
+        while values.count % 8 != 0 { values.append(5) }
+        var observed = [Float](repeating: -1, count: values.count)
+        meltap_micro_log_avx2(values, lut, MicroParameters.outputScale, &observed, values.count)
+        var mismatches = 0
+        for (i, x) in values.enumerated() {
+            let expected = Float(MicroLogScale.apply(x, lut: lut)) * MicroParameters.outputScale
+            if expected.bitPattern != observed[i].bitPattern {
+                mismatches += 1
+                if mismatches <= 5 { Issue.record("log of \(x): expected \(expected), observed \(observed[i])") }
+            }
+        }
+        #expect(mismatches == 0)
+    }
+
     /// The float → int16 rule on ties (k + ½)/32768, the clamp edges, ±∞, NaN, ±0, subnormals
     /// and random values over ±2.
     @Test func int16ConversionEqualsTheSwiftRule() {

@@ -68,6 +68,18 @@ void meltap_micro_filterbank_avx2(const uint32_t *bins, uint32_t *energy, long s
                                   const uint32_t *weights, const uint32_t *unweights, long channels,
                                   uint64_t *work, int shift, uint32_t *signal);
 
+/* Noise reduction and PCAN, as MicroNoiseReduction.apply, on n channels (n a multiple of 8):
+   signal[i] (uint32) replaced by its noise-reduced, gain-normalised value; estimate[i] (Q10)
+   updated; gain_table: the 125 PCAN gains widened to int32. Smoothing 409 (even channels) and
+   983 (odd), min_signal_remaining 819, all Q14; snr shift 6; PcanShrink with 12 snr and 6
+   output bits: the constants of MicroParameters. */
+void meltap_micro_noise_pcan_avx2(uint32_t *signal, uint32_t *estimate, const int32_t *gain_table, long n);
+
+/* The log stage and the float output, as MicroLogScale.apply followed by × scale:
+   out[i] = (float)min(64·ln(signal[i] << 3) in fixed point, 65535) · scale, 0 where
+   signal[i] << 3 ≤ 1; lut: kLogLut as int32 (130). n a multiple of 8. */
+void meltap_micro_log_avx2(const uint32_t *signal, const int32_t *lut, float scale, float *out, long n);
+
 /* The rounded square root alone, for count values below 2^52 (count a multiple of 4):
    out[i] = rounded_sqrt(n[i]) >> shift. */
 void meltap_micro_sqrt_avx2(const uint64_t *n, uint32_t *out, long count, int shift);

@@ -14,8 +14,8 @@ import CVectorMath
 /// frame to frame here is the noise estimate.
 ///
 /// Two kernel sets give the same bits: the Swift loops here (the baseline), and on a CPU with
-/// AVX2 the kernels of Sources/CVectorMath/micro_kernels.c for the int16 conversion, the
-/// window, the FFT and the filterbank (`MicroKernelTests` compares the two).
+/// AVX2 the kernels of Sources/CVectorMath/micro_kernels.c for every stage: int16 conversion,
+/// window, FFT, filterbank, noise reduction and PCAN, log (`MicroKernelTests` compares the two).
 /// `MELTAP_KERNELS=baseline` forces the Swift loops.
 ///
 /// Owns its buffers (freed by `deallocate()`); `compute` is real-time safe. A struct of
@@ -102,9 +102,13 @@ struct MicroFrontend {
             })
             fft.forwardAVX2(fftInput)
             filterbank.applyAVX2(pairs: fft.pairBins, shift: shift, into: signal)
-        } else {
-            spectrumBaseline()
+            noiseReduction.applyAVX2(signal)
+            _unsafePerformance {  // C: no allocation, locks or system calls
+                meltap_micro_log_avx2(signal, logTable, MicroParameters.outputScale, out, MicroParameters.channelCount)
+            }
+            return
         }
+        spectrumBaseline()
         noiseReduction.apply(signal)
         let lut = UnsafePointer(logTable), scale = MicroParameters.outputScale
         for j in 0..<MicroParameters.channelCount {
