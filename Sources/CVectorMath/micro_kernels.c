@@ -32,6 +32,11 @@ void meltap_micro_fft_plan_make(const int16_t *twiddle_re, const int16_t *twiddl
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+int meltap_micro_cpu_has_avx2(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") ? 1 : 0;
+}
+
 #define AVX2 __attribute__((target("avx2"), always_inline)) static inline
 
 /* (v·k + 2^14) >> 15 on every int16 lane (kissfft's DIVSCALAR, k = 32767 / divisor). */
@@ -394,6 +399,7 @@ void meltap_micro_log_avx2(const uint32_t *signal, const int32_t *lut, float sca
 
 #else
 
+int meltap_micro_cpu_has_avx2(void) { return 0; }
 void meltap_micro_noise_pcan_avx2(uint32_t *signal, uint32_t *estimate, const int32_t *gain_table, long n) {
     (void)signal; (void)estimate; (void)gain_table; (void)n; abort();
 }

@@ -22,6 +22,10 @@
    part in the high half (the layout of kissfft's kiss_fft_cpx in memory).
    No allocation, locks or system calls: safe on the realtime thread. */
 
+/* 1 when this CPU runs AVX2 code, whatever MELTAP_KERNELS says (for checks that a caller asking
+   for the kernels may have them); 0 otherwise. */
+int meltap_micro_cpu_has_avx2(void);
+
 /* Twiddles of the 256-point complex FFT, rearranged for pmaddwd: for each product x·t with
    t = (c, d), `a` holds the pair (c, −d) and `b` the pair (d, c). */
 typedef struct {

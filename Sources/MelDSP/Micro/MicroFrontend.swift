@@ -40,7 +40,7 @@ struct MicroFrontend {
 
     /// `avx2`: run the AVX2 kernels; by default when `FrameKernels.avx2Available()` (which reads
     /// the environment: build the frontend at configuration time, not on the realtime thread).
-    /// Requesting AVX2 on a CPU without it is a programming error.
+    /// Requesting AVX2 on a CPU without it is a programming error (checked).
     init(tables: MicroTables = MicroTables(), avx2: Bool = FrameKernels.avx2Available()) {
         let n = MicroParameters.windowLength
         precondition(n % 16 == 0, "the AVX2 window kernel takes whole vectors of 16 samples")
@@ -48,6 +48,7 @@ struct MicroFrontend {
         for i in 0..<n { window[i] = Int32(tables.window[i]) }
         narrowWindow = .allocate(capacity: n)
         for i in 0..<n { narrowWindow[i] = tables.window[i] }
+        precondition(!avx2 || meltap_micro_cpu_has_avx2() != 0, "micro frontend: AVX2 kernels requested on a CPU without AVX2")
         self.avx2 = avx2
         samples = .allocate(capacity: n)
         samples.initialize(repeating: 0, count: n)
@@ -96,23 +97,23 @@ struct MicroFrontend {
     @inline(never)
     private func computeInt16(into out: UnsafeMutablePointer<Float>) {
         if avx2 {
-            // A C kernel: no allocation, locks or system calls (micro_kernels.h).
+            // The C kernels (micro_kernels.h): no allocation, locks or system calls.
             let shift = Int(_unsafePerformance {
                 meltap_micro_window_avx2(samples, narrowWindow, fftInput, MicroParameters.windowLength)
             })
             fft.forwardAVX2(fftInput)
             filterbank.applyAVX2(pairs: fft.pairBins, shift: shift, into: signal)
             noiseReduction.applyAVX2(signal)
-            _unsafePerformance {  // C: no allocation, locks or system calls
+            _unsafePerformance {
                 meltap_micro_log_avx2(signal, logTable, MicroParameters.outputScale, out, MicroParameters.channelCount)
             }
-            return
-        }
-        spectrumBaseline()
-        noiseReduction.apply(signal)
-        let lut = UnsafePointer(logTable), scale = MicroParameters.outputScale
-        for j in 0..<MicroParameters.channelCount {
-            out[j] = Float(MicroLogScale.apply(signal[j], lut: lut)) * scale
+        } else {
+            spectrumBaseline()
+            noiseReduction.apply(signal)
+            let lut = UnsafePointer(logTable), scale = MicroParameters.outputScale
+            for j in 0..<MicroParameters.channelCount {
+                out[j] = Float(MicroLogScale.apply(signal[j], lut: lut)) * scale
+            }
         }
     }
 
