@@ -1,3 +1,5 @@
+import CVectorMath
+
 /// The 512-point real FFT of the TFLite-Micro frontend: kissfft's `kiss_fftr` built with
 /// `FIXED_POINT=16` (Mark Borgerding's KISS FFT, as vendored by TensorFlow), bit for bit.
 ///
@@ -10,6 +12,9 @@
 /// - the post-pass scales by 16383 (`C_FIXDIV(c, 2)`) and halves with an arithmetic shift.
 /// kissfft recurses depth-first; every butterfly reads only its own block, so running the levels
 /// bottom-up over the digit-reversed input gives the same integers.
+///
+/// `forwardAVX2` computes the same integers with the AVX2 kernel of
+/// Sources/CVectorMath/micro_kernels.c (eight butterflies per instruction), into `pairBins`.
 ///
 /// Owns its buffers (freed by `deallocate()`); `forward` is real-time safe. A struct of pointers,
 /// so the real-time path does no reference counting.
@@ -33,6 +38,12 @@ struct MicroFFT {
     /// The 257 output bins, int16 (kissfft's `freqdata`). Read after `forward`.
     let binRe: UnsafeMutablePointer<Int16>
     let binIm: UnsafeMutablePointer<Int16>
+    /// The AVX2 kernel's twiddles (pmaddwd layout), its in-place work (256 complex int16 pairs,
+    /// real part in the low half) and its 257 output bins in the same layout. Read `pairBins`
+    /// after `forwardAVX2`.
+    private let plan: UnsafeMutablePointer<meltap_micro_fft_plan>
+    private let pairWork: UnsafeMutablePointer<UInt32>
+    let pairBins: UnsafeMutablePointer<UInt32>
 
     init(tables: MicroTables) {
         let n = MicroFFT.pointCount
@@ -61,6 +72,14 @@ struct MicroFFT {
         binIm = .allocate(capacity: MicroFFT.binCount)
         binRe.initialize(repeating: 0, count: MicroFFT.binCount)
         binIm.initialize(repeating: 0, count: MicroFFT.binCount)
+        plan = .allocate(capacity: 1)
+        plan.initialize(to: meltap_micro_fft_plan())
+        meltap_micro_fft_plan_make(tables.twiddles.map(\.re), tables.twiddles.map(\.im),
+                                   tables.superTwiddles.map(\.re), tables.superTwiddles.map(\.im), plan)
+        pairWork = .allocate(capacity: n)
+        pairWork.initialize(repeating: 0, count: n)
+        pairBins = .allocate(capacity: MicroFFT.binCount)
+        pairBins.initialize(repeating: 0, count: MicroFFT.binCount)
     }
 
     /// Frees the buffers. The owner calls this exactly once.
@@ -74,6 +93,9 @@ struct MicroFFT {
         workIm.deallocate()
         binRe.deallocate()
         binIm.deallocate()
+        plan.deallocate()
+        pairWork.deallocate()
+        pairBins.deallocate()
     }
 
     /// `(v·k + 2^14) >> 15` stored as int16: kissfft's `DIVSCALAR` with k = 32767/divisor.
@@ -112,6 +134,14 @@ struct MicroFFT {
             m &*= 4
         }
         postProcess()
+    }
+
+    /// `forward`'s bins, computed by the AVX2 kernel, into `pairBins` (257 pairs: real part in
+    /// the low 16 bits, imaginary in the high). Only on a CPU with AVX2.
+    /// Real-time safe: no allocation, locks or system calls.
+    @_noAllocation @_noLocks
+    func forwardAVX2(_ input: UnsafePointer<Int16>) {
+        _unsafePerformance { meltap_micro_fft_avx2(input, plan, pairWork, pairBins) }  // C: no allocation or locks
     }
 
     /// One level of radix-4 butterflies over blocks of 4m points (`kf_bfly4`, forward).

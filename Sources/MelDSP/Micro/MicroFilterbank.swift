@@ -1,3 +1,4 @@
+import CVectorMath
 import Glibc
 
 /// Energy, mel filterbank and square root of the TFLite-Micro frontend (`filterbank.c`), bit
@@ -8,6 +9,9 @@ import Glibc
 ///   unweight·E over accumulator c − 1's bins. Output channel j is accumulator j + 1.
 /// - Square root: rounded to nearest, then shifted right by the block-floating shift; values
 ///   below 2^32 take the C's 32-bit path, whose result is capped at 0xFFFF.
+///
+/// `applyAVX2` computes the same integers with the AVX2 kernel of
+/// Sources/CVectorMath/micro_kernels.c, from `MicroFFT.forwardAVX2`'s paired bins.
 ///
 /// Owns its buffers (freed by `deallocate()`); `apply` is real-time safe. A struct of pointers.
 struct MicroFilterbank {
@@ -24,6 +28,9 @@ struct MicroFilterbank {
     private let energyEnd: Int
     /// The 41 accumulators, uint64 (`state->work`).
     private let work: UnsafeMutablePointer<UInt64>
+    /// The weights and unweights as uint32, the AVX2 kernel's layout (pmuludq reads 32 bits).
+    private let narrowWeights: UnsafeMutablePointer<UInt32>
+    private let narrowUnweights: UnsafeMutablePointer<UInt32>
 
     init(tables: MicroTables) {
         let count = tables.channels.count
@@ -47,6 +54,23 @@ struct MicroFilterbank {
         energyEnd = tables.energyBins.upperBound
         work = .allocate(capacity: count)
         work.initialize(repeating: 0, count: count)
+        narrowWeights = .allocate(capacity: tables.weights.count)
+        narrowUnweights = .allocate(capacity: tables.unweights.count)
+        for i in tables.weights.indices {
+            narrowWeights[i] = UInt32(tables.weights[i])
+            narrowUnweights[i] = UInt32(tables.unweights[i])
+        }
+        // The AVX2 square root converts accumulators to double exactly, which needs every
+        // accumulator below 2^52: at most Σ (weight + unweight) over its bins times 2^31 (the
+        // largest energy).
+        var previousUnweights = 0
+        for channel in tables.channels {
+            let range = channel.weightStart..<channel.weightStart + channel.width
+            let weightSum = range.reduce(0) { $0 + Int(tables.weights[$1]) }
+            precondition((weightSum + previousUnweights) << 31 < 1 << 52,
+                         "micro filterbank: an accumulator could reach 2^52; the AVX2 square root would be inexact")
+            previousUnweights = range.reduce(0) { $0 + Int(tables.unweights[$1]) }
+        }
     }
 
     /// Frees the buffers. The owner calls this exactly once.
@@ -58,6 +82,20 @@ struct MicroFilterbank {
         unweights.deallocate()
         energy.deallocate()
         work.deallocate()
+        narrowWeights.deallocate()
+        narrowUnweights.deallocate()
+    }
+
+    /// `apply` on `MicroFFT.forwardAVX2`'s bins (`pairs`, 257 complex int16 pairs), by the AVX2
+    /// kernel. Only on a CPU with AVX2.
+    /// Real-time safe: no allocation, locks or system calls.
+    @_noAllocation @_noLocks
+    func applyAVX2(pairs: UnsafePointer<UInt32>, shift: Int, into signal: UnsafeMutablePointer<UInt32>) {
+        _unsafePerformance {  // C: no allocation, locks or system calls
+            meltap_micro_filterbank_avx2(pairs, energy, energyStart, energyEnd, firstBin, weightStart, width,
+                                         narrowWeights, narrowUnweights, MicroParameters.channelCount + 1,
+                                         work, Int32(truncatingIfNeeded: shift), signal)
+        }
     }
 
     /// The 40 channel magnitudes of one FFT (`binRe`/`binIm`, 257 bins) into `signal`, scaled

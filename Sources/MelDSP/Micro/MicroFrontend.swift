@@ -1,3 +1,5 @@
+import CVectorMath
+
 /// One frame of the TFLite-Micro audio frontend (`frontend.c`): 480 samples in, 40 features
 /// out, bit-exact against pymicro-features 2.0.2 (`../shared/spec/MICRO.md`).
 ///
@@ -11,11 +13,20 @@
 /// window 480, hop 160: the overlap of 320 samples lives in its ring). The state carried from
 /// frame to frame here is the noise estimate.
 ///
+/// Two kernel sets give the same bits: the Swift loops here (the baseline), and on a CPU with
+/// AVX2 the kernels of Sources/CVectorMath/micro_kernels.c for every stage: int16 conversion,
+/// window, FFT, filterbank, noise reduction and PCAN, log (`MicroKernelTests` compares the two).
+/// `MELTAP_KERNELS=baseline` forces the Swift loops.
+///
 /// Owns its buffers (freed by `deallocate()`); `compute` is real-time safe. A struct of
 /// pointers, so the real-time path does no reference counting.
 struct MicroFrontend {
     /// The Q12 window, widened to int32 (480).
     private let window: UnsafeMutablePointer<Int32>
+    /// The same window as int16 (480), for the AVX2 kernel.
+    private let narrowWindow: UnsafeMutablePointer<Int16>
+    /// Whether the AVX2 kernels run, fixed at init.
+    let avx2: Bool
     /// The frame as int16 (480).
     private let samples: UnsafeMutablePointer<Int16>
     /// The FFT input: the windowed frame shifted up, zero-padded to 512 (the last 32 stay 0).
@@ -27,10 +38,18 @@ struct MicroFrontend {
     /// The 40 channel values between stages (`state->work` reused as uint32 in the C).
     private let signal: UnsafeMutablePointer<UInt32>
 
-    init(tables: MicroTables = MicroTables()) {
+    /// `avx2`: run the AVX2 kernels; by default when `FrameKernels.avx2Available()` (which reads
+    /// the environment: build the frontend at configuration time, not on the realtime thread).
+    /// Requesting AVX2 on a CPU without it is a programming error (checked).
+    init(tables: MicroTables = MicroTables(), avx2: Bool = FrameKernels.avx2Available()) {
         let n = MicroParameters.windowLength
+        precondition(n % 16 == 0, "the AVX2 window kernel takes whole vectors of 16 samples")
         window = .allocate(capacity: n)
         for i in 0..<n { window[i] = Int32(tables.window[i]) }
+        narrowWindow = .allocate(capacity: n)
+        for i in 0..<n { narrowWindow[i] = tables.window[i] }
+        precondition(!avx2 || meltap_micro_cpu_has_avx2() != 0, "micro frontend: AVX2 kernels requested on a CPU without AVX2")
+        self.avx2 = avx2
         samples = .allocate(capacity: n)
         samples.initialize(repeating: 0, count: n)
         fftInput = .allocate(capacity: MicroParameters.fftLength)
@@ -46,6 +65,7 @@ struct MicroFrontend {
     /// Frees the buffers. The owner calls this exactly once.
     func deallocate() {
         window.deallocate()
+        narrowWindow.deallocate()
         samples.deallocate()
         fftInput.deallocate()
         fft.deallocate()
@@ -64,7 +84,11 @@ struct MicroFrontend {
     @_noAllocation @_noLocks
     func compute(_ frame: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
         let x = samples
-        for i in 0..<MicroParameters.windowLength { x[i] = MicroParameters.int16Sample(frame[i]) }
+        if avx2 {
+            _unsafePerformance { meltap_micro_int16_avx2(frame, x, MicroParameters.windowLength) }  // C: no allocation or locks
+        } else {
+            for i in 0..<MicroParameters.windowLength { x[i] = MicroParameters.int16Sample(frame[i]) }
+        }
         computeInt16(into: out)
     }
 
@@ -72,6 +96,32 @@ struct MicroFrontend {
     @_noAllocation @_noLocks
     @inline(never)
     private func computeInt16(into out: UnsafeMutablePointer<Float>) {
+        if avx2 {
+            // The C kernels (micro_kernels.h): no allocation, locks or system calls.
+            let shift = Int(_unsafePerformance {
+                meltap_micro_window_avx2(samples, narrowWindow, fftInput, MicroParameters.windowLength)
+            })
+            fft.forwardAVX2(fftInput)
+            filterbank.applyAVX2(pairs: fft.pairBins, shift: shift, into: signal)
+            noiseReduction.applyAVX2(signal)
+            _unsafePerformance {
+                meltap_micro_log_avx2(signal, logTable, MicroParameters.outputScale, out, MicroParameters.channelCount)
+            }
+        } else {
+            spectrumBaseline()
+            noiseReduction.apply(signal)
+            let lut = UnsafePointer(logTable), scale = MicroParameters.outputScale
+            for j in 0..<MicroParameters.channelCount {
+                out[j] = Float(MicroLogScale.apply(signal[j], lut: lut)) * scale
+            }
+        }
+    }
+
+    /// Window, shift, FFT, energy, filterbank and square root in the Swift loops: `samples`
+    /// into the 40 channel magnitudes in `signal`.
+    @_noAllocation @_noLocks
+    @inline(__always)
+    private func spectrumBaseline() {
         // WindowProcessSamples: y = (x·w) >> 12 as int16. |y| is an int16 negation, so −32768
         // stays negative and never raises the maximum (the C's quirk, kept).
         let x = samples, w = window, y = fftInput
@@ -91,11 +141,6 @@ struct MicroFrontend {
         }
         fft.forward(y)
         filterbank.apply(binRe: fft.binRe, binIm: fft.binIm, shift: shift, into: signal)
-        noiseReduction.apply(signal)
-        let lut = UnsafePointer(logTable), scale = MicroParameters.outputScale
-        for j in 0..<MicroParameters.channelCount {
-            out[j] = Float(MicroLogScale.apply(signal[j], lut: lut)) * scale
-        }
     }
 }
 

@@ -1,3 +1,5 @@
+import CVectorMath
+
 /// Noise reduction and per-channel amplitude normalisation (PCAN) of the TFLite-Micro frontend
 /// (`noise_reduction.c`, `pcan_gain_control.c`), bit for bit (`../shared/spec/MICRO.md`,
 /// stages 7–8). PCAN is Wang et al., "Trainable Frontend For Robust and Far-Field Keyword
@@ -7,8 +9,9 @@
 /// carried from frame to frame; `reset()` zeroes it. Owns its buffers (freed by
 /// `deallocate()`); `apply` is real-time safe. A struct of pointers.
 struct MicroNoiseReduction {
-    /// est[40]: each channel's smoothed signal, Q10 (`state->estimate`).
-    private let estimate: UnsafeMutablePointer<UInt32>
+    /// est[40]: each channel's smoothed signal, Q10 (`state->estimate`). Internal so tests can
+    /// set it to the gain function's edge values.
+    let estimate: UnsafeMutablePointer<UInt32>
     /// The 125-entry PCAN gain table, widened to int32.
     private let gainTable: UnsafeMutablePointer<Int32>
 
@@ -17,6 +20,12 @@ struct MicroNoiseReduction {
         estimate.initialize(repeating: 0, count: MicroParameters.channelCount)
         gainTable = .allocate(capacity: tables.pcanGain.count)
         for (i, g) in tables.pcanGain.enumerated() { gainTable[i] = Int32(g) }
+        // The AVX2 kernel has these constants built in (micro_kernels.h) and takes whole vectors
+        // of eight channels.
+        precondition(MicroParameters.evenSmoothing == 409 && MicroParameters.oddSmoothing == 983
+                     && MicroParameters.minimumSignalRemaining == 819 && MicroParameters.channelCount % 8 == 0
+                     && tables.pcanGain.count == 125,
+                     "micro noise reduction: the AVX2 kernel's constants no longer match MicroParameters")
     }
 
     /// Frees the buffers. The owner calls this exactly once.
@@ -54,6 +63,16 @@ struct MicroNoiseReduction {
             let gain = UInt32(bitPattern: Int32(wideDynamicFunction(updated)))
             let snr = UInt32(truncatingIfNeeded: (UInt64(reduced) &* UInt64(gain)) >> snrShift)
             signal[i] = Self.shrink(snr)
+        }
+    }
+
+    /// `apply`, by the AVX2 kernel of Sources/CVectorMath/micro_kernels.c (eight channels per
+    /// instruction). Only on a CPU with AVX2.
+    /// Real-time safe: no allocation, locks or system calls.
+    @_noAllocation @_noLocks
+    func applyAVX2(_ signal: UnsafeMutablePointer<UInt32>) {
+        _unsafePerformance {  // C: no allocation, locks or system calls
+            meltap_micro_noise_pcan_avx2(signal, estimate, gainTable, MicroParameters.channelCount)
         }
     }
 
