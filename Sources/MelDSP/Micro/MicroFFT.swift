@@ -5,7 +5,7 @@ import CVectorMath
 ///
 /// The 512 reals are packed as 256 complex values, transformed by four levels of radix-4
 /// butterflies (kissfft factors 256 as 4·4·4·4), then split into 257 bins by the real-FFT
-/// post-pass. Fixed-point rules (`../shared/spec/MICRO.md`, stage 3):
+/// post-pass. Fixed-point rules (`docs/micro.md`, stage 3):
 /// - every butterfly first scales its four inputs by `(v·8191 + 2^14) >> 15` (`C_FIXDIV(c, 4)`);
 /// - a twiddle product is `(a·c − b·d + 2^14) >> 15`, `(a·d + b·c + 2^14) >> 15` (`C_MUL`);
 /// - every sum is stored into int16 with two's-complement wrap (`&+`, `&-` here);

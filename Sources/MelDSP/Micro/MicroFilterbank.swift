@@ -2,7 +2,7 @@ import CVectorMath
 import Glibc
 
 /// Energy, mel filterbank and square root of the TFLite-Micro frontend (`filterbank.c`), bit
-/// for bit (`../shared/spec/MICRO.md`, stages 4–6).
+/// for bit (`docs/micro.md`, stages 4–6).
 ///
 /// - Energy: re² + im² as uint32, for bins `start_index ..< end_index` (5 ..< 241) only.
 /// - Filterbank: 41 accumulators in uint64; accumulator c sums weight·E over its own bins and

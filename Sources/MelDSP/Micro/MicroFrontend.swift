@@ -1,7 +1,7 @@
 import CVectorMath
 
 /// One frame of the TFLite-Micro audio frontend (`frontend.c`): 480 samples in, 40 features
-/// out, bit-exact against pymicro-features 2.0.2 (`../shared/spec/MICRO.md`).
+/// out, bit-exact against pymicro-features 2.0.2 (`docs/micro.md`).
 ///
 /// Stages: float → int16 (`MicroParameters.int16Sample`), Q12 window, block-floating shift,
 /// 16-bit fixed-point real FFT (`MicroFFT`), energy, filterbank and square root

@@ -1,5 +1,5 @@
 /// The log stage of the TFLite-Micro frontend (`log_scale.c`, `log_lut.c`), bit for bit
-/// (`../shared/spec/MICRO.md`, stage 9): out = 64·ln(x << 3) in fixed point, 0 when x << 3 ≤ 1,
+/// (`docs/micro.md`, stage 9): out = 64·ln(x << 3) in fixed point, 0 when x << 3 ≤ 1,
 /// capped at 65535.
 ///
 /// The logarithm is log2 through a 128-segment correction table with linear interpolation

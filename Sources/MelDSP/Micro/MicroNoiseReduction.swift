@@ -1,7 +1,7 @@
 import CVectorMath
 
 /// Noise reduction and per-channel amplitude normalisation (PCAN) of the TFLite-Micro frontend
-/// (`noise_reduction.c`, `pcan_gain_control.c`), bit for bit (`../shared/spec/MICRO.md`,
+/// (`noise_reduction.c`, `pcan_gain_control.c`), bit for bit (`docs/micro.md`,
 /// stages 7–8). PCAN is Wang et al., "Trainable Frontend For Robust and Far-Field Keyword
 /// Spotting" (ICASSP 2017), in TensorFlow's fixed-point form.
 ///

@@ -1,7 +1,7 @@
 import Glibc
 
 /// The fixed parameters of the TFLite-Micro audio frontend as pymicro-features 2.0.2 configures
-/// it (`../shared/spec/MICRO.md`, "Configuration"), the configuration microWakeWord and microVAD
+/// it (`docs/micro.md`, "Parameters"), the configuration microWakeWord and microVAD
 /// models were trained on. Nothing here is tunable: each value is part of the bit-exact contract.
 /// Computed properties rather than stored ones, so they fold to constants and the real-time path
 /// calls no lazy-global initialiser; their getters carry the real-time annotations so the
@@ -71,7 +71,7 @@ public struct MicroChannel: Sendable, Equatable {
 /// The tables the TFLite-Micro frontend builds at start-up, computed as pymicro-features 2.0.2
 /// computes them (TensorFlow's `microfrontend/lib/*_util.c`, compiled with glibc's float maths):
 /// the Q12 window from `cosf`, the mel edges from `log1pf`, the PCAN gains from `powf`, the FFT
-/// twiddles from double `cos`/`sin`. `../shared/vectors/micro/tables.json` holds the reference
+/// twiddles from double `cos`/`sin`. `Tests/MelDSPTests/Fixtures/micro/tables.json` holds the reference
 /// copy; `MicroParityTests` checks every entry against it.
 ///
 /// TensorFlow's own `audio_microfrontend` op evaluates the window in double and gets w[17] = 53
