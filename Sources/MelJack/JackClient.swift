@@ -2,6 +2,7 @@ import CJack
 import Foundation
 import Glibc
 import MelDSP
+import MelRealtime
 import MelResample
 import MelTransport
 import Synchronization
@@ -136,7 +137,7 @@ public struct JackStatistics: Sendable {
 /// channel and registers the ports; `start()` activates and connects; `stop()` deactivates and
 /// closes. Frames arrive in `ring` (one consumer thread pops them).
 ///
-/// Threads: JACK's realtime thread runs `realtimeProcess` on preallocated `RealtimeState`;
+/// Threads: JACK's realtime thread runs the `RealtimeEngine` on preallocated state (`RealtimeState`);
 /// JACK's notification thread only sets atomics; a supervisor thread (ours) reconnects after a
 /// server shutdown, rebuilds analyzers after a sample-rate change, and makes connections.
 public final class JackClient: @unchecked Sendable {
@@ -161,6 +162,7 @@ public final class JackClient: @unchecked Sendable {
     public let hooks: RealtimeHooks
 
     private let state: UnsafeMutablePointer<RealtimeState>
+    /// The engine's atomics (`state.pointee.engine.shared`).
     private let shared: UnsafeMutablePointer<RealtimeShared>
     private let stopping = Atomic<Bool>(false)
     private let supervisorDone = DispatchSemaphore(value: 0)
@@ -199,7 +201,6 @@ public final class JackClient: @unchecked Sendable {
     ///   configuration is invalid for the server's rate, or when ports cannot be registered.
     public init(options: JackClientOptions, streams: [JackStreamSpec]) throws {
         precondition(!streams.isEmpty, "JackClient needs at least one stream")
-        RawFlags.check()
         setenv("JACK_NO_START_SERVER", "1", 1)
         jack_set_error_function(meltapJackMessage)
         jack_set_info_function(meltapJackInfo)
@@ -235,37 +236,21 @@ public final class JackClient: @unchecked Sendable {
                       minimumCapacity: Self.ringCapacity(requested: options.ringCapacity, width: $0.analyzers[0].frameWidth))
         }
 
-        shared = .allocate(capacity: 1)
-        shared.initialize(to: RealtimeShared())
-        shared.pointee.serverSampleRate.store(UInt32(rate), ordering: .relaxed)
-        let ports = UnsafeMutablePointer<OpaquePointer?>.allocate(capacity: channels)
-        ports.initialize(repeating: nil, count: channels)
-        let lanes = UnsafeMutablePointer<StreamLane>.allocate(capacity: streams.count)
-        for (index, configuration) in configurations.enumerated() {
-            // Room for every frame completed within the hold, plus one largest period's frames (in
-            // analysis samples: a resampler may emit more than it reads).
-            let holdSamples = AnalyzerSet.holdSamples(seconds: options.xrunHold, sampleRate: configuration.sampleRate)
-            let owner = parts[index].resamplerOwner
-            let largestAnalysedBlock = (owner >= 0 ? parts[owner].resamplers.first : nil)?
-                .outputCapacity(forInputCount: realtimeMaximumBlockLength) ?? realtimeMaximumBlockLength
-            let holdCapacity = (holdSamples + largestAnalysedBlock) / configuration.hopLength + 2
-            (lanes + index).initialize(to: StreamLane(ring: rings[index], channels: channels, holdCapacity: holdCapacity))
-        }
-        let streamStart = UnsafeMutablePointer<Int64>.allocate(capacity: channels)
-        streamStart.initialize(repeating: 0, count: channels)
+        let engine = RealtimeEngine(streams: parts, rings: rings, channelCount: channels, inputRate: rate,
+                                    holdSeconds: options.xrunHold, wakesConsumer: options.wakesConsumer)
+        shared = engine.shared
+        let histogram = UnsafeMutablePointer<DurationHistogram>.allocate(capacity: 1)
+        histogram.initialize(to: DurationHistogram())
         state = .allocate(capacity: 1)
         state.initialize(to: RealtimeState(
-            client: client, ports: ports, channelCount: channels,
-            set: AnalyzerSet.makeAll(parts, inputRate: rate, holdSeconds: options.xrunHold),
-            lanes: lanes, laneCount: streams.count, wakeRing: .passUnretained(rings[0]),
-            streamStart: streamStart, wakesConsumer: options.wakesConsumer,
-            shared: shared, hooks: hooks))
+            client: client, ports: .prefaulted(count: channels, repeating: nil), channelCount: channels,
+            buffers: .prefaulted(count: channels, repeating: nil), engine: engine, histogram: histogram, hooks: hooks))
 
         var assignment: [String: Int] = [:]
         for (index, name) in initialSources.prefix(channels).enumerated() { assignment[name] = index }
         mutable = Mutex(MutableState(
             configurations: configurations, inputSampleRate: rate,
-            resamplerLookaheads: Self.lookaheads(parts),
+            resamplerLookaheads: AnalyzerSet.lookaheads(parts),
             clientName: String(cString: jack_get_client_name(client)),
             assignment: assignment, remembered: Array(repeating: [], count: channels)))
         try registerPortsAndCallbacks(client)
@@ -275,21 +260,13 @@ public final class JackClient: @unchecked Sendable {
     deinit {
         stop()
         if let client = state.pointee.client { jack_client_close(client) }
-        let laneCount = state.pointee.laneCount
-        AnalyzerSet.destroyAll(state.pointee.set, count: laneCount)
-        for handshake in [shared.pointee.pendingSet.exchange(0, ordering: .acquiring),
-                          shared.pointee.retiredSet.exchange(0, ordering: .acquiring)] where handshake != 0 {
-            AnalyzerSet.destroyAll(UnsafeMutablePointer<AnalyzerSet>(bitPattern: handshake)!, count: laneCount)
-        }
+        state.pointee.engine.destroy()
         state.pointee.ports.deallocate()
-        state.pointee.streamStart.deallocate()
-        for lane in 0..<laneCount { state.pointee.lanes[lane].deallocate() }
-        state.pointee.lanes.deinitialize(count: laneCount)
-        state.pointee.lanes.deallocate()
+        state.pointee.buffers.deallocate()
+        state.pointee.histogram.deinitialize(count: 1)
+        state.pointee.histogram.deallocate()
         state.deinitialize(count: 1)
         state.deallocate()
-        shared.deinitialize(count: 1)
-        shared.deallocate()
     }
 
     // MARK: Public accessors
@@ -386,7 +363,7 @@ public final class JackClient: @unchecked Sendable {
     /// The callback-duration histogram's buckets now (for Prometheus and `meltap status`). Any
     /// thread but the callback's (allocates).
     public func callbackDurationHistogram() -> DurationBuckets {
-        shared.pointee.histogram.buckets()
+        state.pointee.histogram.pointee.buckets()
     }
 
     /// A snapshot of the counters and the callback-duration histogram.
@@ -404,7 +381,7 @@ public final class JackClient: @unchecked Sendable {
             restarts: restarts, reconfigurations: reconfigurations,
             blockLength: blockLength,
             largestBlockLength: Int(s.pointee.largestBlockLength.load(ordering: .relaxed)),
-            callbackDurations: s.pointee.histogram.summary())
+            callbackDurations: state.pointee.histogram.pointee.summary())
     }
 
     // MARK: Life
@@ -468,19 +445,12 @@ public final class JackClient: @unchecked Sendable {
     }
 
     /// Frees an analyzer set the realtime thread has let go of.
-    private func collectRetired() {
-        // Acquiring: pairs with the realtime thread's releasing store; its last use is done.
-        let retired = shared.pointee.retiredSet.exchange(0, ordering: .acquiring)
-        if retired != 0 {
-            AnalyzerSet.destroyAll(UnsafeMutablePointer<AnalyzerSet>(bitPattern: retired)!, count: state.pointee.laneCount)
-        }
-    }
+    private func collectRetired() { state.pointee.engine.collectRetired() }
 
     /// Builds analyzers for a new sample rate and hands them to the realtime thread, which picks
     /// them up at its next block start without waiting.
     private func reconfigure(rate: Double) {
-        guard shared.pointee.pendingSet.load(ordering: .acquiring) == 0,
-              shared.pointee.retiredSet.load(ordering: .acquiring) == 0 else { return }  // next round
+        guard !state.pointee.engine.handshakeBusy else { return }  // next round
         let configurations: [MelConfiguration]
         let parts: [AnalyzerSet.Parts]
         do {
@@ -501,18 +471,10 @@ public final class JackClient: @unchecked Sendable {
         mutable.withLock {
             $0.configurations = configurations
             $0.inputSampleRate = rate
-            $0.resamplerLookaheads = Self.lookaheads(parts)
+            $0.resamplerLookaheads = AnalyzerSet.lookaheads(parts)
             $0.reconfigurations += 1
         }
-        if state.pointee.client != nil && mutable.withLock({ $0.active }) {
-            // Releasing: the sets are fully built before the realtime thread can see them.
-            shared.pointee.pendingSet.store(Int(bitPattern: set), ordering: .releasing)
-        } else {
-            AnalyzerSet.destroyAll(state.pointee.set, count: state.pointee.laneCount)
-            state.pointee.set = set
-            state.pointee.needsStreamStart = true
-            state.pointee.streamStartFlags |= RawFlags.reconfigured | RawFlags.discontinuity
-        }
+        state.pointee.engine.offer(set, running: state.pointee.client != nil && mutable.withLock({ $0.active }))
         options.log("sample rate is now \(Int(rate)) Hz; analyzers rebuilt")
     }
 
@@ -663,15 +625,6 @@ public final class JackClient: @unchecked Sendable {
                               + "(status 0x\(String(status.rawValue, radix: 16))). Check the server's messages.")
     }
 
-    static func makeAnalyzers(_ configuration: MelConfiguration, count: Int,
-                              clampRule: ClampRule) throws -> [MelAnalyzer] {
-        do {
-            return try (0..<count).map { _ in try MelAnalyzer(configuration: configuration, clampRule: clampRule) }
-        } catch {
-            throw JackClientError("Invalid analyzer configuration: \(error)")
-        }
-    }
-
     /// Every stream's configuration at its analysis rate (its own, or `inputRate`).
     static func makeConfigurations(_ streams: [JackStreamSpec], inputRate: Double) throws -> [MelConfiguration] {
         try streams.map { stream in
@@ -689,38 +642,12 @@ public final class JackClient: @unchecked Sendable {
     /// rate other than `inputRate`, owned by the first stream at that rate.
     static func makeParts(_ configurations: [MelConfiguration], inputRate: Double, options: JackClientOptions,
                           count: Int) throws -> [AnalyzerSet.Parts] {
-        var parts: [AnalyzerSet.Parts] = []
-        for (index, configuration) in configurations.enumerated() {
-            let analyzers = try makeAnalyzers(configuration, count: count, clampRule: options.clampRule)
-            let rate = configuration.sampleRate
-            guard rate != inputRate else {
-                parts.append(AnalyzerSet.Parts(analyzers: analyzers, resamplers: [], resamplerOwner: -1))
-                continue
-            }
-            if let owner = configurations.prefix(index).firstIndex(where: { $0.sampleRate == rate }) {
-                parts.append(AnalyzerSet.Parts(analyzers: analyzers, resamplers: [], resamplerOwner: owner))
-            } else {
-                let resamplers = try makeResamplers(inputRate: inputRate, outputRate: rate,
-                                                    quality: options.resamplerQuality, count: count)
-                parts.append(AnalyzerSet.Parts(analyzers: analyzers, resamplers: resamplers, resamplerOwner: index))
-            }
-        }
-        return parts
-    }
-
-    /// Per stream: the look-ahead of the resamplers it reads, in input samples (0 without).
-    static func lookaheads(_ parts: [AnalyzerSet.Parts]) -> [Int] {
-        parts.map { $0.resamplerOwner >= 0 ? parts[$0.resamplerOwner].resamplers.first?.lookahead ?? 0 : 0 }
-    }
-
-    /// One prefaulted resampler per channel from `inputRate` to `outputRate`.
-    static func makeResamplers(inputRate: Double, outputRate: Double, quality: ResamplerQuality,
-                               count: Int) throws -> [Resampler] {
         do {
-            return try (0..<count).map { _ in
-                try Resampler(inputRate: inputRate, outputRate: outputRate, quality: quality)
-            }
-        } catch {
+            return try AnalyzerSet.makeParts(configurations, inputRate: inputRate, clampRule: options.clampRule,
+                                             resamplerQuality: options.resamplerQuality, channelCount: count)
+        } catch AnalyzerSetError.analyzer(let error) {
+            throw JackClientError("Invalid analyzer configuration: \(error)")
+        } catch AnalyzerSetError.resampler(let error) {
             throw JackClientError("\(error)")
         }
     }
