@@ -145,7 +145,8 @@ package final class EmbeddedDriver {
     /// moves on all the same. Report the xrun with `xrun()`, now or some blocks later.
     package func block(damaged: Bool = false) {
         if newEpochAtNextBlock {
-            epochs.append(Epoch(inputRate: serverRate, configurations: pendingConfigurations,
+            // The analyzers adopted at this block were built for `analyzersRate`.
+            epochs.append(Epoch(inputRate: analyzersRate, configurations: pendingConfigurations,
                                 samples: Array(repeating: [], count: channelCount),
                                 firstSequence: Array(repeating: Array(repeating: nil, count: channelCount),
                                                      count: streams.count)))
@@ -203,14 +204,11 @@ package final class EmbeddedDriver {
         // Acquiring: pairs with `noteServerGone`'s releasing store (as the supervisor does).
         _ = engine.shared.pointee.serverGone.exchange(false, ordering: .acquiring)
         let rate = sampleRate ?? serverRate
-        if engine.shared.pointee.pendingSet.load(ordering: .acquiring) != 0 { analyzersRate = pendingRate }
         engine.prepareForNewServer(sampleRate: UInt32(rate))
         serverRate = rate
         clock = newClock
         newEpochAtNextBlock = true
     }
-
-    private var pendingRate: Double = 0
 
     /// The supervisor's round after a block: free retired sets; rebuild analyzers when the
     /// server's rate differs from theirs and no handshake is under way (`JackClient.supervise`).
@@ -224,7 +222,6 @@ package final class EmbeddedDriver {
                                                   resamplerQuality: .standard, channelCount: channelCount)
             engine.offer(AnalyzerSet.makeAll(parts, inputRate: rate, holdSeconds: holdSeconds), running: true)
             pendingConfigurations = configurations
-            pendingRate = rate
             analyzersRate = rate
             reconfigurations += 1
             newEpochAtNextBlock = true
@@ -250,11 +247,19 @@ package final class EmbeddedDriver {
     private var startsSeen: [[Int]] = []
 
     /// The epoch a popped frame was computed in. Per channel, a ring carries every frame of one
-    /// epoch before the next epoch's, whose first frame carries `.serverRestart` or `.reconfigured`.
+    /// epoch before the next epoch's, whose first frame carries `.serverRestart` or `.reconfigured`;
+    /// an epoch too short to complete a frame (its input ends before the first window does) has
+    /// none, and its flags go to the next epoch's first frame.
     private func epochFor(_ metadata: FrameMetadata, stream: Int) -> Int {
         if startsSeen.isEmpty { startsSeen = Array(repeating: Array(repeating: 0, count: channelCount), count: streams.count) }
         let channel = Int(metadata.channel)
-        if !metadata.flags.isDisjoint(with: [.serverRestart, .reconfigured]) { startsSeen[stream][channel] += 1 }
+        if !metadata.flags.isDisjoint(with: [.serverRestart, .reconfigured]) {
+            var next = startsSeen[stream][channel] + 1
+            while next < epochs.count - 1, ((try? offlineFrames(stream: stream, epoch: next, channel: channel)) ?? []).isEmpty {
+                next += 1
+            }
+            startsSeen[stream][channel] = next
+        }
         let epoch = startsSeen[stream][channel]
         if epochs[epoch].firstSequence[stream][channel] == nil { epochs[epoch].firstSequence[stream][channel] = metadata.sequence }
         return epoch
