@@ -38,6 +38,7 @@ package struct RealtimeEngine: @unchecked Sendable {
         RawFlags.check()
         let shared = UnsafeMutablePointer<RealtimeShared>.allocate(capacity: 1)
         shared.initialize(to: RealtimeShared())
+        // Relaxed: no other thread sees `shared` before this initialiser returns.
         shared.pointee.serverSampleRate.store(UInt32(inputRate), ordering: .relaxed)
         let lanes = UnsafeMutablePointer<StreamLane>.allocate(capacity: streams.count)
         for (index, parts) in streams.enumerated() {
@@ -67,6 +68,7 @@ package struct RealtimeEngine: @unchecked Sendable {
         let laneCount = state.pointee.laneCount
         AnalyzerSet.destroyAll(state.pointee.set, count: laneCount)
         let shared = state.pointee.shared
+        // Acquiring: pairs with the releasing stores that published or retired these sets.
         for handshake in [shared.pointee.pendingSet.exchange(0, ordering: .acquiring),
                           shared.pointee.retiredSet.exchange(0, ordering: .acquiring)] where handshake != 0 {
             AnalyzerSet.destroyAll(UnsafeMutablePointer<AnalyzerSet>(bitPattern: handshake)!, count: laneCount)
@@ -121,8 +123,8 @@ package struct RealtimeEngine: @unchecked Sendable {
     /// damaged (`markXrunDamage`). Any thread; no allocation or locks.
     package func noteXrun() {
         let shared = state.pointee.shared
+        // Relaxed, both: a counter for reports, and a notification flag no data travels with.
         shared.pointee.xruns.add(1, ordering: .relaxed)
-        // Relaxed: a notification flag, no data travels with it.
         shared.pointee.pendingXrun.store(true, ordering: .relaxed)
     }
 
@@ -185,6 +187,7 @@ package struct RealtimeEngine: @unchecked Sendable {
     /// (`JackClient.reconnectAfterShutdown` does the same steps inline.)
     package func prepareForNewServer(sampleRate: UInt32) {
         collectRetired()
+        // Acquiring: pairs with `offer`'s releasing store; the pending sets are fully built.
         let pending = shared.pointee.pendingSet.exchange(0, ordering: .acquiring)
         if pending != 0 {
             AnalyzerSet.destroyAll(state.pointee.set, count: state.pointee.laneCount)
@@ -194,6 +197,7 @@ package struct RealtimeEngine: @unchecked Sendable {
         state.pointee.needsStreamStart = true
         state.pointee.streamStartFlags |= RawFlags.serverRestart | RawFlags.discontinuity
         state.pointee.expectedBlockStart = -1
+        // Relaxed: the supervisor itself reads it next; no data travels with it.
         shared.pointee.serverSampleRate.store(sampleRate, ordering: .relaxed)
     }
 }
