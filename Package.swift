@@ -51,8 +51,11 @@ let package = Package(
         ]),
         // Client library for subscribers (other Swift packages depend on this).
         .target(name: "MeltapClient", dependencies: ["MelTransport"]),
-        // The JACK client: ports, callbacks, the realtime process path.
-        .target(name: "MelJack", dependencies: ["MelDSP", "MelResample", "MelTransport", "CJack"]),
+        // The realtime engine: the process path without JACK (blocks in, flagged frames into rings,
+        // the server's events), driven by MelJack's callbacks and, in tests, by MelRealtimeEmbedded.
+        .target(name: "MelRealtime", dependencies: ["MelDSP", "MelResample", "MelTransport"]),
+        // The JACK client: ports, callbacks (which pass JACK's buffers to MelRealtime), supervisor.
+        .target(name: "MelJack", dependencies: ["MelDSP", "MelResample", "MelTransport", "MelRealtime", "CJack"]),
         // The run-time pipeline a program can embed: ring consumer fanning out to per-stream
         // publishers and frame dumps, the recorder, a private jackd, stop signals, the file driver of
         // `meltap file` (Offline/, no JACK) and the dataset driver of `meltap file DIR -o OUTDIR`
@@ -85,6 +88,12 @@ let package = Package(
 
         // What the JACK test suites share: meltap-testsource's record format, the offline reference.
         .target(name: "JackTestSupport", dependencies: ["MelDSP"], path: "Tests/JackTestSupport"),
+        // Drives the realtime engine block by block with no JACK: xruns, stalls, period and rate
+        // changes, restarts on demand (as NIOEmbedded drives swift-nio pipelines).
+        .target(name: "MelRealtimeEmbedded", dependencies: ["MelRealtime", "MelDSP", "MelResample", "MelTransport"],
+                path: "Tests/MelRealtimeEmbedded"),
+        .testTarget(name: "MelRealtimeTests", dependencies: ["MelRealtimeEmbedded", "MelRealtime", "MelDSP",
+                                                             "MelResample", "MelTransport"]),
         .testTarget(name: "MelDSPTests", dependencies: ["MelDSP", "MelFiles", "MelResample"], exclude: ["Fixtures"]),
         .testTarget(name: "MelFilesTests", dependencies: ["MelFiles"]),
         .testTarget(name: "MelResampleTests", dependencies: ["MelResample", "MelDSP"]),

@@ -1,13 +1,11 @@
 // JACK callbacks: global functions (not closures from main.swift, which would be @MainActor
 // and crash when JACK calls them from its threads). Each receives the client's
-// `RealtimeState` pointer as `arg`.
+// `RealtimeState` pointer as `arg`, and only passes JACK's values to its `RealtimeEngine`:
+// the block's port buffers and frame time, and the server's events.
 import CJack
 import Glibc
+import MelRealtime
 import Synchronization
-
-/// The largest JACK period, in samples. Computed, not a global `let` (which the callback would
-/// initialise lazily through `swift_once`); in this file so the checker sees its body.
-var realtimeMaximumBlockLength: Int { 8192 }
 
 @inline(__always)
 private func realtimeState(_ arg: UnsafeMutableRawPointer?) -> UnsafeMutablePointer<RealtimeState> {
@@ -15,48 +13,52 @@ private func realtimeState(_ arg: UnsafeMutableRawPointer?) -> UnsafeMutablePoin
     arg.unsafelyUnwrapped.assumingMemoryBound(to: RealtimeState.self)
 }
 
-/// Process callback (realtime thread).
-/// Real-time safe: no allocation, locks or system calls.
+/// Process callback (realtime thread): hands the block's port buffers and its frame time to the
+/// engine, and times it.
+/// Real-time safe: no allocation or locks. System calls: the engine's at most one `sem_post`;
+/// `clock_gettime` is a vDSO call.
 @_noAllocation @_noLocks
 func meltapProcess(_ blockLength: jack_nframes_t, _ arg: UnsafeMutableRawPointer?) -> Int32 {
-    realtimeProcess(realtimeState(arg), blockLength: blockLength)
+    let state = realtimeState(arg)
+    let hooks = state.pointee.hooks
+    _unsafePerformance { hooks.enter?() }
+    let started = monotonicNanoseconds()
+    let client = state.pointee.client
+    let now = _unsafePerformance { jack_last_frame_time(client) }
+    let buffers = state.pointee.buffers
+    for channel in 0..<state.pointee.channelCount {
+        let port = state.pointee.ports[channel]
+        let raw = _unsafePerformance { jack_port_get_buffer(port, blockLength) }
+        if let raw { buffers[channel] = UnsafePointer(raw.assumingMemoryBound(to: Float.self)) } else { buffers[channel] = nil }
+    }
+    state.pointee.engine.process(buffers: UnsafePointer(buffers), blockStart: now, count: Int(blockLength))
+    state.pointee.histogram.pointee.record(nanoseconds: monotonicNanoseconds() &- started)
+    _unsafePerformance { hooks.leave?() }
     return 0
 }
 
-/// Buffer-size callback: records the new period only (everything is preallocated for 8192).
-/// jack2 calls it in the realtime thread at activation, so it is held to the same rules.
+/// Buffer-size callback: the engine records the new period only (everything is preallocated for
+/// 8192). jack2 calls it in the realtime thread at activation, so it is held to the same rules.
 /// Real-time safe: no allocation, locks or system calls.
 @_noAllocation @_noLocks
 func meltapBufferSize(_ blockLength: jack_nframes_t, _ arg: UnsafeMutableRawPointer?) -> Int32 {
     let state = realtimeState(arg)
     let hooks = state.pointee.hooks
     _unsafePerformance { hooks.enter?() }
-    let shared = state.pointee.shared
-    // Relaxed: a reported number; the process callback gets the length as its argument.
-    shared.pointee.blockLength.store(blockLength, ordering: .relaxed)
-    if blockLength > shared.pointee.largestBlockLength.load(ordering: .relaxed) {
-        shared.pointee.largestBlockLength.store(blockLength, ordering: .relaxed)
-    }
-    if Int(blockLength) > realtimeMaximumBlockLength {
-        shared.pointee.oversizedBlocks.add(1, ordering: .relaxed)
-    }
+    state.pointee.engine.noteBlockLength(blockLength)
     _unsafePerformance { hooks.leave?() }
     return 0
 }
 
 /// Xrun callback (notification thread): count it and flag the next frames.
 func meltapXrun(_ arg: UnsafeMutableRawPointer?) -> Int32 {
-    let shared = realtimeState(arg).pointee.shared
-    shared.pointee.xruns.add(1, ordering: .relaxed)
-    shared.pointee.pendingXrun.store(true, ordering: .relaxed)
+    realtimeState(arg).pointee.engine.noteXrun()
     return 0
 }
 
 /// Sample-rate callback (notification thread): the supervisor rebuilds the analyzers.
 func meltapSampleRate(_ rate: jack_nframes_t, _ arg: UnsafeMutableRawPointer?) -> Int32 {
-    let shared = realtimeState(arg).pointee.shared
-    shared.pointee.serverSampleRate.store(rate, ordering: .relaxed)
-    shared.pointee.wakeSupervisor()
+    realtimeState(arg).pointee.engine.noteSampleRate(rate)
     return 0
 }
 
@@ -64,7 +66,7 @@ func meltapSampleRate(_ rate: jack_nframes_t, _ arg: UnsafeMutableRawPointer?) -
 /// (connecting from inside a notification would deadlock the server).
 func meltapPortRegistration(_ port: jack_port_id_t, _ registered: Int32, _ arg: UnsafeMutableRawPointer?) {
     guard registered != 0 else { return }
-    let shared = realtimeState(arg).pointee.shared
+    let shared = realtimeState(arg).pointee.engine.shared
     shared.pointee.portsChanged.store(true, ordering: .relaxed)
     shared.pointee.wakeSupervisor()
 }
@@ -73,7 +75,7 @@ func meltapPortRegistration(_ port: jack_port_id_t, _ registered: Int32, _ arg: 
 /// can restore them after a server restart.
 func meltapPortConnect(_ a: jack_port_id_t, _ b: jack_port_id_t, _ connected: Int32,
                        _ arg: UnsafeMutableRawPointer?) {
-    let shared = realtimeState(arg).pointee.shared
+    let shared = realtimeState(arg).pointee.engine.shared
     shared.pointee.connectionsChanged.store(true, ordering: .relaxed)
     shared.pointee.wakeSupervisor()
 }
@@ -91,16 +93,14 @@ func meltapLatency(_ mode: jack_latency_callback_mode_t, _ arg: UnsafeMutableRaw
         low = min(low, range.min)
         high = max(high, range.max)
     }
-    let shared = state.pointee.shared
+    let shared = state.pointee.engine.shared
     shared.pointee.captureLatencyMinimum.store(low == UInt32.max ? 0 : low, ordering: .relaxed)
     shared.pointee.captureLatencyMaximum.store(high, ordering: .relaxed)
 }
 
 /// Info-shutdown callback (server gone; any thread): only set a flag and wake the supervisor.
 func meltapShutdown(_ code: jack_status_t, _ reason: UnsafePointer<CChar>?, _ arg: UnsafeMutableRawPointer?) {
-    let shared = realtimeState(arg).pointee.shared
-    shared.pointee.serverGone.store(true, ordering: .releasing)
-    shared.pointee.wakeSupervisor()
+    realtimeState(arg).pointee.engine.noteServerGone()
 }
 
 /// While set, JACK's own error messages are dropped (the supervisor polls `jack_client_open`
@@ -116,3 +116,14 @@ func meltapJackMessage(_ message: UnsafePointer<CChar>?) {
 
 /// JACK info function: info chatter (connections, buffer sizes) is dropped.
 func meltapJackInfo(_ message: UnsafePointer<CChar>?) {}
+
+/// CLOCK_MONOTONIC in nanoseconds. `clock_gettime` is served by the vDSO on Linux (no kernel
+/// entry), which is why it is acceptable in the callback.
+/// Real-time safe: no allocation, locks or system calls.
+@_noAllocation @_noLocks
+@inline(__always)
+func monotonicNanoseconds() -> UInt64 {
+    var now = timespec()
+    _unsafePerformance { _ = clock_gettime(CLOCK_MONOTONIC, &now) }
+    return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
+}

@@ -2,133 +2,10 @@ import CJack
 import Foundation
 import Glibc
 import MelDSP
+import MelRealtime
 import MelResample
 import MelTransport
 import Synchronization
-
-/// What went wrong talking to JACK, and what to do about it.
-extension JackClient {
-    /// The widest frame a live stream carries: a spectrogram of n_fft 65536 (n_fft/2 + 1 bins),
-    /// 128 KiB of float32, well inside a subscriber's 1 MiB frame limit.
-    public static let maximumFrameWidth = 32769
-
-    /// Frames a ring holds: the requested capacity, but at most 64 MiB of values, so wide
-    /// spectrogram frames do not allocate (and prefault) gigabytes; never fewer than 64 frames.
-    /// Mel-width frames (up to 4096 values) always get the full request.
-    static func ringCapacity(requested: Int, width: Int) -> Int {
-        min(requested, max(64, (64 << 20) / (4 * max(1, width))))
-    }
-}
-
-public struct JackClientError: Error, CustomStringConvertible, Sendable {
-    public var description: String
-    public init(_ description: String) { self.description = description }
-}
-
-/// How the JACK client is set up.
-public struct JackClientOptions: Sendable {
-    /// Requested client name; JACK appends `-01`… when it is taken.
-    public var name: String = "meltap"
-    /// Input ports (`in_1`…). Nil: one per source port matched by `connectPatterns` at start,
-    /// at least 1.
-    public var inputCount: Int?
-    /// Regular expressions (JACK's `jack_get_ports` syntax) of output ports to connect to our
-    /// inputs, now and whenever a matching port appears.
-    public var connectPatterns: [String] = []
-    /// Frames the ring holds before the realtime thread starts dropping.
-    public var ringCapacity: Int = 4096
-    /// Clamp rule for the analyzers (live: `.running`).
-    public var clampRule: ClampRule = .running
-    /// Seconds each computed frame is held in the realtime thread before it is pushed, so that
-    /// an xrun JACK reports after the frame was computed can still flag it `.xrun`. 0: frames go
-    /// out in the callback that computes them, and a frame completed before the notification
-    /// arrived can carry damaged samples without the flag. Adds this much latency.
-    public var xrunHold: Double = 0
-    /// Whether the realtime thread wakes a sleeping consumer (at most one `sem_post` per
-    /// callback). False: it never does, and the consumer must poll the ring.
-    public var wakesConsumer = true
-    /// The analysis rate in Hz (`--sample-rate`): when the server runs at another rate, every
-    /// channel is resampled to it in the process callback. Nil: the server's rate.
-    public var analysisSampleRate: Double?
-    /// The resampler used when the analysis rate differs from the server's.
-    public var resamplerQuality: ResamplerQuality = .standard
-    /// Where status messages go (the supervisor thread calls it).
-    public var log: @Sendable (String) -> Void = { message in
-        FileHandle.standardError.write(Data(("meltap: " + message + "\n").utf8))
-    }
-
-    public init() {}
-}
-
-/// One feature stream of a `JackClient`: a name, an analysis rate and a configuration maker.
-/// Every stream reads the same input ports; streams at the same analysis rate share one
-/// resampler per channel.
-public struct JackStreamSpec: Sendable {
-    /// The stream's name (`--stream NAME=…`); empty for the single stream of a plain `meltap run`.
-    public var name: String
-    /// The analysis rate in Hz: when the server runs at another rate, every channel is resampled
-    /// to it in the process callback. Nil: the server's rate.
-    public var analysisSampleRate: Double?
-    /// Builds the configuration for an analysis rate (called again after a sample-rate change).
-    public var makeConfiguration: JackClient.ConfigurationMaker
-
-    public init(name: String, analysisSampleRate: Double?, makeConfiguration: @escaping JackClient.ConfigurationMaker) {
-        self.name = name
-        self.analysisSampleRate = analysisSampleRate
-        self.makeConfiguration = makeConfiguration
-    }
-}
-
-/// A view of one stream of a `JackClient`: its ring (one consumer thread pops it), its frame
-/// width and, through the client, its current configuration and latencies.
-public struct JackStream: Sendable {
-    public let client: JackClient
-    /// Position in the client's stream list.
-    public let index: Int
-    public var name: String { client.streamSpecs[index].name }
-    /// Frames out. Consumer: one thread.
-    public var ring: FrameRing { client.rings[index] }
-    /// Values per frame.
-    public var frameWidth: Int { client.rings[index].width }
-    public var configuration: MelConfiguration { client.configuration(ofStream: index) }
-    public var resampler: ResamplerQuality? { client.resampler(ofStream: index) }
-    public var resamplerLatency: Int { client.resamplerLatency(ofStream: index) }
-    public var algorithmicLatency: Int { client.algorithmicLatency(ofStream: index) }
-    public var holdLatency: Int { client.holdLatency(ofStream: index) }
-    /// Frames of this stream pushed into its ring, and frames its ring had no room for.
-    public var counters: (frames: UInt64, drops: UInt64) { client.counters(ofStream: index) }
-}
-
-/// Counters and timings of a run.
-public struct JackStatistics: Sendable {
-    /// Frames pushed into the ring.
-    public var frames: UInt64
-    /// Frames dropped because the ring was full.
-    public var drops: UInt64
-    /// Xruns reported by JACK.
-    public var xruns: UInt64
-    /// Process callbacks run.
-    public var blocks: UInt64
-    /// Block starts that did not follow the previous block (missed cycles, buffer-size changes).
-    public var discontinuities: UInt64
-    /// Frames pushed with `.xrun` and with `.discontinuity`.
-    public var xrunFrames: UInt64
-    public var discontinuityFrames: UInt64
-    /// Frames pushed before their hold ended because the hold was full.
-    public var holdOverflows: UInt64
-    /// Consumer wake-ups posted by the realtime thread (each a possible system call; at most one
-    /// per callback).
-    public var consumerWakeups: UInt64
-    /// Server restarts survived.
-    public var restarts: UInt64
-    /// Analyzer rebuilds after sample-rate changes.
-    public var reconfigurations: UInt64
-    /// Current and largest period, in samples.
-    public var blockLength: Int
-    public var largestBlockLength: Int
-    /// Process-callback durations.
-    public var callbackDurations: DurationSummary
-}
 
 /// A JACK client that turns each input port into a stream of mel frames.
 ///
@@ -136,7 +13,7 @@ public struct JackStatistics: Sendable {
 /// channel and registers the ports; `start()` activates and connects; `stop()` deactivates and
 /// closes. Frames arrive in `ring` (one consumer thread pops them).
 ///
-/// Threads: JACK's realtime thread runs `realtimeProcess` on preallocated `RealtimeState`;
+/// Threads: JACK's realtime thread runs the `RealtimeEngine` on preallocated state (`RealtimeState`);
 /// JACK's notification thread only sets atomics; a supervisor thread (ours) reconnects after a
 /// server shutdown, rebuilds analyzers after a sample-rate change, and makes connections.
 public final class JackClient: @unchecked Sendable {
@@ -160,14 +37,15 @@ public final class JackClient: @unchecked Sendable {
     /// rtguard / RealtimeSanitizer hooks found at setup.
     public let hooks: RealtimeHooks
 
-    private let state: UnsafeMutablePointer<RealtimeState>
-    private let shared: UnsafeMutablePointer<RealtimeShared>
+    let state: UnsafeMutablePointer<RealtimeState>
+    /// The engine's atomics (`state.pointee.engine.shared`).
+    let shared: UnsafeMutablePointer<RealtimeShared>
     private let stopping = Atomic<Bool>(false)
     private let supervisorDone = DispatchSemaphore(value: 0)
-    private let mutable: Mutex<MutableState>
+    let mutable: Mutex<MutableState>
 
     /// State touched by the supervisor and read by others, under the mutex.
-    private struct MutableState: ~Copyable {
+    struct MutableState: ~Copyable {
         /// Per stream.
         var configurations: [MelConfiguration]
         /// The server's rate the analyzer sets were built for, Hz.
@@ -199,7 +77,6 @@ public final class JackClient: @unchecked Sendable {
     ///   configuration is invalid for the server's rate, or when ports cannot be registered.
     public init(options: JackClientOptions, streams: [JackStreamSpec]) throws {
         precondition(!streams.isEmpty, "JackClient needs at least one stream")
-        RawFlags.check()
         setenv("JACK_NO_START_SERVER", "1", 1)
         jack_set_error_function(meltapJackMessage)
         jack_set_info_function(meltapJackInfo)
@@ -235,37 +112,21 @@ public final class JackClient: @unchecked Sendable {
                       minimumCapacity: Self.ringCapacity(requested: options.ringCapacity, width: $0.analyzers[0].frameWidth))
         }
 
-        shared = .allocate(capacity: 1)
-        shared.initialize(to: RealtimeShared())
-        shared.pointee.serverSampleRate.store(UInt32(rate), ordering: .relaxed)
-        let ports = UnsafeMutablePointer<OpaquePointer?>.allocate(capacity: channels)
-        ports.initialize(repeating: nil, count: channels)
-        let lanes = UnsafeMutablePointer<StreamLane>.allocate(capacity: streams.count)
-        for (index, configuration) in configurations.enumerated() {
-            // Room for every frame completed within the hold, plus one largest period's frames (in
-            // analysis samples: a resampler may emit more than it reads).
-            let holdSamples = AnalyzerSet.holdSamples(seconds: options.xrunHold, sampleRate: configuration.sampleRate)
-            let owner = parts[index].resamplerOwner
-            let largestAnalysedBlock = (owner >= 0 ? parts[owner].resamplers.first : nil)?
-                .outputCapacity(forInputCount: realtimeMaximumBlockLength) ?? realtimeMaximumBlockLength
-            let holdCapacity = (holdSamples + largestAnalysedBlock) / configuration.hopLength + 2
-            (lanes + index).initialize(to: StreamLane(ring: rings[index], channels: channels, holdCapacity: holdCapacity))
-        }
-        let streamStart = UnsafeMutablePointer<Int64>.allocate(capacity: channels)
-        streamStart.initialize(repeating: 0, count: channels)
+        let engine = RealtimeEngine(streams: parts, rings: rings, channelCount: channels, inputRate: rate,
+                                    holdSeconds: options.xrunHold, wakesConsumer: options.wakesConsumer)
+        shared = engine.shared
+        let histogram = UnsafeMutablePointer<DurationHistogram>.allocate(capacity: 1)
+        histogram.initialize(to: DurationHistogram())
         state = .allocate(capacity: 1)
         state.initialize(to: RealtimeState(
-            client: client, ports: ports, channelCount: channels,
-            set: AnalyzerSet.makeAll(parts, inputRate: rate, holdSeconds: options.xrunHold),
-            lanes: lanes, laneCount: streams.count, wakeRing: .passUnretained(rings[0]),
-            streamStart: streamStart, wakesConsumer: options.wakesConsumer,
-            shared: shared, hooks: hooks))
+            client: client, ports: .prefaulted(count: channels, repeating: nil), channelCount: channels,
+            buffers: .prefaulted(count: channels, repeating: nil), engine: engine, histogram: histogram, hooks: hooks))
 
         var assignment: [String: Int] = [:]
         for (index, name) in initialSources.prefix(channels).enumerated() { assignment[name] = index }
         mutable = Mutex(MutableState(
             configurations: configurations, inputSampleRate: rate,
-            resamplerLookaheads: Self.lookaheads(parts),
+            resamplerLookaheads: AnalyzerSet.lookaheads(parts),
             clientName: String(cString: jack_get_client_name(client)),
             assignment: assignment, remembered: Array(repeating: [], count: channels)))
         try registerPortsAndCallbacks(client)
@@ -275,136 +136,13 @@ public final class JackClient: @unchecked Sendable {
     deinit {
         stop()
         if let client = state.pointee.client { jack_client_close(client) }
-        let laneCount = state.pointee.laneCount
-        AnalyzerSet.destroyAll(state.pointee.set, count: laneCount)
-        for handshake in [shared.pointee.pendingSet.exchange(0, ordering: .acquiring),
-                          shared.pointee.retiredSet.exchange(0, ordering: .acquiring)] where handshake != 0 {
-            AnalyzerSet.destroyAll(UnsafeMutablePointer<AnalyzerSet>(bitPattern: handshake)!, count: laneCount)
-        }
+        state.pointee.engine.destroy()
         state.pointee.ports.deallocate()
-        state.pointee.streamStart.deallocate()
-        for lane in 0..<laneCount { state.pointee.lanes[lane].deallocate() }
-        state.pointee.lanes.deinitialize(count: laneCount)
-        state.pointee.lanes.deallocate()
+        state.pointee.buffers.deallocate()
+        state.pointee.histogram.deinitialize(count: 1)
+        state.pointee.histogram.deallocate()
         state.deinitialize(count: 1)
         state.deallocate()
-        shared.deinitialize(count: 1)
-        shared.deallocate()
-    }
-
-    // MARK: Public accessors
-
-    /// The configuration frames are currently computed with (changes after a sample-rate change;
-    /// frames computed with a new one carry `.reconfigured`).
-    public var configuration: MelConfiguration { configuration(ofStream: 0) }
-
-    /// The streams, in the order given.
-    public var streams: [JackStream] { streamSpecs.indices.map { JackStream(client: self, index: $0) } }
-
-    /// Stream `index`'s current configuration.
-    public func configuration(ofStream index: Int) -> MelConfiguration { mutable.withLock { $0.configurations[index] } }
-
-    /// The name JACK gave the client.
-    public var clientName: String { mutable.withLock { $0.clientName } }
-
-    /// Full names of our input ports, channel order (`meltap:in_1`…).
-    public var portNames: [String] {
-        let name = clientName
-        return (1...channelCount).map { "\(name):in_\($0)" }
-    }
-
-    /// The server's sample rate the frames' input arrives at, Hz (the configuration's
-    /// `sampleRate` is the analysis rate; they differ when resampling).
-    public var inputSampleRate: Double { mutable.withLock { $0.inputSampleRate } }
-
-    /// The resampler converting the input to the analysis rate, or nil when they are equal.
-    public var resampler: ResamplerQuality? { resampler(ofStream: 0) }
-
-    /// Stream `index`'s resampler, or nil when its analysis rate is the server's.
-    public func resampler(ofStream index: Int) -> ResamplerQuality? {
-        mutable.withLock { $0.inputSampleRate != $0.configurations[index].sampleRate } ? options.resamplerQuality : nil
-    }
-
-    /// The resampler's latency in analysis samples (its look-ahead, rounded up); 0 without one.
-    public var resamplerLatency: Int { resamplerLatency(ofStream: 0) }
-
-    /// Stream `index`'s resampler latency in its analysis samples; 0 without one.
-    public func resamplerLatency(ofStream index: Int) -> Int {
-        mutable.withLock {
-            Int((Double($0.resamplerLookaheads[index]) * $0.configurations[index].sampleRate / $0.inputSampleRate).rounded(.up))
-        }
-    }
-
-    /// Analysis samples between a frame's reference instant and its last input sample: n_fft/2 for
-    /// centred framing (the frame is centred on its reference), the window length otherwise.
-    public var algorithmicLatency: Int { algorithmicLatency(ofStream: 0) }
-
-    /// Stream `index`'s algorithmic latency, in its analysis samples.
-    public func algorithmicLatency(ofStream index: Int) -> Int {
-        let configuration = configuration(ofStream: index)
-        switch configuration.framing {
-        case .centerZero, .centerReflect: return configuration.fftLength / 2
-        case .none: return configuration.windowLength
-        case .kaldiNoSnip: return configuration.windowLength - configuration.hopLength / 2
-        }
-    }
-
-    /// Analysis samples each frame is held in the realtime thread before it is pushed (`xrunHold`).
-    public var holdLatency: Int { holdLatency(ofStream: 0) }
-
-    /// Stream `index`'s hold latency, in its analysis samples.
-    public func holdLatency(ofStream index: Int) -> Int {
-        AnalyzerSet.holdSamples(seconds: options.xrunHold, sampleRate: configuration(ofStream: index).sampleRate)
-    }
-
-    /// Stream `index`'s frames pushed and dropped (relaxed loads: a report).
-    public func counters(ofStream index: Int) -> (frames: UInt64, drops: UInt64) {
-        let counters = state.pointee.lanes[index].counters
-        return (counters.pointee.frames.load(ordering: .relaxed), counters.pointee.drops.load(ordering: .relaxed))
-    }
-
-    /// The current JACK period in samples, from the buffer-size callback (0 before activation).
-    /// One atomic load: cheap enough for a per-wake-up caller, unlike `statistics()`.
-    public var blockLength: Int { Int(shared.pointee.blockLength.load(ordering: .relaxed)) }
-
-    /// Capture latency of our inputs as last reported by the latency callback, in samples.
-    public var captureLatency: ClosedRange<Int> {
-        let low = Int(shared.pointee.captureLatencyMinimum.load(ordering: .relaxed))
-        let high = Int(shared.pointee.captureLatencyMaximum.load(ordering: .relaxed))
-        return low...max(low, high)
-    }
-
-    /// JACK's estimate of when the sample at `frameTime` was (or will be) captured, and JACK's
-    /// clock now, both in microseconds of `jack_get_time` (CLOCK_MONOTONIC on Linux). Nil while
-    /// no client is open. For latency reports off the realtime thread.
-    public func captureTime(ofFrameTime frameTime: Int64) -> (sample: UInt64, now: UInt64)? {
-        guard let client = state.pointee.client else { return nil }
-        // jack_nframes_t is 32-bit and wraps; JACK resolves the wrap against its current cycle.
-        return (jack_frames_to_time(client, jack_nframes_t(truncatingIfNeeded: frameTime)), jack_get_time())
-    }
-
-    /// The callback-duration histogram's buckets now (for Prometheus and `meltap status`). Any
-    /// thread but the callback's (allocates).
-    public func callbackDurationHistogram() -> DurationBuckets {
-        shared.pointee.histogram.buckets()
-    }
-
-    /// A snapshot of the counters and the callback-duration histogram.
-    public func statistics() -> JackStatistics {
-        let (restarts, reconfigurations) = mutable.withLock { ($0.restarts, $0.reconfigurations) }
-        let s = shared
-        return JackStatistics(
-            frames: s.pointee.frames.load(ordering: .relaxed), drops: s.pointee.drops.load(ordering: .relaxed),
-            xruns: s.pointee.xruns.load(ordering: .relaxed), blocks: s.pointee.blocks.load(ordering: .relaxed),
-            discontinuities: s.pointee.discontinuities.load(ordering: .relaxed),
-            xrunFrames: s.pointee.xrunFrames.load(ordering: .relaxed),
-            discontinuityFrames: s.pointee.discontinuityFrames.load(ordering: .relaxed),
-            holdOverflows: s.pointee.holdOverflows.load(ordering: .relaxed),
-            consumerWakeups: ring.wakeups,
-            restarts: restarts, reconfigurations: reconfigurations,
-            blockLength: blockLength,
-            largestBlockLength: Int(s.pointee.largestBlockLength.load(ordering: .relaxed)),
-            callbackDurations: s.pointee.histogram.summary())
     }
 
     // MARK: Life
@@ -468,19 +206,12 @@ public final class JackClient: @unchecked Sendable {
     }
 
     /// Frees an analyzer set the realtime thread has let go of.
-    private func collectRetired() {
-        // Acquiring: pairs with the realtime thread's releasing store; its last use is done.
-        let retired = shared.pointee.retiredSet.exchange(0, ordering: .acquiring)
-        if retired != 0 {
-            AnalyzerSet.destroyAll(UnsafeMutablePointer<AnalyzerSet>(bitPattern: retired)!, count: state.pointee.laneCount)
-        }
-    }
+    private func collectRetired() { state.pointee.engine.collectRetired() }
 
     /// Builds analyzers for a new sample rate and hands them to the realtime thread, which picks
     /// them up at its next block start without waiting.
     private func reconfigure(rate: Double) {
-        guard shared.pointee.pendingSet.load(ordering: .acquiring) == 0,
-              shared.pointee.retiredSet.load(ordering: .acquiring) == 0 else { return }  // next round
+        guard !state.pointee.engine.handshakeBusy else { return }  // next round
         let configurations: [MelConfiguration]
         let parts: [AnalyzerSet.Parts]
         do {
@@ -501,18 +232,10 @@ public final class JackClient: @unchecked Sendable {
         mutable.withLock {
             $0.configurations = configurations
             $0.inputSampleRate = rate
-            $0.resamplerLookaheads = Self.lookaheads(parts)
+            $0.resamplerLookaheads = AnalyzerSet.lookaheads(parts)
             $0.reconfigurations += 1
         }
-        if state.pointee.client != nil && mutable.withLock({ $0.active }) {
-            // Releasing: the sets are fully built before the realtime thread can see them.
-            shared.pointee.pendingSet.store(Int(bitPattern: set), ordering: .releasing)
-        } else {
-            AnalyzerSet.destroyAll(state.pointee.set, count: state.pointee.laneCount)
-            state.pointee.set = set
-            state.pointee.needsStreamStart = true
-            state.pointee.streamStartFlags |= RawFlags.reconfigured | RawFlags.discontinuity
-        }
+        state.pointee.engine.offer(set, running: state.pointee.client != nil && mutable.withLock({ $0.active }))
         options.log("sample rate is now \(Int(rate)) Hz; analyzers rebuilt")
     }
 
@@ -589,154 +312,5 @@ public final class JackClient: @unchecked Sendable {
         jack_set_port_connect_callback(client, meltapPortConnect, context)
         jack_set_latency_callback(client, meltapLatency, context)
         jack_on_info_shutdown(client, meltapShutdown, context)
-    }
-
-    /// Records which sources are connected to each input, so they can be restored after a
-    /// server restart. A source that still exists but is no longer connected was disconnected
-    /// on purpose and is forgotten (not within 2 s of a restart, while clients come back).
-    private func snapshotConnections() {
-        guard let client = state.pointee.client else { return }
-        var current: [Set<String>] = []
-        for channel in 0..<channelCount {
-            current.append(Set(Self.strings(jack_port_get_connections(state.pointee.ports[channel]))))
-        }
-        mutable.withLock { locked in
-            let settled = ContinuousClock.now - locked.lastRestart > .seconds(2)
-            for channel in 0..<channelCount {
-                if settled {
-                    for name in locked.remembered[channel] where !current[channel].contains(name) {
-                        if jack_port_by_name(client, name) != nil { locked.remembered[channel].remove(name) }
-                    }
-                }
-                locked.remembered[channel].formUnion(current[channel])
-            }
-        }
-    }
-
-    /// Connects every output port matching a `--connect` pattern (one source per input, sticky),
-    /// and restores remembered connections whose source exists.
-    private func connectMatching() {
-        guard let client = state.pointee.client else { return }
-        let ours = portNames
-        var sources: [String] = []
-        for pattern in options.connectPatterns {
-            for name in Self.outputPorts(client, matching: pattern) where !sources.contains(name) { sources.append(name) }
-        }
-        var wanted: [(String, Int)] = []
-        mutable.withLock { locked in
-            for source in sources {
-                if let channel = locked.assignment[source] { wanted.append((source, channel)); continue }
-                let used = Set(locked.assignment.values)
-                if let free = (0..<channelCount).first(where: { !used.contains($0) }) {
-                    locked.assignment[source] = free
-                    wanted.append((source, free))
-                } else if locked.reportedUnassigned.insert(source).inserted {
-                    options.log("no free input for \(source); start with more --inputs to take it")
-                }
-            }
-            for (channel, names) in locked.remembered.enumerated() {
-                for name in names where jack_port_by_name(client, name) != nil { wanted.append((name, channel)) }
-            }
-        }
-        for (source, channel) in wanted {
-            let rc = jack_connect(client, source, ours[channel])
-            if rc != 0 && rc != EEXIST {
-                options.log("cannot connect \(source) to \(ours[channel]) (error \(rc))")
-            }
-        }
-    }
-
-    // MARK: Helpers
-
-    /// Opens a client without starting a server.
-    static func openClient(name: String) throws -> OpaquePointer {
-        var status = jack_status_t(0)
-        if let client = meltap_jack_client_open(name, JackNoStartServer, &status) { return client }
-        let server = ProcessInfo.processInfo.environment["JACK_DEFAULT_SERVER"] ?? "default"
-        if status.rawValue & JackServerFailed.rawValue != 0 || status.rawValue & JackServerError.rawValue != 0 {
-            throw JackClientError(
-                "No JACK server is running (server name \"\(server)\"). Start one, for example "
-                + "`jackd -d dummy -r 48000 -p 256 &` (or `jackd -d alsa` for a sound card), "
-                + "or use `meltap run --start-server`.")
-        }
-        throw JackClientError("Cannot open a JACK client named \"\(name)\" on server \"\(server)\" "
-                              + "(status 0x\(String(status.rawValue, radix: 16))). Check the server's messages.")
-    }
-
-    static func makeAnalyzers(_ configuration: MelConfiguration, count: Int,
-                              clampRule: ClampRule) throws -> [MelAnalyzer] {
-        do {
-            return try (0..<count).map { _ in try MelAnalyzer(configuration: configuration, clampRule: clampRule) }
-        } catch {
-            throw JackClientError("Invalid analyzer configuration: \(error)")
-        }
-    }
-
-    /// Every stream's configuration at its analysis rate (its own, or `inputRate`).
-    static func makeConfigurations(_ streams: [JackStreamSpec], inputRate: Double) throws -> [MelConfiguration] {
-        try streams.map { stream in
-            let analysisRate = stream.analysisSampleRate ?? inputRate
-            let named = stream.name.isEmpty ? "" : "stream \(stream.name): "
-            do { return try stream.makeConfiguration(analysisRate) } catch {
-                throw JackClientError(analysisRate == inputRate
-                    ? "\(named)Cannot configure the analyzer for the server's sample rate \(Int(inputRate)) Hz: \(error)"
-                    : "\(named)Cannot configure the analyzer for the analysis rate \(Int(analysisRate)) Hz: \(error)")
-            }
-        }
-    }
-
-    /// Every stream's analyzers, and one prefaulted resampler per channel per distinct analysis
-    /// rate other than `inputRate`, owned by the first stream at that rate.
-    static func makeParts(_ configurations: [MelConfiguration], inputRate: Double, options: JackClientOptions,
-                          count: Int) throws -> [AnalyzerSet.Parts] {
-        var parts: [AnalyzerSet.Parts] = []
-        for (index, configuration) in configurations.enumerated() {
-            let analyzers = try makeAnalyzers(configuration, count: count, clampRule: options.clampRule)
-            let rate = configuration.sampleRate
-            guard rate != inputRate else {
-                parts.append(AnalyzerSet.Parts(analyzers: analyzers, resamplers: [], resamplerOwner: -1))
-                continue
-            }
-            if let owner = configurations.prefix(index).firstIndex(where: { $0.sampleRate == rate }) {
-                parts.append(AnalyzerSet.Parts(analyzers: analyzers, resamplers: [], resamplerOwner: owner))
-            } else {
-                let resamplers = try makeResamplers(inputRate: inputRate, outputRate: rate,
-                                                    quality: options.resamplerQuality, count: count)
-                parts.append(AnalyzerSet.Parts(analyzers: analyzers, resamplers: resamplers, resamplerOwner: index))
-            }
-        }
-        return parts
-    }
-
-    /// Per stream: the look-ahead of the resamplers it reads, in input samples (0 without).
-    static func lookaheads(_ parts: [AnalyzerSet.Parts]) -> [Int] {
-        parts.map { $0.resamplerOwner >= 0 ? parts[$0.resamplerOwner].resamplers.first?.lookahead ?? 0 : 0 }
-    }
-
-    /// One prefaulted resampler per channel from `inputRate` to `outputRate`.
-    static func makeResamplers(inputRate: Double, outputRate: Double, quality: ResamplerQuality,
-                               count: Int) throws -> [Resampler] {
-        do {
-            return try (0..<count).map { _ in
-                try Resampler(inputRate: inputRate, outputRate: outputRate, quality: quality)
-            }
-        } catch {
-            throw JackClientError("\(error)")
-        }
-    }
-
-    /// Output audio ports matching `pattern`, sorted as JACK returns them.
-    static func outputPorts(_ client: OpaquePointer, matching pattern: String) -> [String] {
-        strings(jack_get_ports(client, pattern, meltap_jack_default_audio_type(), UInt(JackPortIsOutput.rawValue)))
-    }
-
-    /// Copies and frees a NULL-terminated `const char **` returned by JACK.
-    static func strings(_ list: UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> [String] {
-        guard let list else { return [] }
-        defer { jack_free(list) }
-        var result: [String] = []
-        var index = 0
-        while let name = list[index] { result.append(String(cString: name)); index += 1 }
-        return result
     }
 }
