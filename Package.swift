@@ -71,9 +71,10 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
-        // The CLI: parse, configure, wire the pieces.
+        // The CLI: parse, configure, wire the pieces. No JACK and no C target: the live run is
+        // reached through MelPipeline (LiveSessionOptions(configuration:), LiveSession).
         .executableTarget(name: "meltap", dependencies: [
-            "MelDSP", "MelResample", "MelFiles", "MelTransport", "MelServer", "MeltapClient", "MelJack",
+            "MelDSP", "MelResample", "MelFiles", "MelTransport", "MelServer", "MeltapClient",
             "MelPipeline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),

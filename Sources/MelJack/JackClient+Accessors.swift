@@ -42,24 +42,28 @@ extension JackClient {
     public var resamplerLatency: Int { resamplerLatency(ofStream: 0) }
 
     /// Stream `index`'s resampler latency in its analysis samples; 0 without one.
-    public func resamplerLatency(ofStream index: Int) -> Int {
-        mutable.withLock {
-            Int((Double($0.resamplerLookaheads[index]) * $0.configurations[index].sampleRate / $0.inputSampleRate).rounded(.up))
-        }
-    }
+    public func resamplerLatency(ofStream index: Int) -> Int { description(ofStream: index).resamplerLatency }
 
-    /// Analysis samples between a frame's reference instant and its last input sample: n_fft/2 for
-    /// centred framing (the frame is centred on its reference), the window length otherwise.
+    /// Analysis samples between a frame's reference instant and its last input sample
+    /// (`MelConfiguration.algorithmicLatency`).
     public var algorithmicLatency: Int { algorithmicLatency(ofStream: 0) }
 
     /// Stream `index`'s algorithmic latency, in its analysis samples.
-    public func algorithmicLatency(ofStream index: Int) -> Int {
-        let configuration = configuration(ofStream: index)
-        switch configuration.framing {
-        case .centerZero, .centerReflect: return configuration.fftLength / 2
-        case .none: return configuration.windowLength
-        case .kaldiNoSnip: return configuration.windowLength - configuration.hopLength / 2
+    public func algorithmicLatency(ofStream index: Int) -> Int { configuration(ofStream: index).algorithmicLatency }
+
+    /// Stream `index` as its consumers see it: configuration, rates, resampler, channels and the
+    /// latencies of `StreamDescription.latency` (capture latency as last reported by JACK).
+    public func description(ofStream index: Int) -> StreamDescription {
+        let (configuration, inputRate, lookahead) = mutable.withLock {
+            ($0.configurations[index], $0.inputSampleRate, $0.resamplerLookaheads[index])
         }
+        let resampled = inputRate != configuration.sampleRate
+        return StreamDescription(
+            name: streamSpecs[index].name, configuration: configuration, inputSampleRate: inputRate,
+            resampler: resampled ? options.resamplerQuality.rawValue : nil, resamplerLookahead: lookahead,
+            channelCount: channelCount, frameWidth: rings[index].width, captureLatency: captureLatency.upperBound,
+            holdLatency: AnalyzerSet.holdSamples(seconds: options.xrunHold, sampleRate: configuration.sampleRate),
+            clampRule: .running)
     }
 
     /// Analysis samples each frame is held in the realtime thread before it is pushed (`xrunHold`).

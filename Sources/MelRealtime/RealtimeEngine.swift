@@ -277,7 +277,7 @@ package enum RawFlags {
 
 /// The largest period, in samples, everything is sized for (JACK's own maximum). Computed, not a
 /// global `let` (which the realtime path would initialise lazily through `swift_once`).
-package var realtimeMaximumBlockLength: Int { 8192 }
+package var realtimeMaximumBlockLength: Int { MelConfiguration.maximumBlockLength }
 
 /// Stretches of analyzer input marked damaged by xruns, in analyzer sample indices
 /// (`StreamLane.samplesFed` coordinates): the last `capacity`, oldest overwritten first.

@@ -163,29 +163,15 @@ struct FileCommand: ParsableCommand {
         } catch let error as FeatureFileError {
             throw CleanExit.failure(error.description)
         }
-        let seconds = Date().timeIntervalSince(started)
-        print("Wrote \(outputFile): \(result.shape.map(String.init).joined(separator: " × ")) float32, "
-              + "\(result.configuration.preset) preset, \(result.configuration.output.rawValue) output at "
-              + "\(Int(result.analysisRate)) Hz"
-              + (result.resampler.map { " (resampled from \(Int(result.inputRate)) Hz, \($0.rawValue))" } ?? "")
-              + (saveAudio.map { " and the analysed audio to \($0)" } ?? "")
-              + ", from \(String(format: "%.2f", result.audioSeconds)) s of audio in "
-              + "\(String(format: "%.2f", seconds)) s (\(String(format: "%.0f", result.audioSeconds / max(seconds, 1e-9)))× real time).")
+        print(result.report(seconds: Date().timeIntervalSince(started)))
     }
 }
 
 extension ClampRule: ExpressibleByArgument {
-    /// On the command line the offline rule is called `global`.
-    public init?(argument: String) {
-        switch argument {
-        case "global", "deferred": self = .deferred
-        case "running": self = .running
-        default: return nil
-        }
-    }
-
-    public static var allValueStrings: [String] { ["global", "running"] }
-    public var defaultValueDescription: String { self == .deferred ? "global" : "running" }
+    /// On the command line the offline rule is called `global` (`ClampRule.userName`).
+    public init?(argument: String) { self.init(userName: argument) }
+    public static var allValueStrings: [String] { userNames }
+    public var defaultValueDescription: String { userName }
     static var deferredAlias: ClampRule { .deferred }
 }
 
@@ -212,12 +198,7 @@ extension FileCommand {
         guard !items.isEmpty else {
             throw CleanExit.failure("No audio files found in \(inputs.joined(separator: ", ")): meltap looks for the extensions libsndfile reads (\(DatasetInputs.audioExtensions.sorted().joined(separator: ", "))). Check the directory, or name the files.")
         }
-        // Every file allocates and frees the same few buffers (some above glibc's 128 KiB mmap
-        // threshold): keep freed memory in the heap instead of returning it to the kernel, so the
-        // next file does not fault its pages in again (−30 % system time on 10 s files). The
-        // heap stays at what `--jobs` files in flight need.
-        _ = glibcMallopt(-3 /* M_MMAP_THRESHOLD */, 64 << 20)
-        _ = glibcMallopt(-1 /* M_TRIM_THRESHOLD */, 256 << 20)
+        HeapRetention.keepFreedMemory()
         // One analyzer for every file: it resolves the configuration once per analysis rate, and
         // prints each warning or note once per run.
         let analyzer = FileAnalyzer(options: try analysisOptions(), report: { printError($0) })
@@ -245,7 +226,3 @@ extension FileCommand {
         }
     }
 }
-
-/// glibc's `int mallopt(int param, int value)` (malloc.h, which the Glibc module does not include).
-@_silgen_name("mallopt")
-private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32

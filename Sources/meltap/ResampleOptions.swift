@@ -1,4 +1,5 @@
 import ArgumentParser
+import MelDSP
 import MelResample
 
 extension ResamplerQuality: ExpressibleByArgument {}
@@ -20,8 +21,8 @@ struct ResampleOptions: ParsableArguments {
     var resampler: ResamplerQuality { resamplerChoice ?? .standard }
 
     func validate() throws {
-        if let sampleRate, !(1000...768_000).contains(sampleRate) {
-            throw ValidationError("Please give --sample-rate in Hz from 1000 to 768000, e.g. 16000; got \(sampleRate).")
+        if let sampleRate, let problem = AnalysisRate.problem(sampleRate, name: "--sample-rate") {
+            throw ValidationError(problem)
         }
     }
 }

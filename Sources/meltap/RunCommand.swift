@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import Glibc
 import MelDSP
-import MelJack
 import MelPipeline
 import MelServer
 import MelTransport
@@ -66,7 +65,7 @@ struct RunCommand: ParsableCommand {
     var dumpFrames: String?
 
     @Option(name: .customLong("stream"), help: ArgumentHelp(
-        "A named feature stream from the same inputs, served on its own socket CLIENT.NAME.sock in the socket directory: NAME=PRESET[@RATE][,option=value…], e.g. kws=kaldi@16000,n-mels=80 or viz=librosa. The options are the feature options below without the dashes (n-fft, hop-length, win-length, window, framing, n-mels, fmin, fmax, mel-scale, mel-norm, power, output, n-mfcc, top-db, use-energy, fft-precision). Repeat for several streams; without it, one stream from --preset and the feature options.",
+        "A named feature stream from the same inputs, served on its own socket CLIENT.NAME.sock in the socket directory: NAME=PRESET[@RATE][,option=value…], e.g. kws=kaldi@16000,n-mels=80 or viz=librosa. The options are the feature options below without the dashes (\(FeatureOption.names.joined(separator: ", "))). Repeat for several streams; without it, one stream from --preset and the feature options.",
         valueName: "spec"))
     var streamSpecs: [String] = []
 
@@ -114,53 +113,11 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup(title: "Sample rate") var resampling: ResampleOptions
 
+    /// Checks the command line alone with `RunConfiguration.problems`, the one validator (a
+    /// `--config` file, and the file with the command line over it, are checked in `run`).
     func validate() throws {
-        if let inputs, inputs < 1 || inputs > 64 {
-            throw ValidationError("Please give --inputs between 1 and 64.")
-        }
-        if let duration, duration <= 0 { throw ValidationError("Please give a positive --duration in seconds.") }
-        if let ringFrames, ringFrames < 1 { throw ValidationError("Please give a positive --ring-frames.") }
-        if let xrunHold, !(0...2000).contains(xrunHold) {
-            throw ValidationError("Please give --xrun-hold in milliseconds from 0 to 2000; got \(xrunHold).")
-        }
-        if let consumerPoll, !(0.1...1000).contains(consumerPoll) {
-            throw ValidationError("Please give --consumer-poll in milliseconds from 0.1 to 1000; got \(consumerPoll).")
-        }
-        if let socketMode {
-            guard let mode = mode_t(socketMode, radix: 8), mode <= 0o777 else {
-                throw ValidationError("Please give --socket-mode as octal permission bits, e.g. 600 or 660; got '\(socketMode)'.")
-            }
-            if mode & 0o200 == 0 {
-                throw ValidationError("Please give a --socket-mode with owner write permission (e.g. 600 or 660): "
-                                      + "connecting to a Unix socket needs write permission, so \(socketMode) would "
-                                      + "lock out even you.")
-            }
-        }
-        if let maxSubscribers, !(1...4096).contains(maxSubscribers) {
-            throw ValidationError("Please give --max-subscribers from 1 to 4096; got \(maxSubscribers).")
-        }
-        if let slowSubscriber, !["drop", "disconnect"].contains(slowSubscriber) {
-            throw ValidationError("Please give --slow-subscriber as drop or disconnect; got '\(slowSubscriber)'.")
-        }
-        if socket != nil && socketDir != nil {
-            throw ValidationError("Please give either --socket or --socket-dir, not both.")
-        }
-        if let metrics, MetricsAddress.parse(metrics) == nil {
-            throw ValidationError("Please give --metrics as ADDRESS:PORT, e.g. 127.0.0.1:9464 (or :9464 for loopback); got '\(metrics)'.")
-        }
-        let streams = try streamSpecs.map(StreamOption.parse)
-        if !streams.isEmpty {
-            if socket != nil {
-                throw ValidationError("Please use --socket-dir with --stream: each stream gets its own socket, CLIENT.NAME.sock.")
-            }
-            if (try? dsp.overrides()) != MelOverrides() || resampling.sampleRate != nil {
-                throw ValidationError("Please put feature options and rates inside each --stream (e.g. --stream kws=kaldi@16000,n-mels=80): "
-                                      + "with --stream, the top-level feature options and --sample-rate are not used.")
-            }
-            var seen = Set<String>()
-            for stream in streams where !seen.insert(stream.name).inserted {
-                throw ValidationError("Please give each --stream its own name; '\(stream.name)' is used twice.")
-            }
+        if let problem = try commandLineConfiguration().problems(spelling: .commandLine, resolving: false).first {
+            throw ValidationError(problem.message)
         }
     }
 
@@ -184,14 +141,15 @@ struct RunCommand: ParsableCommand {
         c.maxSubscribers = maxSubscribers
         c.slowSubscriber = slowSubscriber
         c.metricsAddress = metrics
-        c.streams = try streamSpecs.map(StreamOption.parse).map { stream in
-            .init(name: stream.name, features: .init(preset: stream.dsp.preset, sampleRate: stream.sampleRate,
-                                                     overrides: try stream.dsp.overrides()))
+        do {
+            c.streams = try streamSpecs.map(RunConfiguration.StreamSettings.parse)
+        } catch {
+            throw ValidationError(error.description)
         }
-        // With --stream, a top-level --preset is not used (as before config files).
-        if c.streams.isEmpty {
-            c.features = .init(preset: dsp.presetChoice, sampleRate: resampling.sampleRate, overrides: try dsp.overrides())
-        }
+        // With --stream, a top-level --preset is not used (as before config files); top-level
+        // feature options and --sample-rate are refused (`problems`).
+        c.features = .init(preset: c.streams.isEmpty ? dsp.presetChoice : nil, sampleRate: resampling.sampleRate,
+                           overrides: try dsp.overrides())
         return c
     }
 
@@ -214,15 +172,7 @@ struct RunCommand: ParsableCommand {
             print(configuration.toml(), terminator: "")
             return
         }
-        // Before any JACK call: refuse an n_fft for which FFTW allocates per frame.
-        for (name, features) in Self.streamFeatures(configuration) {
-            do {
-                try MelConfiguration.checkRealtimeSafe(fftLength: features.overrides.resolvedFFTLength(
-                    preset: features.preset ?? .librosa, sampleRate: 48000))
-            } catch {
-                throw PipelineError(name.isEmpty ? "\(error)" : "stream \(name): \(error)")
-            }
-        }
+        try configuration.checkRealtimeSafe()
         StopSignal.install()
         var server: PrivateJackServer?
         if configuration.startServer == true {
@@ -232,19 +182,10 @@ struct RunCommand: ParsableCommand {
         }
         defer { server?.stop() }
 
-        let socketMode = configuration.socketMode ?? "600"
-        let mode = mode_t(socketMode, radix: 8) ?? 0o600
-        if mode & 0o002 != 0 {
-            printError("meltap: warning: socket mode \(socketMode) lets every user on this machine connect "
-                       + "and read the features; 600 or 660 keep them to you or your group.")
-        }
-        let session = try LiveSession(options: sessionOptions(configuration))
+        if let warning = configuration.socketModeWarning { printError("meltap: warning: \(warning)") }
+        let session = try LiveSession(options: LiveSessionOptions(configuration: configuration) { printError($0) })
         defer { session.stop() }
-        for publishing in session.publishings {
-            let name = publishing.stream.name
-            print(name.isEmpty ? "meltap: publishing on \(publishing.socketPath)"
-                  : "meltap: stream \(name) publishing on \(publishing.socketPath)")
-        }
+        for line in session.socketReport { print(line) }
         fflush(nil)
         try session.start()
         var metricsServer: MetricsServer?
@@ -254,15 +195,7 @@ struct RunCommand: ParsableCommand {
             let shown = host.contains(":") ? "[\(host)]" : host
             print("meltap: metrics on http://\(shown):\(metricsServer!.port)/metrics")
         }
-        let client = session.client, streams = session.streams
-        let inputs = "client \(client.clientName), \(client.channelCount) input(s) \(client.portNames.joined(separator: " "))"
-        if configuration.streams.isEmpty {
-            print("meltap: \(inputs), \(session.describe(streams[0]))")
-        } else {
-            print("meltap: \(inputs), \(streams.count) stream(s)")
-            for stream in streams { print("meltap: stream \(stream.name): \(session.describe(stream))") }
-        }
-        if let counts = client.hooks.rtguardCounts { print("meltap: rtguard loaded (\(counts.allocations) allocations so far)") }
+        for line in session.startReport { print(line) }
         fflush(nil)
 
         let usageAtStart = ProcessCPU.now()
@@ -270,83 +203,7 @@ struct RunCommand: ParsableCommand {
 
         metricsServer?.stop()
         session.stop()
-        let consumer = session.consumer
-        let statistics = client.statistics()
-        for stream in streams where !stream.name.isEmpty {
-            let counters = stream.counters
-            print("meltap: stream \(stream.name): frames \(counters.frames), dropped \(counters.drops)")
-        }
-        print("meltap: stopped. frames \(statistics.frames), written \(consumer.framesConsumed), dropped \(statistics.drops), "
-              + "xruns \(statistics.xruns), restarts \(statistics.restarts), reconfigurations \(statistics.reconfigurations), "
-              + "discontinuities \(statistics.discontinuities)")
-        print("meltap: flagged frames: xrun \(statistics.xrunFrames), discontinuity \(statistics.discontinuityFrames); "
-              + "hold overflows \(statistics.holdOverflows); consumer wake-ups from the callback "
-              + "\(statistics.consumerWakeups) in \(statistics.blocks) callbacks")
-        print("meltap: \(consumer.latencyReport)")
-        print("meltap: periods: last \(statistics.blockLength), largest \(statistics.largestBlockLength) samples; "
-              + "capture latency \(client.captureLatency.lowerBound)…\(client.captureLatency.upperBound) samples")
-        print("meltap: \(statistics.callbackDurations)")
-        print("meltap: \(ProcessCPU.now().share(since: usageAtStart))")
-        if statistics.drops > 0 {
-            print("meltap: frames were dropped because the consumer fell behind; raise --ring-frames.")
-        }
-        if let counts = client.hooks.rtguardCounts {
-            print("rtguard: allocations \(counts.allocations), frees \(counts.frees), realtime regions \(counts.regions)")
-        }
-        if let counts = client.hooks.rtguardBlockingCounts {
-            print("rtguard: in realtime regions: sem_post \(counts.posts) (at most \(counts.mostPostsInOneRegion) in one), "
-                  + "mutex/condition calls \(counts.locks), other system-call wrappers \(counts.systemCalls)")
-        }
+        for line in session.stopReport(usageAtStart: usageAtStart) { print(line) }
         fflush(nil)
-    }
-
-    /// Each stream's name ("" for the one stream without `[[stream]]`/`--stream`) and features.
-    static func streamFeatures(_ c: RunConfiguration) -> [(name: String, features: RunConfiguration.FeatureSettings)] {
-        c.streams.isEmpty ? [("", c.features)] : c.streams.map { ($0.name, $0.features) }
-    }
-
-    /// The live session a resolved configuration describes: client options, one stream spec per
-    /// stream (or the one of `[features]`), sockets, dumps.
-    func sessionOptions(_ c: RunConfiguration) -> LiveSessionOptions {
-        var client = JackClientOptions()
-        client.name = c.clientName ?? "meltap"
-        client.inputCount = c.inputs
-        client.connectPatterns = c.connect ?? []
-        client.ringCapacity = c.ringFrames ?? 4096
-        client.xrunHold = (c.xrunHold ?? 0) / 1000
-        client.wakesConsumer = c.consumerPoll == nil
-        client.analysisSampleRate = c.streams.isEmpty ? c.features.requestedRate : nil
-        client.resamplerQuality = c.resampler ?? .standard
-        let specs = Self.streamFeatures(c).map { name, features in
-            let preset = features.preset ?? .librosa, overrides = features.overrides
-            return JackStreamSpec(name: name, analysisSampleRate: features.requestedRate) { rate in
-                let configuration = try overrides.resolve(preset: preset, sampleRate: rate)
-                if let warning = configuration.emptyBandWarning { printError("warning: \(warning)") }
-                return configuration
-            }
-        }
-        var options = LiveSessionOptions(client: client, streams: specs)
-        let socket = c.socket, socketDirectory = c.socketDirectory
-        options.socketPath = { try Self.socketPath(for: $0, socket: socket, directory: socketDirectory) }
-        options.socketMode = mode_t(c.socketMode ?? "600", radix: 8) ?? 0o600
-        options.slowSubscriberPolicy = c.slowSubscriberPolicy
-        options.maximumSubscribers = c.maxSubscribers ?? FramePublisher.defaultMaximumSubscribers
-        let dumpFrames = c.dumpFrames
-        options.dumpPath = { stream in dumpFrames.map { stream.name.isEmpty ? $0 : "\($0).\(stream.name)" } }
-        if let consumerPoll = c.consumerPoll { options.consumerPollInterval = consumerPoll / 1000 }
-        return options
-    }
-}
-
-extension RunCommand {
-    /// Where `stream` is served: `socket` (one stream only); else `directory` or the default
-    /// directory, with `CLIENT.sock` for the single stream and `CLIENT.NAME.sock` for a named one.
-    static func socketPath(for stream: JackStream, socket: String?, directory: String?) throws -> String? {
-        if let socket { return socket }
-        let file = stream.name.isEmpty ? stream.client.clientName : "\(stream.client.clientName).\(stream.name)"
-        guard let directory else {
-            return stream.name.isEmpty ? nil : try FramePublisher.defaultSocketPath(clientName: file)
-        }
-        return (directory.hasSuffix("/") ? directory : directory + "/") + file + ".sock"
     }
 }

@@ -3,7 +3,6 @@ import Foundation
 import Glibc
 import MelPipeline
 import MelServer
-import MeltapClient
 
 /// `meltap status`: asks running `meltap run` instances how they are doing, over their sockets.
 struct StatusCommand: ParsableCommand {
@@ -71,7 +70,7 @@ struct StatusCommand: ParsableCommand {
         var seen = Set<Int32>()
         for path in sockets {
             do {
-                let status = try Self.query(path, timeout: timeout)
+                let status = try LiveStatus.request(socketPath: path, timeout: timeout)
                 // Every stream's socket answers for the whole instance: show it once.
                 if seen.insert(status.pid).inserted { reports.append(status) }
             } catch {
@@ -86,52 +85,10 @@ struct StatusCommand: ParsableCommand {
         } else {
             for (index, report) in reports.enumerated() {
                 if index > 0 { print("") }
-                print(Self.describe(report))
+                print(report.text)
             }
         }
         for failure in failures { printError("meltap status: \(failure)") }
         if !failures.isEmpty { throw ExitCode(1) }
-    }
-
-    /// Connects to `path`, asks for the status and decodes it.
-    static func query(_ path: String, timeout: Double) throws -> LiveStatus {
-        let json = try MeltapSubscriber.requestStatus(socketPath: path, timeout: .milliseconds(Int(timeout * 1000)))
-        do {
-            return try LiveStatus.decode(json)
-        } catch {
-            throw PipelineError("the status from \(path) is not a meltap status document (\(error)); "
-                                + "is the instance a newer meltap? Try `meltap status --json` of the same version.")
-        }
-    }
-
-    /// The status as lines of text.
-    static func describe(_ s: LiveStatus) -> String {
-        func f(_ value: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", value) }
-        func percent(_ share: Double) -> String { f(share * 100, 2) + " %" }
-        let c = s.callbacks
-        var lines = [
-            "meltap \(s.meltapVersion) pid \(s.pid), client \(s.client), up \(f(s.uptimeSeconds)) s; JACK at "
-                + "\(Int(s.inputSampleRate)) Hz, period \(s.blockLength) samples (\(f(c.periodMicroseconds / 1000, 2)) ms)",
-            "  xruns \(s.xruns), server restarts \(s.restarts), discontinuities \(s.discontinuities); CPU "
-                + "\(percent(s.cpu.shareOfOneCore)) of one core (\(f(s.cpu.userSeconds, 2)) s user, "
-                + "\(f(s.cpu.systemSeconds, 2)) s system)",
-            "  callbacks \(c.count): p50 \(f(c.p50Microseconds)) µs (\(percent(c.p50Share)) of the period), "
-                + "p99 \(f(c.p99Microseconds)) µs (\(percent(c.p99Share))), p99.9 \(f(c.p999Microseconds)) µs "
-                + "(\(percent(c.p999Share))), max \(f(c.maximumMicroseconds)) µs (\(percent(c.maximumShare)))",
-        ]
-        for stream in s.streams {
-            let resampled = stream.resampler == "none" ? "" : ", resampled with \(stream.resampler)"
-            lines.append("  stream \(stream.name.isEmpty ? "(single)" : stream.name): \(stream.preset) at "
-                         + "\(Int(stream.sampleRate)) Hz\(resampled), hop \(stream.hopLength), \(stream.frameWidth) values per frame; "
-                         + "socket \(stream.socket)")
-            lines.append("    frames \(stream.frames), dropped \(stream.drops), subscribers \(stream.subscribers), "
-                         + "subscriber drops \(stream.subscriberDrops)")
-            for channel in stream.channels {
-                lines.append("    \(channel.port): \(f(channel.frameRate, 2)) frames/s, \(channel.frames) frames, "
-                             + "gaps \(channel.gaps) (\(channel.lostFrames) frames lost), xrun frames \(channel.xrunFrames), "
-                             + "discontinuity frames \(channel.discontinuityFrames)")
-            }
-        }
-        return lines.joined(separator: "\n")
     }
 }

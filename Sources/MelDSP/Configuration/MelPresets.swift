@@ -69,7 +69,7 @@ public enum MelPreset: String, Codable, Sendable, CaseIterable {
                 preset: rawValue, sampleRate: sr, fftLength: 400, hopLength: 160, windowLength: 400,
                 window: .hannFloat32, framing: .centerReflect, dropLastFrame: true, power: 2,
                 melBandCount: 80, minimumFrequency: 0, maximumFrequency: sr / 2, melScale: .slaney,
-                melNorm: .slaney, filterbank: .librosa, output: .whisper, topDB: 8)
+                melNorm: .slaney, filterbank: .librosa, output: .whisper, topDB: MelConfiguration.whisperClampDistance)
         case .micro:
             // The integer pipeline (Micro/) reads none of the float fields; they give the nearest
             // float description: an HTK-shaped mel bank (1127·ln(1 + f/700)) without norm over the
@@ -182,7 +182,7 @@ public struct MelOverrides: Sendable, Equatable {
         if let output {
             c.output = output
             if c.topDB == nil && (output.isDecibels || output == .mfcc) { c.topDB = 80 }
-            if output == .whisper { c.topDB = 8 }
+            if output == .whisper { c.topDB = MelConfiguration.whisperClampDistance }
         }
         if let mfccCount { c.mfccCount = mfccCount }
         if let topDB { c.topDB = topDB < 0 ? nil : topDB }

@@ -11,8 +11,14 @@ public struct MelConfigurationError: Error, CustomStringConvertible, Sendable, E
 }
 
 extension MelConfiguration {
-    /// The longest block `process` is designed for (JACK's largest period).
-    public static let maximumBlockLength = 8192
+    /// The longest block `process` is designed for, in samples: JACK's largest period. The
+    /// realtime engine (MelRealtime) and the JACK client take it from here. Computed, not a stored
+    /// `static let`, so that the realtime path reads a constant, not a lazily initialised global.
+    @inlinable public static var maximumBlockLength: Int { 8192 }
+
+    /// Whisper's clamp, in log10 units: `log_spec = max(log_spec, log_spec.max() - 8.0)` in
+    /// whisper/audio.py (80 dB below the maximum). The whisper preset's `topDB`.
+    public static var whisperClampDistance: Double { 8 }
 
     /// Throws the first problem found, with what is allowed instead.
     public func validate() throws(MelConfigurationError) {
@@ -224,9 +230,17 @@ extension MelConfiguration {
         }
     }
 
-    /// Algorithmic latency in samples: how long after its centre sample a frame is complete
-    /// (n_fft/2 for centred framing).
-    public var algorithmicLatency: Int { frameLength - frameLength / 2 }
+    /// Algorithmic latency in analysis samples: from a frame's reference instant to its last
+    /// input sample. n_fft/2 for centred framing (the frame is centred on its reference), the
+    /// window length for `none`, the window less half a hop for `kaldi-no-snip`. Part of
+    /// `StreamDescription.latency`.
+    public var algorithmicLatency: Int {
+        switch framing {
+        case .centerZero, .centerReflect: return fftLength / 2
+        case .none: return windowLength
+        case .kaldiNoSnip: return windowLength - hopLength / 2
+        }
+    }
 
     /// Frames per second.
     public var frameRate: Double { sampleRate / Double(hopLength) }

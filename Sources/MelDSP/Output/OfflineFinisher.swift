@@ -36,7 +36,7 @@ public struct OfflineFinisher: Sendable {
         guard OfflineFinisher.isNeeded(c) else { return frames }
         let energyColumns = c.useEnergy ? 1 : 0
         let count = frames.count / max(1, inputWidth)
-        let distance = Float(c.topDB ?? 8)
+        let distance = Float(c.topDB ?? MelConfiguration.whisperClampDistance)
         let whisper = c.output == .whisper
         var clamped = frames
         clamped.withUnsafeMutableBufferPointer { values in

@@ -52,7 +52,7 @@ struct OutputStage: @unchecked Sendable {
         self.clampRule = clampRule
         clampsRunning = clampRule == .running
         bandCount = c.bandCount
-        topDistance = c.output == .whisper ? Float(c.topDB ?? 8) : c.topDB.map(Float.init)
+        topDistance = c.output == .whisper ? Float(c.topDB ?? MelConfiguration.whisperClampDistance) : c.topDB.map(Float.init)
         // librosa: 10.0 * np.log10(np.maximum(amin, ref)) in float64, subtracted from float32.
         let relative = c.output.isDecibels && (c.dbReference == .max || c.dbReference == .min)
         referenceDB = relative ? 0 : Float(10.0 * log10(max(c.amin, c.referencePower)))

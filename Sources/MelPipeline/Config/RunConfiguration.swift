@@ -86,7 +86,7 @@ public struct RunConfiguration: Equatable, Sendable {
 
         /// The analysis rate asked for: `sample-rate`, else the preset's required rate, else nil.
         public var requestedRate: Double? {
-            sampleRate.map(Double.init) ?? (preset ?? .librosa).requiredSampleRate
+            AnalysisRate.requested(sampleRate.map(Double.init), preset: preset ?? .librosa)
         }
     }
 
@@ -163,61 +163,107 @@ public struct RunConfiguration: Equatable, Sendable {
         slowSubscriber == "disconnect" ? .disconnect : .dropFrames
     }
 
+    /// How a problem names an option: as in a `--config` file (`inputs`, `[[stream]]`) or as on
+    /// the command line (`--inputs`, `--stream`).
+    public enum Spelling: Sendable { case file, commandLine }
+
+    /// The limits of the run options, in the options' units.
+    public enum Limits {
+        /// `inputs`: JACK input ports.
+        public static let inputs = 1...64
+        /// `xrun-hold`, milliseconds.
+        public static let xrunHold = 0.0...2000
+        /// `consumer-poll`, milliseconds.
+        public static let consumerPoll = 0.1...1000
+        /// `max-subscribers`.
+        public static let maxSubscribers = 1...4096
+        /// `slow-subscriber`.
+        public static let slowSubscriberPolicies = ["drop", "disconnect"]
+    }
+
     /// What is wrong with these values, as (key, problem) pairs in file order; empty when all is
-    /// well. Keys are dotted TOML paths (`sockets.mode`, `stream[1].n-mels`). Each problem is a
-    /// sentence that says what to give instead.
-    public func problems() -> [(key: String, message: String)] {
+    /// well. The one validator of `meltap run`'s options: the command line (`RunCommand.validate`)
+    /// and a `--config` file (alone, and with the command line over it) are checked here.
+    ///
+    /// Keys are dotted TOML paths (`sockets.mode`, `stream[1].n-mels`). Each problem is a sentence
+    /// that says what to give instead, naming options as `spelling` writes them.
+    /// - Parameter resolving: also resolve each stream's configuration (preset, rate and
+    ///   overrides together); off for a command line that a file may complete.
+    public func problems(spelling: Spelling = .file, resolving: Bool = true) -> [(key: String, message: String)] {
         var found: [(key: String, message: String)] = []
+        let file = spelling == .file
+        /// An option as the user wrote it: the TOML key, or the long flag.
+        func name(_ key: String) -> String { file ? key : "--" + key }
+        /// "; got VALUE" in a file's messages (the command line's never said it).
+        func got(_ value: some Any) -> String { file ? "; got \(value)" : "" }
         func check(_ ok: Bool, _ key: String, _ message: @autoclosure () -> String) {
             if !ok { found.append((key, message())) }
         }
-        if let clientName { check(!clientName.isEmpty, "client.name", "Please give a non-empty JACK client name.") }
-        if let inputs { check((1...64).contains(inputs), "client.inputs", "Please give inputs from 1 to 64; got \(inputs).") }
-        if let duration { check(duration > 0, "client.duration", "Please give a positive duration in seconds; got \(duration).") }
-        if let ringFrames { check(ringFrames >= 1, "client.ring-frames", "Please give a positive ring-frames; got \(ringFrames).") }
+        // The command line's name is checked with the file's, once both are known (as before).
+        if let clientName, file { check(!clientName.isEmpty, "client.name", "Please give a non-empty JACK client name.") }
+        if let inputs {
+            check(Limits.inputs.contains(inputs), "client.inputs", file
+                  ? "Please give inputs from \(Limits.inputs.lowerBound) to \(Limits.inputs.upperBound); got \(inputs)."
+                  : "Please give --inputs between \(Limits.inputs.lowerBound) and \(Limits.inputs.upperBound).")
+        }
+        if let duration {
+            check(duration > 0, "client.duration", "Please give a positive \(name("duration")) in seconds\(got(duration)).")
+        }
+        if let ringFrames {
+            check(ringFrames >= 1, "client.ring-frames", "Please give a positive \(name("ring-frames"))\(got(ringFrames)).")
+        }
         if let xrunHold {
-            check((0...2000).contains(xrunHold), "client.xrun-hold",
-                  "Please give xrun-hold in milliseconds from 0 to 2000; got \(xrunHold).")
+            check(Limits.xrunHold.contains(xrunHold), "client.xrun-hold",
+                  "Please give \(name("xrun-hold")) in milliseconds from 0 to 2000; got \(xrunHold).")
         }
         if let consumerPoll {
-            check((0.1...1000).contains(consumerPoll), "client.consumer-poll",
-                  "Please give consumer-poll in milliseconds from 0.1 to 1000; got \(consumerPoll).")
+            check(Limits.consumerPoll.contains(consumerPoll), "client.consumer-poll",
+                  "Please give \(name("consumer-poll")) in milliseconds from 0.1 to 1000; got \(consumerPoll).")
         }
         if let socketMode {
             if let mode = UInt32(socketMode, radix: 8), mode <= 0o777 {
                 check(mode & 0o200 != 0, "sockets.mode",
-                      "Please give a socket mode with owner write permission (e.g. 600 or 660): connecting to a Unix "
-                      + "socket needs write permission, so \(socketMode) would lock out even you.")
+                      "Please give a \(file ? "socket mode" : "--socket-mode") with owner write permission (e.g. 600 or 660): "
+                      + "connecting to a Unix socket needs write permission, so \(socketMode) would lock out even you.")
             } else {
-                found.append(("sockets.mode", "Please give the socket mode as octal permission bits in a string, e.g. \"600\" or \"660\"; got '\(socketMode)'."))
+                found.append(("sockets.mode", file
+                    ? "Please give the socket mode as octal permission bits in a string, e.g. \"600\" or \"660\"; got '\(socketMode)'."
+                    : "Please give --socket-mode as octal permission bits, e.g. 600 or 660; got '\(socketMode)'."))
             }
         }
         if let maxSubscribers {
-            check((1...4096).contains(maxSubscribers), "sockets.max-subscribers",
-                  "Please give max-subscribers from 1 to 4096; got \(maxSubscribers).")
+            check(Limits.maxSubscribers.contains(maxSubscribers), "sockets.max-subscribers",
+                  "Please give \(name("max-subscribers")) from 1 to 4096; got \(maxSubscribers).")
         }
         if let slowSubscriber {
-            check(["drop", "disconnect"].contains(slowSubscriber), "sockets.slow-subscriber",
-                  "Please give slow-subscriber as \"drop\" or \"disconnect\"; got '\(slowSubscriber)'.")
+            check(Limits.slowSubscriberPolicies.contains(slowSubscriber), "sockets.slow-subscriber",
+                  "Please give \(name("slow-subscriber")) as \(file ? "\"drop\" or \"disconnect\"" : "drop or disconnect"); got '\(slowSubscriber)'.")
         }
         if socket != nil && socketDirectory != nil {
-            found.append(("sockets.path", "Please give either a socket path or a socket directory (dir), not both."))
+            found.append(("sockets.path", file ? "Please give either a socket path or a socket directory (dir), not both."
+                                                : "Please give either --socket or --socket-dir, not both."))
         }
-        if let metricsAddress, let problem = MetricsAddress.problem(metricsAddress) {
-            found.append(("metrics.listen", problem))
+        if let metricsAddress, MetricsAddress.parse(metricsAddress) == nil {
+            found.append(("metrics.listen", file
+                ? "Please give the metrics address as ADDRESS:PORT with a port from 0 (any free one) to 65535, e.g. 127.0.0.1:9464; got '\(metricsAddress)'."
+                : "Please give --metrics as ADDRESS:PORT, e.g. 127.0.0.1:9464 (or :9464 for loopback); got '\(metricsAddress)'."))
         }
-        if let rate = features.sampleRate {
-            check((1000...768_000).contains(rate), "features.sample-rate",
-                  "Please give sample-rate in Hz from 1000 to 768000, e.g. 16000; got \(rate).")
+        if let rate = features.sampleRate, let problem = AnalysisRate.problem(rate, name: name("sample-rate")) {
+            found.append(("features.sample-rate", problem))
         }
         if streams.isEmpty {
-            if let problem = Self.resolutionProblem(features) { found.append(("features", problem)) }
+            if resolving, let problem = Self.resolutionProblem(features) { found.append(("features", problem)) }
         } else {
             if socket != nil {
-                found.append(("sockets.path", "Please use a socket directory (dir) with streams: each stream gets its own socket, CLIENT.NAME.sock."))
+                found.append(("sockets.path", file
+                    ? "Please use a socket directory (dir) with streams: each stream gets its own socket, CLIENT.NAME.sock."
+                    : "Please use --socket-dir with --stream: each stream gets its own socket, CLIENT.NAME.sock."))
             }
             if features.overrides != MelOverrides() || features.sampleRate != nil || features.preset != nil {
-                found.append(("features", "Please put the preset, rate and feature options inside each [[stream]]: with streams, [features] is not used."))
+                found.append(("features", file
+                    ? "Please put the preset, rate and feature options inside each [[stream]]: with streams, [features] is not used."
+                    : "Please put feature options and rates inside each --stream (e.g. --stream kws=kaldi@16000,n-mels=80): "
+                      + "with --stream, the top-level feature options and --sample-rate are not used."))
             }
             var seen = Set<String>()
             for (index, stream) in streams.enumerated() {
@@ -225,11 +271,11 @@ public struct RunConfiguration: Equatable, Sendable {
                 if !Self.isValidStreamName(stream.name) {
                     found.append(("\(key).name", "Please give the stream a name of letters, digits, '-' or '_' (it becomes part of the socket file name); got '\(stream.name)'."))
                 } else if !seen.insert(stream.name).inserted {
-                    found.append(("\(key).name", "Please give each stream its own name; '\(stream.name)' is used twice."))
+                    found.append(("\(key).name", "Please give each \(file ? "stream" : "--stream") its own name; '\(stream.name)' is used twice."))
                 }
-                if let rate = stream.features.sampleRate, !(1000...768_000).contains(rate) {
-                    found.append(("\(key).sample-rate", "Please give sample-rate in Hz from 1000 to 768000, e.g. 16000; got \(rate)."))
-                } else if let problem = Self.resolutionProblem(stream.features) {
+                if let rate = stream.features.sampleRate, let problem = AnalysisRate.problem(rate, name: name("sample-rate")) {
+                    found.append(("\(key).sample-rate", problem))
+                } else if resolving, let problem = Self.resolutionProblem(stream.features) {
                     found.append((key, problem))
                 }
             }
@@ -255,32 +301,6 @@ public struct RunConfiguration: Equatable, Sendable {
     }
 }
 
-extension MelOverrides {
-    /// `other`'s overrides where it has them, else ours.
-    public func overlaid(by other: MelOverrides) -> MelOverrides {
-        var o = self
-        o.fftLength = other.fftLength ?? fftLength
-        o.hopLength = other.hopLength ?? hopLength
-        o.windowLength = other.windowLength ?? windowLength
-        o.window = other.window ?? window
-        o.fftPrecision = other.fftPrecision ?? fftPrecision
-        o.melBandCount = other.melBandCount ?? melBandCount
-        o.minimumFrequency = other.minimumFrequency ?? minimumFrequency
-        o.maximumFrequency = other.maximumFrequency ?? maximumFrequency
-        o.melScale = other.melScale ?? melScale
-        o.melNorm = other.melNorm ?? melNorm
-        o.power = other.power ?? power
-        o.output = other.output ?? output
-        o.mfccCount = other.mfccCount ?? mfccCount
-        o.topDB = other.topDB ?? topDB
-        o.framing = other.framing ?? framing
-        o.useEnergy = other.useEnergy ?? useEnergy
-        o.dbReference = other.dbReference ?? dbReference
-        o.referenceValue = other.referenceValue ?? referenceValue
-        return o
-    }
-}
-
 /// `--metrics ADDRESS:PORT`: where the Prometheus endpoint listens.
 public enum MetricsAddress {
     /// Splits "127.0.0.1:9464", "[::1]:9464" or ":9464" (loopback) into host and port; port 0
@@ -292,12 +312,5 @@ public enum MetricsAddress {
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         if host.isEmpty { host = "127.0.0.1" }
         return (host, port)
-    }
-
-    /// Why `text` is no ADDRESS:PORT, or nil.
-    public static func problem(_ text: String) -> String? {
-        parse(text) == nil
-            ? "Please give the metrics address as ADDRESS:PORT with a port from 0 (any free one) to 65535, e.g. 127.0.0.1:9464; got '\(text)'."
-            : nil
     }
 }

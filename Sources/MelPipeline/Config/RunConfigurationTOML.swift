@@ -29,11 +29,7 @@ extension RunConfiguration {
                              "consumer-poll", "resampler", "dump-frames"]
     static let socketKeys = ["path", "dir", "mode", "max-subscribers", "slow-subscriber"]
     static let metricsKeys = ["listen"]
-    /// `meltap file`'s feature options without the dashes (as `--stream` takes them).
-    public static let featureOptionKeys = ["n-fft", "hop-length", "win-length", "window", "framing", "n-mels", "fmin",
-                                           "fmax", "mel-scale", "mel-norm", "power", "output", "n-mfcc", "top-db",
-                                           "db-ref", "use-energy", "fft-precision"]
-    static let featureKeys = ["preset", "sample-rate"] + featureOptionKeys
+    static let featureKeys = ["preset", "sample-rate"] + FeatureOption.names
     static let streamKeys = ["name"] + featureKeys
 
     /// Reads a `meltap run` configuration file (docs/config.md).
@@ -179,11 +175,16 @@ extension RunConfiguration {
 
         func choice<T: RawRepresentable & CaseIterable>(_ value: TOMLValueConvertible?, _ key: String, _: T.Type) throws -> T?
         where T.RawValue == String {
+            try choice(value, key, among: T.allCases.map(\.rawValue)).flatMap(T.init(rawValue:))
+        }
+
+        /// One of `words`.
+        func choice(_ value: TOMLValueConvertible?, _ key: String, among words: [String]) throws -> String? {
             guard let text = try string(value, key) else { return nil }
-            guard let choice = T(rawValue: text) else {
-                throw fail(key, "Unknown value '\(text)'; choose one of " + T.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ") + ".")
+            guard words.contains(text) else {
+                throw fail(key, "Unknown value '\(text)'; choose one of " + words.map { "\"\($0)\"" }.joined(separator: ", ") + ".")
             }
-            return choice
+            return text
         }
 
         /// `preset`, `sample-rate` and the feature options of `[features]` or a `[[stream]]`.
@@ -191,41 +192,20 @@ extension RunConfiguration {
             var f = FeatureSettings()
             f.preset = try choice(table["preset"], "\(key).preset", MelPreset.self)
             f.sampleRate = try int(table["sample-rate"], "\(key).sample-rate")
-            var o = MelOverrides()
-            o.fftLength = try int(table["n-fft"], "\(key).n-fft")
-            o.hopLength = try int(table["hop-length"], "\(key).hop-length")
-            o.windowLength = try int(table["win-length"], "\(key).win-length")
-            o.window = try choice(table["window"], "\(key).window", WindowKind.self)
-            o.framing = try choice(table["framing"], "\(key).framing", Framing.self)
-            o.melBandCount = try int(table["n-mels"], "\(key).n-mels")
-            o.minimumFrequency = try number(table["fmin"], "\(key).fmin")
-            o.maximumFrequency = try number(table["fmax"], "\(key).fmax")
-            o.melScale = try choice(table["mel-scale"], "\(key).mel-scale", MelScale.self)
-            o.melNorm = try choice(table["mel-norm"], "\(key).mel-norm", MelNorm.self)
-            o.power = try number(table["power"], "\(key).power")
-            o.output = try choice(table["output"], "\(key).output", OutputKind.self)
-            o.mfccCount = try int(table["n-mfcc"], "\(key).n-mfcc")
-            if let value = table["top-db"] {
-                if value.string == "none" {
-                    o.topDB = -1
-                } else if let db = try? number(value, "\(key).top-db"), db >= 0 {
-                    o.topDB = db
-                } else {
-                    throw fail("\(key).top-db", "Please give top-db as a number of dB (0 or more), or \"none\".")
+            for option in FeatureOption.all {
+                let name = "\(key).\(option.name)"
+                guard let value = table[option.name] else { continue }
+                let typed: FeatureOption.Value
+                switch option.kind {
+                case .integer: typed = .integer(try int(value, name)!)
+                case .number: typed = .number(try number(value, name)!)
+                case .choice: typed = .text(try choice(value, name, among: option.kind.words)!)
+                case .flag: typed = .flag(try bool(value, name)!)
+                case .numberOrWord:
+                    if let text = value.string { typed = .text(text) } else { typed = .number(try number(value, name)!) }
                 }
+                if let problem = option.apply(typed, to: &f.overrides, spelledAs: option.name) { throw fail(name, problem) }
             }
-            if let value = table["db-ref"] {
-                if let text = value.string, let reference = DBReference(rawValue: text), reference != .value {
-                    o.dbReference = reference
-                } else if let reference = try? number(value, "\(key).db-ref"), reference > 0, reference.isFinite {
-                    o.referenceValue = reference
-                } else {
-                    throw fail("\(key).db-ref", "Please give db-ref as \"max\", \"min\" or a positive number (librosa's ref).")
-                }
-            }
-            o.useEnergy = try bool(table["use-energy"], "\(key).use-energy")
-            o.fftPrecision = try choice(table["fft-precision"], "\(key).fft-precision", FFTPrecision.self)
-            f.overrides = o
             return f
         }
     }
@@ -270,34 +250,25 @@ extension RunConfiguration {
     }
 
     static func entries(_ f: FeatureSettings) -> [(String, String?)] {
-        let o = f.overrides
-        return [
+        [
             ("preset", f.preset.map { TOMLText.string($0.rawValue) }),
             ("sample-rate", f.sampleRate.map(String.init)),
-            ("n-fft", o.fftLength.map(String.init)),
-            ("hop-length", o.hopLength.map(String.init)),
-            ("win-length", o.windowLength.map(String.init)),
-            ("window", o.window.map { TOMLText.string($0.rawValue) }),
-            ("framing", o.framing.map { TOMLText.string($0.rawValue) }),
-            ("n-mels", o.melBandCount.map(String.init)),
-            ("fmin", o.minimumFrequency.map(TOMLText.number)),
-            ("fmax", o.maximumFrequency.map(TOMLText.number)),
-            ("mel-scale", o.melScale.map { TOMLText.string($0.rawValue) }),
-            ("mel-norm", o.melNorm.map { TOMLText.string($0.rawValue) }),
-            ("power", o.power.map(TOMLText.number)),
-            ("output", o.output.map { TOMLText.string($0.rawValue) }),
-            ("n-mfcc", o.mfccCount.map(String.init)),
-            ("top-db", o.topDB.map { $0 < 0 ? "\"none\"" : TOMLText.number($0) }),
-            ("db-ref", o.dbReference.flatMap { $0 == .value ? nil : TOMLText.string($0.rawValue) }
-                ?? o.referenceValue.map(TOMLText.number)),
-            ("use-energy", o.useEnergy.map(String.init)),
-            ("fft-precision", o.fftPrecision.map { TOMLText.string($0.rawValue) }),
-        ]
+        ] + FeatureOption.values(of: f.overrides).map { option, value in (option.name, TOMLText.value(value)) }
     }
 }
 
 /// TOML spellings of values.
 enum TOMLText {
+    /// A feature option's value: numbers as `number`, words as strings.
+    static func value(_ value: FeatureOption.Value) -> String {
+        switch value {
+        case .integer(let int): return String(int)
+        case .number(let double): return number(double)
+        case .text(let text): return string(text)
+        case .flag(let bool): return String(bool)
+        }
+    }
+
     /// A basic string with `"`, `\` and control characters escaped.
     static func string(_ text: String) -> String {
         var out = "\""

@@ -1,5 +1,5 @@
 import Glibc
-import MelJack
+import MelDSP
 import MelTransport
 
 /// Writes a stream's frames to a meltap frame dump (`MelTransport.FrameDump`), for tests and
@@ -11,17 +11,18 @@ public final class FrameDumpWriter: FrameSink {
     /// One record, reused between frames.
     private var record: [UInt8] = []
 
-    /// Creates (truncates) `path` and writes the header for `stream`.
+    /// Creates (truncates) `path` and writes the header for `stream`: frame width, channels and
+    /// analysis rate.
     /// - Throws: `PipelineError` saying which path could not be created and why.
-    public init(path: String, stream: JackStream) throws {
+    public init(path: String, stream: StreamDescription) throws {
         self.path = path
         guard let file = fopen(path, "wb") else {
             throw PipelineError("Cannot create \(path) (\(String(cString: strerror(errno)))). "
                                 + "Check the directory exists and is writable.")
         }
         self.file = file
-        let header = FrameDump.encode(FrameDump.Header(width: stream.frameWidth, channelCount: stream.client.channelCount,
-                                                       sampleRate: stream.configuration.sampleRate))
+        let header = FrameDump.encode(FrameDump.Header(width: stream.frameWidth, channelCount: stream.channelCount,
+                                                       sampleRate: stream.sampleRate))
         fwrite(header, 1, header.count, file)
     }
 

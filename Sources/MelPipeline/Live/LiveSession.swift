@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import MelDSP
 import MelJack
 import MelServer
 import MelTransport
@@ -10,19 +11,23 @@ public struct LiveSessionOptions {
     public var client: JackClientOptions
     /// One per stream, in order: name, analysis rate, and the configuration at a given rate.
     public var streams: [JackStreamSpec]
-    /// The socket of a stream once the client has its name; nil selects
-    /// `FramePublisher.defaultSocketPath(clientName:)` for the client name.
-    public var socketPath: (JackStream) throws -> String? = { _ in nil }
+    /// The socket of a stream; nil places it by `socket` and `socketDirectory`.
+    public var socketPath: (StreamDescription) throws -> String? = { _ in nil }
+    /// The one stream's socket (`--socket`); nil: `socketDirectory`'s, or the default directory's.
+    public var socket: String?
+    /// The directory of the sockets (`--socket-dir`): `CLIENT.sock`, or `CLIENT.NAME.sock` for a
+    /// named stream; nil: `FramePublisher.defaultSocketPath(clientName:)`'s directory.
+    public var socketDirectory: String?
     /// Permission bits of every socket file.
     public var socketMode: mode_t = 0o600
     public var slowSubscriberPolicy: FramePublisher.SlowSubscriberPolicy = .dropFrames
     public var maximumSubscribers = FramePublisher.defaultMaximumSubscribers
     /// A frame dump file per stream (`FrameDump`), or nil for none.
-    public var dumpPath: (JackStream) -> String? = { _ in nil }
+    public var dumpPath: (StreamDescription) -> String? = { _ in nil }
     /// Seconds between the consumer's looks at the rings when the callback does not wake it.
     public var consumerPollInterval = 0.05
     /// More sinks per stream, after the publisher and the dump (an embedding program's own code).
-    public var extraSinks: (JackStream) -> [any FrameSink] = { _ in [] }
+    public var extraSinks: (StreamDescription) -> [any FrameSink] = { _ in [] }
 
     public init(client: JackClientOptions, streams: [JackStreamSpec]) {
         self.client = client
@@ -68,14 +73,26 @@ public final class LiveSession {
         let tallies = streams.map { _ in ChannelTally(channelCount: channelCount) }
         do {
             for stream in streams {
-                let publishing = try StreamPublishing(
-                    stream: stream, socketPath: try options.socketPath(stream), fileMode: options.socketMode,
-                    policy: options.slowSubscriberPolicy, maximumSubscribers: options.maximumSubscribers)
+                let description = stream.description
+                let path = try options.socketPath(description)
+                    ?? Self.socketPath(client: client.clientName, stream: description.name,
+                                       socket: options.socket, directory: options.socketDirectory)
+                let publishing = StreamPublishing(
+                    describe: { stream.description }, socketPath: path, fileMode: options.socketMode,
+                    policy: options.slowSubscriberPolicy, maximumSubscribers: options.maximumSubscribers,
+                    stats: {
+                        // This stream's frames and drops; xruns are the client's (every stream shares them).
+                        let counters = stream.counters
+                        return StreamStats(frames: counters.frames, drops: counters.drops,
+                                           xruns: stream.client.statistics().xruns)
+                    })
                 try publishing.start()
                 publishings.append(publishing)
                 var streamSinks: [any FrameSink] = [publishing, tallies[publishings.count - 1]]
-                if let dump = options.dumpPath(stream) { streamSinks.append(try FrameDumpWriter(path: dump, stream: stream)) }
-                streamSinks += options.extraSinks(stream)
+                if let dump = options.dumpPath(description) {
+                    streamSinks.append(try FrameDumpWriter(path: dump, stream: description))
+                }
+                streamSinks += options.extraSinks(description)
                 sinks.append(streamSinks)
             }
         } catch {
@@ -126,15 +143,24 @@ public final class LiveSession {
         }
     }
 
+    /// Where a stream is served: `socket` (one stream only); else `directory`, or the default
+    /// directory, with `CLIENT.sock` for the single stream and `CLIENT.NAME.sock` for a named one.
+    public static func socketPath(client: String, stream: String, socket: String?, directory: String?) throws -> String {
+        if let socket { return socket }
+        let file = stream.isEmpty ? client : "\(client).\(stream)"
+        guard let directory else { return try FramePublisher.defaultSocketPath(clientName: file) }
+        return (directory.hasSuffix("/") ? directory : directory + "/") + file + ".sock"
+    }
+
     /// One line per stream: "RATE Hz (resampled from … with …, latency N samples), preset P,
     /// W values per frame, algorithmic latency N samples".
-    public func describe(_ stream: JackStream) -> String {
+    public static func describe(_ stream: StreamDescription) -> String {
         let configuration = stream.configuration
         let resampled = stream.resampler.map {
-            " (resampled from \(Int(client.inputSampleRate)) Hz with \($0.rawValue), latency \(stream.resamplerLatency) samples)"
+            " (resampled from \(Int(stream.inputSampleRate)) Hz with \($0), latency \(stream.resamplerLatency) samples)"
         } ?? ""
         return "\(Int(configuration.sampleRate)) Hz\(resampled), preset \(configuration.preset), \(stream.frameWidth) values per frame, "
-            + "algorithmic latency \(stream.algorithmicLatency) samples"
+            + "algorithmic latency \(configuration.algorithmicLatency) samples"
     }
 }
 

@@ -196,7 +196,7 @@ extension LiveSession {
         let ports = client.portNames
         let streamStatus = zip(zip(streams, publishings), tallies).map { pair, tally -> LiveStatus.Stream in
             let (stream, publishing) = pair
-            let configuration = stream.configuration
+            let description = stream.description, configuration = description.configuration
             let counters = stream.counters
             let channels = tally.snapshot().enumerated().map { index, c in
                 LiveStatus.Channel(channel: index + 1, port: index < ports.count ? ports[index] : "in_\(index + 1)",
@@ -204,9 +204,9 @@ extension LiveSession {
                                    xrunFrames: c.xrunFrames, discontinuityFrames: c.discontinuityFrames)
             }
             return LiveStatus.Stream(
-                name: stream.name, socket: publishing.socketPath, preset: configuration.preset,
-                sampleRate: configuration.sampleRate, resampler: stream.resampler?.rawValue ?? "none",
-                hopLength: configuration.hopLength, frameWidth: stream.frameWidth,
+                name: description.name, socket: publishing.socketPath, preset: configuration.preset,
+                sampleRate: configuration.sampleRate, resampler: description.resampler ?? "none",
+                hopLength: configuration.hopLength, frameWidth: description.frameWidth,
                 frames: counters.frames, drops: counters.drops,
                 subscribers: publishing.publisher.subscriberCount,
                 subscriberDrops: publishing.publisher.subscriberDropCount, channels: channels)

@@ -3,23 +3,25 @@
 import Foundation
 import Glibc
 import MelDSP
-import MelJack
 import MelServer
 import MelTransport
 
 /// Owns one stream's `FramePublisher` (a plain `meltap run` has one stream; `--stream` one each),
-/// and is that stream's socket sink.
+/// and is that stream's socket sink. It sees the stream only through `StreamDescription`s, so it
+/// serves any driver's frames, JACK's or another's.
 ///
 /// Threads: `init`, `start` and `stop` on the main thread; `consume` on the consumer thread only
 /// (never the JACK callback). The stats source runs on the publisher's event-loop thread and only
-/// reads the client's atomic counters.
+/// reads atomic counters.
 public final class StreamPublishing: FrameSink, @unchecked Sendable {
     /// Seconds of frames a subscriber may fall behind before the slow-subscriber policy applies.
     public static let queueSeconds = 5.0
 
     public let publisher: FramePublisher
-    public let stream: JackStream
-    public var client: JackClient { stream.client }
+    /// The stream's name ("" for the one stream of a plain run).
+    public let name: String
+    /// The stream as it is now (after a sample-rate change, its new configuration and latency).
+    private let describe: @Sendable () -> StreamDescription
     /// Sample rate of the header last sent; consumer thread only after `start`.
     private var headerSampleRate: Double = 0
     private var headerLatency: UInt32 = 0
@@ -27,70 +29,61 @@ public final class StreamPublishing: FrameSink, @unchecked Sendable {
     private var headerJSON: [UInt8] = []
 
     /// - Parameters:
-    ///   - socketPath: `--socket`, or nil for `FramePublisher.defaultSocketPath(clientName:)`.
+    ///   - describe: the stream now; called at start, after activation and on reconfigured frames.
+    ///   - socketPath: where to serve.
     ///   - fileMode: permission bits of the socket file (`--socket-mode`).
     ///   - policy: what happens to a subscriber that falls `queueSeconds` behind.
     ///   - maximumSubscribers: `--max-subscribers`.
-    public init(stream: JackStream, socketPath: String?, fileMode: mode_t, policy: FramePublisher.SlowSubscriberPolicy,
-         maximumSubscribers: Int) throws {
-        self.stream = stream
-        let client = stream.client
-        let path = try socketPath ?? FramePublisher.defaultSocketPath(clientName: client.clientName)
-        let configuration = stream.configuration
-        let frameRate = configuration.sampleRate / Double(configuration.hopLength)
-        let bound = max(64, Int((frameRate * Double(client.channelCount) * Self.queueSeconds).rounded(.up)))
+    ///   - stats: the stream's counters for the publisher's once-a-second Stats messages.
+    public init(describe: @escaping @Sendable () -> StreamDescription, socketPath: String, fileMode: mode_t,
+                policy: FramePublisher.SlowSubscriberPolicy, maximumSubscribers: Int,
+                stats: @escaping @Sendable () -> StreamStats) {
+        self.describe = describe
+        let description = describe()
+        name = description.name
+        let frameRate = description.configuration.frameRate
+        let bound = max(64, Int((frameRate * Double(description.channelCount) * Self.queueSeconds).rounded(.up)))
         publisher = FramePublisher(
-            socketPath: path, fileMode: fileMode, queueBound: bound, policy: policy,
-            maximumSubscribers: maximumSubscribers, statsInterval: .seconds(1),
-            statsSource: { [stream] in
-                // This stream's frames and drops; xruns are the client's (every stream shares them).
-                let counters = stream.counters
-                return StreamStats(frames: counters.frames, drops: counters.drops, xruns: stream.client.statistics().xruns)
-            })
+            socketPath: socketPath, fileMode: fileMode, queueBound: bound, policy: policy,
+            maximumSubscribers: maximumSubscribers, statsInterval: .seconds(1), statsSource: stats)
     }
 
     public var socketPath: String { publisher.socketPath }
 
-    /// The header for the client's current configuration: configuration JSON with sorted keys
-    /// (plus `inputSampleRate`, the server's rate frame times count in, and `resampler`, its name
-    /// or "none"), channels `in_1`…, latency at the analysis rate = largest capture latency +
-    /// the resampler's look-ahead + the algorithmic latency + the xrun hold, clamp rule
-    /// "running" (meltap run's analyzers clamp causally).
-    public static func header(for stream: JackStream) -> StreamHeader {
-        let client = stream.client
-        let configuration = stream.configuration
-        let inputRate = client.inputSampleRate
+    /// The stream header for `description` (docs/wire-format.md): configuration JSON with sorted
+    /// keys (plus `inputSampleRate`, the rate frame times count in, and `resampler`, its name or
+    /// "none"), channels `in_1`…, `StreamDescription.latency` in analysis samples, and the clamp
+    /// rule's user name.
+    public static func header(for description: StreamDescription) -> StreamHeader {
+        let configuration = description.configuration
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let described = StreamConfiguration(configuration: configuration, inputSampleRate: inputRate,
-                                            resampler: stream.resampler?.rawValue ?? "none")
+        let described = StreamConfiguration(configuration: configuration, inputSampleRate: description.inputSampleRate,
+                                            resampler: description.resampler ?? "none")
         let json = (try? encoder.encode(described)).map { [UInt8]($0) } ?? Array("{}".utf8)
-        let capture = Int((Double(client.captureLatency.upperBound) * configuration.sampleRate / inputRate).rounded(.up))
-        let latency = capture + stream.resamplerLatency + stream.algorithmicLatency + stream.holdLatency
-        let channels = (1...client.channelCount).map { ChannelInfo(name: "in_\($0)", source: "") }
+        let channels = (1...description.channelCount).map { ChannelInfo(name: "in_\($0)", source: "") }
         return StreamHeader(
-            sampleRate: configuration.sampleRate,
-            frameRate: configuration.sampleRate / Double(configuration.hopLength),
-            bandCount: UInt32(stream.frameWidth), latencySamples: UInt32(clamping: latency),
+            sampleRate: configuration.sampleRate, frameRate: configuration.frameRate,
+            bandCount: UInt32(description.frameWidth), latencySamples: UInt32(clamping: description.latency),
             hopLength: UInt32(configuration.hopLength), fftLength: UInt32(configuration.fftLength),
-            clampRule: ClampRule.running.rawValue, configurationJSON: json, channels: channels)
+            clampRule: description.clampRule.userName, configurationJSON: json, channels: channels)
     }
 
     /// Binds the socket. Throws (with what to do) when another meltap serves there or the path is
     /// unusable.
     public func start() throws {
-        let header = Self.header(for: stream)
+        let header = Self.header(for: describe())
         try publisher.start(header: header)
         headerSampleRate = header.sampleRate
         headerLatency = header.latencySamples
         headerJSON = header.configurationJSON
     }
 
-    /// Resends the header if the latency known after activation differs. Call once after
-    /// `JackClient.start()` from the main thread, before frames flow matters little: the header
-    /// is queued in order with frames.
+    /// Resends the header if the latency known after activation differs (JACK reports the
+    /// capture latency at activation). Call once after the driver has started, from the main
+    /// thread; whether frames flow already matters little: the header is queued in order with them.
     public func refreshHeaderAfterActivation() {
-        let header = Self.header(for: stream)
+        let header = Self.header(for: describe())
         guard header.latencySamples != headerLatency else { return }
         headerLatency = header.latencySamples
         try? publisher.updateHeader(header)
@@ -100,7 +93,7 @@ public final class StreamPublishing: FrameSink, @unchecked Sendable {
     /// header first. Consumer thread only.
     public func consume(metadata: FrameMetadata, values: UnsafeBufferPointer<Float>) {
         if metadata.flags.contains(.reconfigured) {
-            let header = Self.header(for: stream)
+            let header = Self.header(for: describe())
             if header.sampleRate != headerSampleRate || header.latencySamples != headerLatency
                 || header.configurationJSON != headerJSON {
                 headerSampleRate = header.sampleRate

@@ -48,7 +48,7 @@ public struct FileAnalysisOptions: Sendable, Equatable {
 
     /// The rate, in Hz, the analysis runs at for input at `inputRate` Hz.
     public func analysisRate(inputRate: Double) -> Double {
-        sampleRate ?? preset.requiredSampleRate ?? inputRate
+        AnalysisRate.resolve(sampleRate, preset: preset, inputRate: inputRate)
     }
 
     /// The configuration at `analysisRate` Hz.
@@ -68,7 +68,4 @@ public struct FileAnalysisOptions: Sendable, Equatable {
             throw MelConfigurationError("\(error)")
         }
     }
-
-    /// The sidecar's name of the clamp rule: "global" or "running".
-    var clampName: String { clamp == .deferred ? "global" : "running" }
 }

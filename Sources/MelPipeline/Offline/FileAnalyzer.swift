@@ -171,10 +171,14 @@ public final class FileAnalyzer: Sendable {
         progress?.finished()
 
         let frames = try rows.finish()
+        // The stream as every consumer sees it (a live run's JACK client makes the same).
+        let stream = StreamDescription(
+            configuration: configuration, inputSampleRate: inputRate, resampler: resampling?.quality.rawValue,
+            resamplerLookahead: resampling?.lookahead ?? 0, channelCount: channels.count, frameWidth: width,
+            clampRule: options.clamp)
         let sidecar = FeatureSidecar.fileAnalysis(
-            options: options, input: input, reader: reader, sampleFrames: samplesRead, analysisRate: analysisRate,
-            resampler: resampling, configuration: configuration, configurationJSON: resolved.json,
-            rowShape: rows.rowShape, frames: frames)
+            stream: stream, options: options, input: input, reader: reader, sampleFrames: samplesRead,
+            configurationJSON: resolved.json, rowShape: rows.rowShape, frames: frames)
         do {
             try sidecar.write(to: sidecarPath, existing: existing)
         } catch {
@@ -183,8 +187,9 @@ public final class FileAnalyzer: Sendable {
         }
         succeeded = true
         return FileAnalysisResult(
-            featurePath: featurePath, sidecarPath: sidecarPath, shape: rows.shape(frames: frames), frames: frames,
+            featurePath: featurePath, sidecarPath: sidecarPath, audioPath: options.saveAudioPath,
+            shape: rows.shape(frames: frames), frames: frames,
             analysisRate: analysisRate, inputRate: inputRate, resampler: resampling?.quality,
-            audioSeconds: Double(samplesRead) / inputRate, configuration: configuration, sidecar: sidecar)
+            audioSeconds: Double(samplesRead) / inputRate, configuration: configuration, stream: stream, sidecar: sidecar)
     }
 }

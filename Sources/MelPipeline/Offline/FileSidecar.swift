@@ -10,21 +10,22 @@ extension FeatureSidecar {
     /// The sidecar of a file analysis (`kind: file`): everything needed to read the `.npy` and to
     /// reproduce it.
     /// - Parameters:
+    ///   - stream: the analysis (rates, resampler, clamp rule) as the file driver describes it.
     ///   - rowShape: one row's shape, (bands) or (channels, bands); `frames` rows were written.
-    ///   - configurationJSON: `configuration` encoded, as the sidecar stores it.
+    ///   - configurationJSON: `stream.configuration` encoded, as the sidecar stores it.
     ///   - sampleFrames: samples per channel read from `reader`.
-    static func fileAnalysis(options: FileAnalysisOptions, input: String, reader: AudioFileReader,
-                             sampleFrames: Int64, analysisRate: Double, resampler: Resampler?,
-                             configuration: MelConfiguration, configurationJSON: JSONValue,
+    static func fileAnalysis(stream: StreamDescription, options: FileAnalysisOptions, input: String,
+                             reader: AudioFileReader, sampleFrames: Int64, configurationJSON: JSONValue,
                              rowShape: [Int], frames: Int) -> FeatureSidecar {
         FeatureSidecar(
             kind: .file, meltapVersion: MelPipeline.meltapVersion, rowShape: rowShape, rows: frames,
-            sampleRate: analysisRate, inputSampleRate: reader.sampleRate,
-            resampler: resampler.map {
-                .init(name: $0.quality.rawValue, library: $0.quality.libraryVersion, lookaheadInputSamples: $0.lookahead)
+            sampleRate: stream.sampleRate, inputSampleRate: stream.inputSampleRate,
+            resampler: stream.resampler.map {
+                .init(name: $0, library: ResamplerQuality(rawValue: $0)?.libraryVersion,
+                      lookaheadInputSamples: stream.resamplerLookahead)
             },
-            frameRate: configuration.frameRate, firstSampleOfFrame0: -configuration.leftPadding,
-            clamp: options.clampName, channels: options.channels.sidecarChannels(channelCount: reader.channelCount),
+            frameRate: stream.configuration.frameRate, firstSampleOfFrame0: -stream.configuration.leftPadding,
+            clamp: stream.clampRule.userName, channels: options.channels.sidecarChannels(channelCount: reader.channelCount),
             configuration: configurationJSON,
             file: .init(path: URL(fileURLWithPath: input).standardizedFileURL.path,
                         format: reader.formatDescription, channelCount: reader.channelCount, sampleFrames: sampleFrames),
@@ -50,7 +51,7 @@ extension FileAnalysisOptions {
                 .filter { old[$0] != new[$0] }
             differences += keys.prefix(4).map { "\($0) \(Self.text(old[$0])) then, \(Self.text(new[$0])) now" }
         }
-        if sidecar.clamp != clampName { differences.append("clamp \(sidecar.clamp) then, \(clampName) now") }
+        if sidecar.clamp != clamp.userName { differences.append("clamp \(sidecar.clamp) then, \(clamp.userName) now") }
         if sidecar.channels != channels.sidecarChannels(channelCount: sidecar.file?.channelCount ?? 1) {
             differences.append("other channels")
         }
