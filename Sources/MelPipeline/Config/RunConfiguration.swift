@@ -214,11 +214,13 @@ public struct RunConfiguration: Equatable, Sendable {
         }
         if let xrunHold {
             check(Limits.xrunHold.contains(xrunHold), "client.xrun-hold",
-                  "Please give \(name("xrun-hold")) in milliseconds from 0 to 2000; got \(xrunHold).")
+                  "Please give \(name("xrun-hold")) in milliseconds from \(Int(Limits.xrunHold.lowerBound)) to "
+                  + "\(Int(Limits.xrunHold.upperBound)); got \(xrunHold).")
         }
         if let consumerPoll {
             check(Limits.consumerPoll.contains(consumerPoll), "client.consumer-poll",
-                  "Please give \(name("consumer-poll")) in milliseconds from 0.1 to 1000; got \(consumerPoll).")
+                  "Please give \(name("consumer-poll")) in milliseconds from \(Limits.consumerPoll.lowerBound) to "
+                  + "\(Int(Limits.consumerPoll.upperBound)); got \(consumerPoll).")
         }
         if let socketMode {
             if let mode = UInt32(socketMode, radix: 8), mode <= 0o777 {
@@ -233,7 +235,8 @@ public struct RunConfiguration: Equatable, Sendable {
         }
         if let maxSubscribers {
             check(Limits.maxSubscribers.contains(maxSubscribers), "sockets.max-subscribers",
-                  "Please give \(name("max-subscribers")) from 1 to 4096; got \(maxSubscribers).")
+                  "Please give \(name("max-subscribers")) from \(Limits.maxSubscribers.lowerBound) to "
+                  + "\(Limits.maxSubscribers.upperBound); got \(maxSubscribers).")
         }
         if let slowSubscriber {
             check(Limits.slowSubscriberPolicies.contains(slowSubscriber), "sockets.slow-subscriber",
