@@ -254,19 +254,11 @@ public final class JackClient: @unchecked Sendable {
         defer { jackMessagesQuiet.store(false, ordering: .relaxed) }
         while !stopping.load(ordering: .acquiring) {
             if let client = try? Self.openClient(name: options.name) {
-                // No client is active: the realtime state is ours to change.
-                collectRetired()
-                let pending = shared.pointee.pendingSet.exchange(0, ordering: .acquiring)
-                if pending != 0 {
-                    AnalyzerSet.destroyAll(state.pointee.set, count: state.pointee.laneCount)
-                    state.pointee.set = UnsafeMutablePointer<AnalyzerSet>(bitPattern: pending)!
-                }
-                for lane in 0..<state.pointee.laneCount { state.pointee.set[lane].resetAll() }
+                // No client is active: the realtime state is ours to change. The engine computes
+                // the frames the last block deferred, adopts pending sets, resets every analyzer
+                // and starts a new frame-time epoch (`.serverRestart|.discontinuity`).
+                state.pointee.engine.prepareForNewServer(sampleRate: jack_get_sample_rate(client))
                 state.pointee.client = client
-                state.pointee.needsStreamStart = true
-                state.pointee.streamStartFlags |= RawFlags.serverRestart | RawFlags.discontinuity
-                state.pointee.expectedBlockStart = -1
-                shared.pointee.serverSampleRate.store(jack_get_sample_rate(client), ordering: .relaxed)
                 do { try registerPortsAndCallbacks(client) } catch {
                     options.log("\(error)")
                     jack_client_close(client)
