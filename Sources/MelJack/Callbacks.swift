@@ -107,11 +107,25 @@ func meltapShutdown(_ code: jack_status_t, _ reason: UnsafePointer<CChar>?, _ ar
 /// while the server is down, and each failed attempt would print four lines).
 let jackMessagesQuiet = Atomic<Bool>(false)
 
-/// JACK error/info function (any non-realtime thread in practice): prefix and print to stderr.
+/// JACK error function: prefix and print to stderr with `write` (three calls).
+///
+/// No allocation and no lock, so that any thread may be cancelled inside it: libjack calls it on
+/// its notification thread after a server shutdown ("Cannot read socket", "CheckRes error"…),
+/// and `jack_client_close` cancels that thread with PTHREAD_CANCEL_ASYNCHRONOUS. A thread
+/// cancelled inside malloc leaves its arena locked, and the next malloc there never returns:
+/// that was the hung restart (the supervisor stuck in libjack for good).
+@_noAllocation @_noLocks
 func meltapJackMessage(_ message: UnsafePointer<CChar>?) {
-    guard let message, !jackMessagesQuiet.load(ordering: .relaxed) else { return }
-    let line = "jack: " + String(cString: message) + "\n"
-    _ = line.withCString { write(2, $0, strlen($0)) }
+    // The global is initialised by JackClient.init before this function is installed.
+    guard let message, !_unsafePerformance({ jackMessagesQuiet.load(ordering: .relaxed) }) else { return }
+    var length = 0
+    while message[length] != 0 { length += 1 }
+    let prefix: StaticString = "jack: ", newline: StaticString = "\n"
+    _unsafePerformance {  // write(2) is the system call itself: no allocation or lock in user space
+        _ = write(2, prefix.utf8Start, prefix.utf8CodeUnitCount)
+        _ = write(2, message, length)
+        _ = write(2, newline.utf8Start, newline.utf8CodeUnitCount)
+    }
 }
 
 /// JACK info function: info chatter (connections, buffer sizes) is dropped.

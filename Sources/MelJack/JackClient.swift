@@ -215,6 +215,7 @@ public final class JackClient: @unchecked Sendable {
         precondition(!streams.isEmpty, "JackClient needs at least one stream")
         RawFlags.check()
         setenv("JACK_NO_START_SERVER", "1", 1)
+        _ = jackMessagesQuiet.load(ordering: .relaxed)  // initialise the global before libjack may call the function
         jack_set_error_function(meltapJackMessage)
         jack_set_info_function(meltapJackInfo)
         self.options = options
