@@ -96,12 +96,23 @@ func meltapLatency(_ mode: jack_latency_callback_mode_t, _ arg: UnsafeMutableRaw
     shared.pointee.captureLatencyMaximum.store(high, ordering: .relaxed)
 }
 
-/// Info-shutdown callback (server gone; any thread): only set a flag and wake the supervisor.
+/// Info-shutdown callback (server gone; libjack's notification thread, or its process thread
+/// on a failed cycle): record which thread, set a flag and wake the supervisor.
 func meltapShutdown(_ code: jack_status_t, _ reason: UnsafePointer<CChar>?, _ arg: UnsafeMutableRawPointer?) {
+    // Releasing: published before the flag the supervisor acquires.
+    shutdownThread.store(meltap_gettid(), ordering: .releasing)
     let shared = realtimeState(arg).pointee.shared
     shared.pointee.serverGone.store(true, ordering: .releasing)
     shared.pointee.wakeSupervisor()
 }
+
+/// The kernel thread ID of the libjack thread that last delivered a shutdown; 0 before any. That
+/// thread goes on handling the server's last notifications, holding libjack's synchro mutex
+/// while it does, until the server closes its socket; the supervisor waits for it to end before
+/// `jack_client_close`, which would cancel it asynchronously, mutex and all (JackRestartTests).
+/// Process-wide: with several clients in one process, a supervisor may wait for another
+/// client's thread, which ends the same way (the wait is bounded).
+let shutdownThread = Atomic<pid_t>(0)
 
 /// While set, JACK's own error messages are dropped (the supervisor polls `jack_client_open`
 /// while the server is down, and each failed attempt would print four lines).
@@ -109,11 +120,11 @@ let jackMessagesQuiet = Atomic<Bool>(false)
 
 /// JACK error function: prefix and print to stderr with `write` (three calls).
 ///
-/// No allocation and no lock, so that any thread may be cancelled inside it: libjack calls it on
-/// its notification thread after a server shutdown ("Cannot read socket", "CheckRes error"…),
-/// and `jack_client_close` cancels that thread with PTHREAD_CANCEL_ASYNCHRONOUS. A thread
-/// cancelled inside malloc leaves its arena locked, and the next malloc there never returns:
-/// that was the hung restart (the supervisor stuck in libjack for good).
+/// No allocation and no lock, so that the calling thread may be cancelled inside it: libjack
+/// calls it on its notification thread after a server shutdown ("Cannot read socket",
+/// "CheckRes error"…), and `jack_client_close` cancels that thread with
+/// PTHREAD_CANCEL_ASYNCHRONOUS. A thread cancelled inside malloc would leave the allocator
+/// locked for every other thread (docs/realtime.md, "Restarts never hang meltap").
 @_noAllocation @_noLocks
 func meltapJackMessage(_ message: UnsafePointer<CChar>?) {
     // The global is initialised by JackClient.init before this function is installed.

@@ -614,6 +614,7 @@ public final class JackClient: @unchecked Sendable {
         options.log("the JACK server went away; waiting for it to come back")
         mutable.withLock { $0.active = false }
         if let old = state.pointee.client {
+            waitForShutdownThread()
             libjack(.clientClose) { _ = jack_client_close(old) }
             state.pointee.client = nil
         }
@@ -661,6 +662,30 @@ public final class JackClient: @unchecked Sendable {
             }
             waitForWork(seconds: delay)  // stop() wakes it
             delay = min(delay * 2, 1)
+        }
+    }
+
+    /// Waits (at most 5 s, or until `stop()`) for the libjack thread that delivered the shutdown
+    /// to end by itself.
+    ///
+    /// jackd stopped by SIGTERM sends the shutdown notification first and then its last ones
+    /// (clients and ports going away) before it closes the socket. libjack's notification thread
+    /// handles each while holding its global synchro mutex (JackLibClient::ClientNotifyImp), and
+    /// `jack_client_close` ends that thread with an asynchronous `pthread_cancel`: cancelled in
+    /// there, the mutex stays locked, and the same `jack_client_close` blocks on it for good
+    /// (JackClient::Close) — the hung restart of issue 21. Once the server closes the socket,
+    /// the thread's read fails and it returns by itself; closing after that cancels nothing.
+    private func waitForShutdownThread() {
+        // Acquiring: pairs with the callback's releasing store (made before the flag was set).
+        let thread = shutdownThread.load(ordering: .acquiring)
+        guard thread != 0 else { return }
+        let task = "/proc/self/task/\(thread)"  // gone as soon as the thread has exited
+        let deadline = ContinuousClock.now + .seconds(5)
+        while access(task, F_OK) == 0 && ContinuousClock.now < deadline && !stopping.load(ordering: .acquiring) {
+            waitForWork(seconds: 0.01)
+        }
+        if access(task, F_OK) == 0 && !stopping.load(ordering: .acquiring) {
+            options.log("libjack's notification thread is still running 5 s after the server went away; closing anyway")
         }
     }
 
