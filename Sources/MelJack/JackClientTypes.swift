@@ -100,6 +100,7 @@ public struct JackStream: Sendable {
     public var resamplerLatency: Int { client.resamplerLatency(ofStream: index) }
     public var algorithmicLatency: Int { client.algorithmicLatency(ofStream: index) }
     public var holdLatency: Int { client.holdLatency(ofStream: index) }
+    public var deferralLatency: Int { client.deferralLatency(ofStream: index) }
     /// Frames of this stream pushed into its ring, and frames its ring had no room for.
     public var counters: (frames: UInt64, drops: UInt64) { client.counters(ofStream: index) }
 }

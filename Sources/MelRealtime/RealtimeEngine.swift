@@ -74,6 +74,9 @@ package struct RealtimeEngine: @unchecked Sendable {
         return String(cString: value) != "0"
     }
 
+    /// Whether this engine spreads frame bursts (`EngineState.spreadFrames`); fixed at `init`.
+    package var spreadsFrames: Bool { state.pointee.spreadFrames }
+
     /// The fewest frames a block may compute before the budget defers any (`spreadFrames`).
     package static var minimumFrameBudget: Int { realtimeMinimumFrameBudget }
 
