@@ -63,7 +63,17 @@ extension JackClient {
             resampler: resampled ? options.resamplerQuality.rawValue : nil, resamplerLookahead: lookahead,
             channelCount: channelCount, frameWidth: rings[index].width, captureLatency: captureLatency.upperBound,
             holdLatency: AnalyzerSet.holdSamples(seconds: options.xrunHold, sampleRate: configuration.sampleRate),
-            clampRule: .running)
+            deferralLatency: deferralLatency(ofStream: index), clampRule: .running)
+    }
+
+    /// Stream `index`'s deferral latency, in its analysis samples: with frame bursts spread
+    /// (`RealtimeEngine` `spreadFrames`, the default) a block may leave part of its analysis to the
+    /// start of the next, so a frame can complete one period later; 0 when spreading is off.
+    /// Counted with the period current when asked (0 before activation).
+    public func deferralLatency(ofStream index: Int) -> Int {
+        guard state.pointee.engine.spreadsFrames else { return 0 }
+        let rate = mutable.withLock { $0.inputSampleRate }
+        return Int((Double(blockLength) * configuration(ofStream: index).sampleRate / rate).rounded(.up))
     }
 
     /// Analysis samples each frame is held in the realtime thread before it is pushed (`xrunHold`).

@@ -4,7 +4,6 @@ import Glibc
 import MelDSP
 import MelPipeline
 import MelServer
-import MelTransport
 
 /// `meltap run`: a live JACK client computing mel frames on every input port.
 struct RunCommand: ParsableCommand {
@@ -173,7 +172,7 @@ struct RunCommand: ParsableCommand {
             return
         }
         try configuration.checkRealtimeSafe()
-        StopSignal.install()
+        LiveSession.installStopSignals()
         var server: PrivateJackServer?
         if configuration.startServer == true {
             server = try PrivateJackServer.start()
@@ -199,11 +198,12 @@ struct RunCommand: ParsableCommand {
         fflush(nil)
 
         let usageAtStart = ProcessCPU.now()
-        StopSignal.wait(seconds: configuration.duration)
+        let stalled = session.waitForStop(duration: configuration.duration) { printError($0) }
 
         metricsServer?.stop()
         session.stop()
         for line in session.stopReport(usageAtStart: usageAtStart) { print(line) }
         fflush(nil)
+        if let failure = session.stopFailure(stalled: stalled) { throw failure }
     }
 }

@@ -23,14 +23,16 @@ import Testing
         c.framing = .centerReflect
         let stream = StreamDescription(configuration: c, inputSampleRate: 48000, resampler: "zita",
                                        resamplerLookahead: 192, channelCount: 2, frameWidth: 128,
-                                       captureLatency: 256, holdLatency: 320, clampRule: .running)
+                                       captureLatency: 256, holdLatency: 320, deferralLatency: 86,
+                                       clampRule: .running)
         #expect(stream.resamplerLatency == 64)
-        #expect(stream.latency == 86 + 64 + 200 + 320, "\(stream.latency)")  // ⌈256/3⌉ = 86
+        #expect(stream.latency == 86 + 64 + 200 + 320 + 86, "\(stream.latency)")  // ⌈256/3⌉ = 86
         var file = stream
         file.resampler = nil
         file.resamplerLookahead = 0
         file.captureLatency = 0
         file.holdLatency = 0
+        file.deferralLatency = 0
         file.inputSampleRate = 16000
         #expect(file.latency == c.algorithmicLatency)
     }

@@ -145,16 +145,31 @@ final class JackServer {
     }
 
     func start() throws {
-        generation += 1
-        let scheduling = realtime ? ["-R", "-P", "70"] : ["--no-realtime"]
-        child = try Child("jackd", scheduling + ["--port-max", "128", "-d", "dummy", "-r", "48000", "-p", "\(period)"],
-                          environment: environment, directory: directory, label: "jackd-\(generation)")
+        try launch()
         let wait = try Child("jack_wait", ["-w", "-t", "10"], environment: environment, directory: directory,
                              label: "jack_wait-\(generation)")
         guard wait.waitForExit(timeout: 20), wait.process.terminationStatus == 0 else {
             wait.stop()
             throw HarnessError("jackd \(name) did not start: \(child?.errors ?? "")" + jackStartHint)
         }
+    }
+
+    /// Starts jackd without waiting until it accepts clients (to kill it while it starts).
+    func launch() throws {
+        generation += 1
+        let scheduling = realtime ? ["-R", "-P", "70"] : ["--no-realtime"]
+        child = try Child("jackd", scheduling + ["--port-max", "128", "-d", "dummy", "-r", "48000", "-p", "\(period)"],
+                          environment: environment, directory: directory, label: "jackd-\(generation)")
+    }
+
+    /// jackd's process ID, while it runs.
+    var pid: Int32? { child?.process.isRunning == true ? child?.pid : nil }
+
+    /// Sends `signal` (SIGTERM: a clean shutdown; SIGKILL: a crash, which keeps its registry slot
+    /// until a jackd of the same name starts) and waits for jackd to exit.
+    func stop(signal: Int32) {
+        child?.stop(signal: signal, timeout: 15)
+        child = nil
     }
 
     /// Kills the server with SIGKILL, as a crash would: it cannot unregister from JACK's registry.

@@ -27,12 +27,15 @@ public struct StreamDescription: Equatable, Sendable {
     public var captureLatency: Int
     /// Analysis samples each frame is held before it is handed out (`--xrun-hold`); 0 for a file.
     public var holdLatency: Int
+    /// Analysis samples a frame can be deferred by when frame bursts are spread over blocks (one
+    /// period, docs/realtime.md); 0 for a file and with spreading off.
+    public var deferralLatency: Int
     /// How the non-causal clamps are applied: `.running` live, `--clamp` for a file.
     public var clampRule: ClampRule
 
     public init(name: String = "", configuration: MelConfiguration, inputSampleRate: Double, resampler: String?,
                 resamplerLookahead: Int, channelCount: Int, frameWidth: Int, captureLatency: Int = 0,
-                holdLatency: Int = 0, clampRule: ClampRule) {
+                holdLatency: Int = 0, deferralLatency: Int = 0, clampRule: ClampRule) {
         self.name = name
         self.configuration = configuration
         self.inputSampleRate = inputSampleRate
@@ -42,6 +45,7 @@ public struct StreamDescription: Equatable, Sendable {
         self.frameWidth = frameWidth
         self.captureLatency = captureLatency
         self.holdLatency = holdLatency
+        self.deferralLatency = deferralLatency
         self.clampRule = clampRule
     }
 
@@ -60,12 +64,13 @@ public struct StreamDescription: Equatable, Sendable {
     /// handed out, as the stream header carries it (docs/wire-format.md, "latency"):
     ///
     ///     latency = ⌈capture × sr / input rate⌉ + ⌈look-ahead × sr / input rate⌉
-    ///               + algorithmic latency + hold
+    ///               + algorithmic latency + hold + deferral
     ///
     /// with the capture latency and the resampler's look-ahead in input samples, the algorithmic
-    /// latency `MelConfiguration.algorithmicLatency`, and the hold in analysis samples.
+    /// latency `MelConfiguration.algorithmicLatency`, and the hold and deferral in analysis samples.
     public var latency: Int {
         analysisSamples(Double(captureLatency)) + resamplerLatency + configuration.algorithmicLatency + holdLatency
+            + deferralLatency
     }
 }
 

@@ -72,6 +72,18 @@ extension LiveSessionOptions {
 }
 
 extension LiveSession {
+    /// Installs the SIGINT/SIGTERM handlers (`StopSignal`) of a live run, which end it within 2 s
+    /// whatever libjack does: the orderly stop gives up on a wedged client after 1.2 s
+    /// (`JackClientOptions.stopDeadline`); past 1.8 s the process exits with status 1, which
+    /// catches a libjack call on the main thread (opening or activating the client at start-up).
+    public static func installStopSignals() {
+        StopSignal.install()
+        StopSignal.exitIfStillRunning(secondsAfterSignal: 1.8) {
+            "meltap: did not stop within 1.8 s of the stop signal: a libjack call on the main thread does not "
+                + "return (the JACK server does not answer); exiting with status 1. Check jackd's messages."
+        }
+    }
+
     /// The lines `meltap run` prints before the session starts: where each stream is served.
     public var socketReport: [String] {
         publishings.map { $0.name.isEmpty ? "meltap: publishing on \($0.socketPath)"
@@ -92,6 +104,37 @@ extension LiveSession {
         }
         if let counts = client.hooks.rtguardCounts { lines.append("meltap: rtguard loaded (\(counts.allocations) allocations so far)") }
         return lines
+    }
+
+    /// Sleeps until SIGINT/SIGTERM or `duration` seconds (nil: no limit), looking every 0.5 s
+    /// whether a libjack call of the client's supervisor has run past its limit.
+    /// - Parameter report: told of a stalled call, once, before the wait ends.
+    /// - Returns: that stalled call, or nil when the wait ended normally.
+    public func waitForStop(duration: Double?, report: (String) -> Void) -> (call: String, seconds: Double)? {
+        let deadline = duration.map { monotonicNow() + $0 }
+        while true {
+            let slice = deadline.map { min(0.5, $0 - monotonicNow()) } ?? 0.5
+            if slice <= 0 || StopSignal.wait(seconds: slice) { return nil }
+            if let stalled = client.stalledLibjackCall() {
+                report("meltap: libjack has not returned from \(stalled.call) for \(Int(stalled.seconds)) s; stopping")
+                return stalled
+            }
+        }
+    }
+
+    /// Why the run failed, after `stop()`: a libjack call that stalled during `waitForStop`
+    /// (`stalled`), or one the stop gave up on; nil when it ended normally.
+    public func stopFailure(stalled: (call: String, seconds: Double)?) -> PipelineError? {
+        if let stalled {
+            return PipelineError("libjack did not return from \(stalled.call) for \(Int(stalled.seconds)) s: the JACK server "
+                                 + "does not answer (wedged, or stuck starting). meltap exits so that its supervisor "
+                                 + "(systemd Restart=on-failure) starts it again; check jackd's messages.")
+        }
+        if let call = client.abandonedCall {
+            return PipelineError("stopped without closing the JACK client: libjack did not return from \(call) "
+                                 + "(the JACK server does not answer); check jackd's messages.")
+        }
+        return nil
     }
 
     /// The lines `meltap run` prints after `stop()`: counters, flagged frames, latencies, periods,
