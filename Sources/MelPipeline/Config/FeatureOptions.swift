@@ -11,7 +11,7 @@ import MelDSP
 /// fmax …) are checked where the configuration is resolved, `MelOverrides.resolve`.
 ///
 /// Adding an option: one entry here, one field in `MelOverrides` (and its effect in `resolve`),
-/// one `@Option` in the CLI's `DSPOptions`.
+/// one `@Option` in the CLI's `DSPOptions` and its line in `DSPOptions.overrides()`.
 public struct FeatureOption: Sendable {
     /// The type of an option's value.
     public enum Kind: Sendable {
