@@ -4,6 +4,7 @@ import Glibc
 import MelDSP
 import MelRealtime
 import MelResample
+import MelSystem
 import MelTransport
 import Synchronization
 
@@ -197,12 +198,9 @@ public final class JackClient: @unchecked Sendable {
         mutable.withLock { $0.supervisorRunning = false }
     }
 
+    /// Sleeps until a callback posts `supervisorWake` or `seconds` pass (`MelSystem.wait(on:seconds:)`).
     private func waitForWork(seconds: Double) {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        let nanoseconds = Int(now.tv_nsec) + Int(seconds * 1e9)
-        var deadline = timespec(tv_sec: now.tv_sec + nanoseconds / 1_000_000_000, tv_nsec: nanoseconds % 1_000_000_000)
-        _ = sem_timedwait(shared.pointee.supervisorWake, &deadline)
+        MelSystem.wait(on: shared.pointee.supervisorWake, seconds: seconds)
     }
 
     /// Frees an analyzer set the realtime thread has let go of.
