@@ -106,6 +106,7 @@ let package = Package(
                                                              "MelResample", "MelTransport", "MelSystem"]),
         .testTarget(name: "MelDSPTests", dependencies: ["MelDSP", "MelFiles", "MelResample", "MelSystem"],
                     exclude: ["Fixtures"]),
+        .testTarget(name: "MelSystemTests", dependencies: ["MelSystem"]),
         .testTarget(name: "MelFilesTests", dependencies: ["MelFiles", "MeltapTestSupport"]),
         .testTarget(name: "MelResampleTests", dependencies: ["MelResample", "MelDSP"]),
         .testTarget(name: "MelTransportTests", dependencies: ["MelTransport"]),

@@ -40,12 +40,12 @@ public enum Sidecar {
     static func writeFileAtomically(_ bytes: [UInt8], to path: String, existing: ExistingOutput) throws {
         if existing == .refuse { try OutputPath.check(path, existing: .refuse) }
         let (fd, temporary) = try OutputPath.createTemporary(beside: path)
-        var failure: SystemCallError?
-        bytes.withUnsafeBytes { raw in
-            do {
+        let failure: SystemCallError? = bytes.withUnsafeBytes { raw in
+            do throws(SystemCallError) {
                 try AtomicFile.finish(fd, temporary, writing: raw, sync: Durability.syncsEachFile)
+                return nil
             } catch {
-                failure = error
+                return error
             }
         }
         if let failure {

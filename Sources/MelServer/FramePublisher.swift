@@ -4,6 +4,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import MelSystem
 import MelTransport
 import NIOCore
 import NIOPosix

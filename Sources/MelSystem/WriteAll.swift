@@ -14,6 +14,11 @@ public struct WriteOutcome: Sendable, Equatable {
     /// 0 when every byte was written, else the errno of the failed call.
     public var errorCode: Int32
     public var succeeded: Bool { errorCode == 0 }
+
+    public init(written: Int, errorCode: Int32) {
+        self.written = written
+        self.errorCode = errorCode
+    }
 }
 
 /// Writes all of `bytes` to `descriptor` with `write(2)`, retrying on EINTR and short writes.
