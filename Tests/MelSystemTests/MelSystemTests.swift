@@ -120,7 +120,8 @@ private func scratch() -> String {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let (descriptor, temporary) = try AtomicFile.createTemporary(beside: directory + "/x")
         close(descriptor)
-        #expect(unlink(temporary.path) == 0)
+        // Moved away, not unlinked: the inode stays in use, so the file put in its place has another.
+        #expect(rename(temporary.path, directory + "/moved") == 0)
         try "someone else's".write(toFile: temporary.path, atomically: false, encoding: .utf8)
         temporary.remove()
         #expect(access(temporary.path, F_OK) == 0)
