@@ -83,7 +83,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // A JACK client for tests and the demo: plays a file into ports, logs what it sent.
-        .executableTarget(name: "meltap-testsource", dependencies: ["CJack", "MelFiles"],
+        .executableTarget(name: "meltap-testsource", dependencies: ["CJack", "MelFiles", "MelRealtime"],
                           path: "Tools/meltap-testsource"),
         // Benchmark: ns per hop, times real time, allocations per hop (release build).
         .executableTarget(name: "meltap-bench", dependencies: ["MelDSP", "MelResample"], path: "Benchmarks/meltap-bench"),

@@ -4,6 +4,9 @@
 #include <jack/jack.h>
 #include <jack/types.h>
 #include <jack/metadata.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 /// jack_client_open is variadic, which Swift cannot call: this wrapper opens a client
 /// without a server name (JACK_DEFAULT_SERVER selects the server).
@@ -20,5 +23,11 @@ static inline const char *meltap_jack_default_audio_type(void) {
 /// JACK_METADATA_PRETTY_NAME is an extern const char * Swift cannot import as a constant.
 static inline const char *meltap_jack_metadata_pretty_name(void) {
     return JACK_METADATA_PRETTY_NAME;
+}
+
+/// The calling thread's kernel ID (gettid(2); Swift cannot call the variadic syscall(2)). MelJack
+/// records the libjack thread that delivered a server shutdown, to wait for it to end.
+static inline pid_t meltap_gettid(void) {
+    return (pid_t)syscall(SYS_gettid);
 }
 #endif

@@ -5,6 +5,7 @@
 import CJack
 import Glibc
 import MelRealtime
+import MelSystem
 import Synchronization
 
 @inline(__always)
@@ -98,32 +99,46 @@ func meltapLatency(_ mode: jack_latency_callback_mode_t, _ arg: UnsafeMutableRaw
     shared.pointee.captureLatencyMaximum.store(high, ordering: .relaxed)
 }
 
-/// Info-shutdown callback (server gone; any thread): only set a flag and wake the supervisor.
+/// Info-shutdown callback (server gone; libjack's notification thread, or its process thread
+/// on a failed cycle): record which thread, set a flag and wake the supervisor.
 func meltapShutdown(_ code: jack_status_t, _ reason: UnsafePointer<CChar>?, _ arg: UnsafeMutableRawPointer?) {
+    // Releasing: published before the flag the supervisor acquires (in `noteServerGone`).
+    shutdownThread.store(meltap_gettid(), ordering: .releasing)
     realtimeState(arg).pointee.engine.noteServerGone()
 }
+
+/// The kernel thread ID of the libjack thread that last delivered a shutdown; 0 before any. That
+/// thread goes on handling the server's last notifications, holding libjack's synchro mutex
+/// while it does, until the server closes its socket; the supervisor waits for it to end before
+/// `jack_client_close`, which would cancel it asynchronously, mutex and all (JackRestartTests).
+/// Process-wide: with several clients in one process, a supervisor may wait for another
+/// client's thread, which ends the same way (the wait is bounded).
+let shutdownThread = Atomic<pid_t>(0)
 
 /// While set, JACK's own error messages are dropped (the supervisor polls `jack_client_open`
 /// while the server is down, and each failed attempt would print four lines).
 let jackMessagesQuiet = Atomic<Bool>(false)
 
-/// JACK error/info function (any non-realtime thread in practice): prefix and print to stderr.
+/// JACK error function: prefix and print to stderr with `write` (three calls).
+///
+/// No allocation and no lock, so that the calling thread may be cancelled inside it: libjack
+/// calls it on its notification thread after a server shutdown ("Cannot read socket",
+/// "CheckRes error"…), and `jack_client_close` cancels that thread with
+/// PTHREAD_CANCEL_ASYNCHRONOUS. A thread cancelled inside malloc would leave the allocator
+/// locked for every other thread (docs/realtime.md, "Restarts never hang meltap").
+@_noAllocation @_noLocks
 func meltapJackMessage(_ message: UnsafePointer<CChar>?) {
-    guard let message, !jackMessagesQuiet.load(ordering: .relaxed) else { return }
-    let line = "jack: " + String(cString: message) + "\n"
-    _ = line.withCString { write(2, $0, strlen($0)) }
+    // The global is initialised by JackClient.init before this function is installed.
+    guard let message, !_unsafePerformance({ jackMessagesQuiet.load(ordering: .relaxed) }) else { return }
+    var length = 0
+    while message[length] != 0 { length += 1 }
+    let prefix: StaticString = "jack: ", newline: StaticString = "\n"
+    _unsafePerformance {  // write(2) is the system call itself: no allocation or lock in user space
+        _ = write(2, prefix.utf8Start, prefix.utf8CodeUnitCount)
+        _ = write(2, message, length)
+        _ = write(2, newline.utf8Start, newline.utf8CodeUnitCount)
+    }
 }
 
 /// JACK info function: info chatter (connections, buffer sizes) is dropped.
 func meltapJackInfo(_ message: UnsafePointer<CChar>?) {}
-
-/// CLOCK_MONOTONIC in nanoseconds. `clock_gettime` is served by the vDSO on Linux (no kernel
-/// entry), which is why it is acceptable in the callback.
-/// Real-time safe: no allocation, locks or system calls.
-@_noAllocation @_noLocks
-@inline(__always)
-func monotonicNanoseconds() -> UInt64 {
-    var now = timespec()
-    _unsafePerformance { _ = clock_gettime(CLOCK_MONOTONIC, &now) }
-    return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
-}

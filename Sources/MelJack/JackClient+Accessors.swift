@@ -62,6 +62,16 @@ extension JackClient {
         }
     }
 
+    /// Stream `index`'s deferral latency, in its analysis samples: with frame bursts spread
+    /// (`RealtimeEngine` `spreadFrames`, the default) a block may leave part of its analysis to the
+    /// start of the next, so a frame can complete one period later; 0 when spreading is off.
+    /// Counted with the period current when asked (0 before activation).
+    public func deferralLatency(ofStream index: Int) -> Int {
+        guard state.pointee.engine.spreadsFrames else { return 0 }
+        let rate = mutable.withLock { $0.inputSampleRate }
+        return Int((Double(blockLength) * configuration(ofStream: index).sampleRate / rate).rounded(.up))
+    }
+
     /// Analysis samples each frame is held in the realtime thread before it is pushed (`xrunHold`).
     public var holdLatency: Int { holdLatency(ofStream: 0) }
 

@@ -35,7 +35,9 @@ extension JackClient {
         let ours = portNames
         var sources: [String] = []
         for pattern in options.connectPatterns {
-            for name in Self.outputPorts(client, matching: pattern) where !sources.contains(name) { sources.append(name) }
+            for name in libjack(.getPorts, { Self.outputPorts(client, matching: pattern) }) where !sources.contains(name) {
+                sources.append(name)
+            }
         }
         var wanted: [(String, Int)] = []
         mutable.withLock { locked in
@@ -54,7 +56,7 @@ extension JackClient {
             }
         }
         for (source, channel) in wanted {
-            let rc = jack_connect(client, source, ours[channel])
+            let rc = libjack(.connect) { jack_connect(client, source, ours[channel]) }
             if rc != 0 && rc != EEXIST {
                 options.log("cannot connect \(source) to \(ours[channel]) (error \(rc))")
             }

@@ -43,6 +43,12 @@ public final class JackClient: @unchecked Sendable {
     let shared: UnsafeMutablePointer<RealtimeShared>
     private let stopping = Atomic<Bool>(false)
     private let supervisorDone = DispatchSemaphore(value: 0)
+    /// The server-bound libjack call in progress (watched by `stalledLibjackCall`): its start in
+    /// CLOCK_MONOTONIC milliseconds << 8 | its `LibjackCall` raw value; 0 when none. One word, so
+    /// a reader sees the call and its start together. Relaxed: a report, nothing is published.
+    private let libjackCall = Atomic<UInt64>(0)
+    /// Set when `stop()` gave up waiting for a libjack call (the call's name stays in `abandonedCall`).
+    private let abandoned = Atomic<UInt64>(0)
     let mutable: Mutex<MutableState>
 
     /// State touched by the supervisor and read by others, under the mutex.
@@ -79,6 +85,7 @@ public final class JackClient: @unchecked Sendable {
     public init(options: JackClientOptions, streams: [JackStreamSpec]) throws {
         precondition(!streams.isEmpty, "JackClient needs at least one stream")
         setenv("JACK_NO_START_SERVER", "1", 1)
+        _ = jackMessagesQuiet.load(ordering: .relaxed)  // initialise the global before libjack may call the function
         jack_set_error_function(meltapJackMessage)
         jack_set_info_function(meltapJackInfo)
         self.options = options
@@ -151,7 +158,7 @@ public final class JackClient: @unchecked Sendable {
     /// Activates the client, makes the `--connect` connections and starts the supervisor.
     public func start() throws {
         guard let client = state.pointee.client else { throw JackClientError("The JACK client is closed.") }
-        let rc = jack_activate(client)
+        let rc = libjack(.activate) { jack_activate(client) }
         guard rc == 0 else {
             throw JackClientError("jack_activate failed (\(rc)). Check the server's messages (jackd output).")
         }
@@ -165,17 +172,87 @@ public final class JackClient: @unchecked Sendable {
         thread.start()
     }
 
-    /// Stops the supervisor, then deactivates and closes the client. Idempotent.
+    /// Stops the supervisor, which deactivates and closes the client as its last act. Idempotent.
+    ///
+    /// Bounded: returns within `options.stopDeadline` seconds whatever libjack does. When the
+    /// supervisor is still inside a libjack call then (a wedged or half-started server never
+    /// answers), the client is left as it is, untouched, and `abandonedCall` names the call; the
+    /// supervisor thread keeps this object alive, so nothing it uses is freed under it.
     public func stop() {
         guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
         shared.pointee.wakeSupervisor()
-        if mutable.withLock({ $0.supervisorRunning }) { supervisorDone.wait() }
+        if mutable.withLock({ $0.supervisorRunning }) {
+            guard supervisorDone.wait(timeout: .now() + options.stopDeadline) == .success else {
+                let stuck = libjackCall.load(ordering: .relaxed)
+                abandoned.store(stuck == 0 ? UInt64(LibjackCall.unknown.rawValue) : stuck & 0xff, ordering: .relaxed)
+                options.log("stopping without closing the JACK client: libjack has not returned from "
+                            + "\(abandonedCall ?? "a call") for \(String(format: "%.1f", Self.secondsSince(stuck))) s "
+                            + "(the server does not answer)")
+                return
+            }
+        } else {
+            closeClient()
+        }
+    }
+
+    /// The libjack call `stop()` gave up waiting for, or nil when the client was closed.
+    public var abandonedCall: String? {
+        let raw = abandoned.load(ordering: .relaxed)
+        return raw == 0 ? nil : LibjackCall(rawValue: UInt8(raw))?.name
+    }
+
+    /// The libjack call that has been running for more than `options.libjackCallLimit` seconds,
+    /// and for how long; nil when none. Any thread (one atomic load).
+    public func stalledLibjackCall() -> (call: String, seconds: Double)? {
+        let current = libjackCall.load(ordering: .relaxed)
+        guard current != 0, let call = LibjackCall(rawValue: UInt8(current & 0xff)) else { return nil }
+        let seconds = Self.secondsSince(current)
+        return seconds > options.libjackCallLimit ? (call.name, seconds) : nil
+    }
+
+    /// Deactivates (when active) and closes the client. Only the supervisor, or the caller of
+    /// `stop()` when no supervisor runs.
+    private func closeClient() {
         if let client = state.pointee.client {
-            if mutable.withLock({ $0.active }) { jack_deactivate(client) }
-            jack_client_close(client)
+            if mutable.withLock({ $0.active }) { _ = libjack(.deactivate) { jack_deactivate(client) } }
+            libjack(.clientClose) { _ = jack_client_close(client) }
             state.pointee.client = nil
         }
         mutable.withLock { $0.active = false }
+    }
+
+    /// The server-bound libjack calls the watchdog names.
+    enum LibjackCall: UInt8 {
+        case unknown = 1, clientOpen, activate, deactivate, clientClose, portRegister, connect, getPorts
+        var name: String {
+            switch self {
+            case .unknown: "libjack"
+            case .clientOpen: "jack_client_open"
+            case .activate: "jack_activate"
+            case .deactivate: "jack_deactivate"
+            case .clientClose: "jack_client_close"
+            case .portRegister: "jack_port_register"
+            case .connect: "jack_connect"
+            case .getPorts: "jack_get_ports"
+            }
+        }
+    }
+
+    /// Runs `body`, a libjack call that waits for the server, with its name and start time in
+    /// `libjackCall` for the watchdog. Not nested.
+    @discardableResult
+    func libjack<T>(_ call: LibjackCall, _ body: () throws -> T) rethrows -> T {
+        libjackCall.store(Self.monotonicMilliseconds() << 8 | UInt64(call.rawValue), ordering: .relaxed)
+        defer { libjackCall.store(0, ordering: .relaxed) }
+        return try body()
+    }
+
+    /// CLOCK_MONOTONIC in whole milliseconds (`monotonicNanoseconds()`).
+    static func monotonicMilliseconds() -> UInt64 { monotonicNanoseconds() / 1_000_000 }
+
+    /// Seconds since the start recorded in a `libjackCall` word (0 for none).
+    static func secondsSince(_ word: UInt64) -> Double {
+        word == 0 ? 0 : Double(monotonicMilliseconds() &- (word >> 8)) / 1000
     }
 
     // MARK: Supervisor
@@ -195,6 +272,9 @@ public final class JackClient: @unchecked Sendable {
             let rate = Double(shared.pointee.serverSampleRate.load(ordering: .relaxed))
             if rate > 0, rate != mutable.withLock({ $0.inputSampleRate }) { reconfigure(rate: rate) }
         }
+        // Here, not in stop(): a close that blocks on the server blocks this thread, which
+        // stop() waits for with a deadline, never the thread that asked to stop.
+        closeClient()
         mutable.withLock { $0.supervisorRunning = false }
     }
 
@@ -237,43 +317,40 @@ public final class JackClient: @unchecked Sendable {
         options.log("sample rate is now \(Int(rate)) Hz; analyzers rebuilt")
     }
 
-    /// The server went away: close, then poll `jack_client_open` with backoff until a server is
-    /// back; re-register, reactivate and reconnect. The next frames carry
+    /// The server went away: close, then poll `jack_client_open` with backoff (0.1 s doubling to
+    /// 1 s) until a server is back; re-register, reactivate and reconnect. The next frames carry
     /// `.serverRestart|.discontinuity` (a new frame-time epoch; sequence numbers continue).
     private func reconnectAfterShutdown() {
         options.log("the JACK server went away; waiting for it to come back")
         mutable.withLock { $0.active = false }
         if let old = state.pointee.client {
-            jack_client_close(old)
+            waitForShutdownThread()
+            libjack(.clientClose) { _ = jack_client_close(old) }
             state.pointee.client = nil
         }
         var delay = 0.1
         jackMessagesQuiet.store(true, ordering: .relaxed)
         defer { jackMessagesQuiet.store(false, ordering: .relaxed) }
         while !stopping.load(ordering: .acquiring) {
-            if let client = try? Self.openClient(name: options.name) {
-                // No client is active: the realtime state is ours to change.
-                collectRetired()
-                let pending = shared.pointee.pendingSet.exchange(0, ordering: .acquiring)
-                if pending != 0 {
-                    AnalyzerSet.destroyAll(state.pointee.set, count: state.pointee.laneCount)
-                    state.pointee.set = UnsafeMutablePointer<AnalyzerSet>(bitPattern: pending)!
+            if let client = try? libjack(.clientOpen, { try Self.openClient(name: options.name) }) {
+                if stopping.load(ordering: .acquiring) {  // stop() came while the open waited
+                    libjack(.clientClose) { _ = jack_client_close(client) }
+                    return
                 }
-                for lane in 0..<state.pointee.laneCount { state.pointee.set[lane].resetAll() }
+                // No client is active: the realtime state is ours to change. The engine computes
+                // the frames the last block deferred, adopts pending sets, resets every analyzer
+                // and starts a new frame-time epoch (`.serverRestart|.discontinuity`).
+                state.pointee.engine.prepareForNewServer(sampleRate: jack_get_sample_rate(client))
                 state.pointee.client = client
-                state.pointee.needsStreamStart = true
-                state.pointee.streamStartFlags |= RawFlags.serverRestart | RawFlags.discontinuity
-                state.pointee.expectedBlockStart = -1
-                shared.pointee.serverSampleRate.store(jack_get_sample_rate(client), ordering: .relaxed)
                 do { try registerPortsAndCallbacks(client) } catch {
                     options.log("\(error)")
-                    jack_client_close(client)
+                    libjack(.clientClose) { _ = jack_client_close(client) }
                     state.pointee.client = nil
                     continue
                 }
-                guard jack_activate(client) == 0 else {
+                guard libjack(.activate, { jack_activate(client) }) == 0 else {
                     options.log("jack_activate failed after the restart; retrying")
-                    jack_client_close(client)
+                    libjack(.clientClose) { _ = jack_client_close(client) }
                     state.pointee.client = nil
                     continue
                 }
@@ -285,8 +362,32 @@ public final class JackClient: @unchecked Sendable {
                 connectMatching()
                 return
             }
-            Thread.sleep(forTimeInterval: delay)
-            delay = min(delay * 2, 2)
+            waitForWork(seconds: delay)  // stop() wakes it
+            delay = min(delay * 2, 1)
+        }
+    }
+
+    /// Waits (at most 5 s, or until `stop()`) for the libjack thread that delivered the shutdown
+    /// to end by itself.
+    ///
+    /// jackd stopped by SIGTERM sends the shutdown notification first and then its last ones
+    /// (clients and ports going away) before it closes the socket. libjack's notification thread
+    /// handles each while holding its global synchro mutex (JackLibClient::ClientNotifyImp), and
+    /// `jack_client_close` ends that thread with an asynchronous `pthread_cancel`: cancelled in
+    /// there, the mutex stays locked, and the same `jack_client_close` blocks on it for good
+    /// (JackClient::Close) — the hung restart of issue 21. Once the server closes the socket,
+    /// the thread's read fails and it returns by itself; closing after that cancels nothing.
+    private func waitForShutdownThread() {
+        // Acquiring: pairs with the callback's releasing store (made before the flag was set).
+        let thread = shutdownThread.load(ordering: .acquiring)
+        guard thread != 0 else { return }
+        let task = "/proc/self/task/\(thread)"  // gone as soon as the thread has exited
+        let deadline = ContinuousClock.now + .seconds(5)
+        while access(task, F_OK) == 0 && ContinuousClock.now < deadline && !stopping.load(ordering: .acquiring) {
+            waitForWork(seconds: 0.01)
+        }
+        if access(task, F_OK) == 0 && !stopping.load(ordering: .acquiring) {
+            options.log("libjack's notification thread is still running 5 s after the server went away; closing anyway")
         }
     }
 
@@ -294,7 +395,9 @@ public final class JackClient: @unchecked Sendable {
     private func registerPortsAndCallbacks(_ client: OpaquePointer) throws {
         let audioType = meltap_jack_default_audio_type()
         for channel in 0..<channelCount {
-            let port = jack_port_register(client, "in_\(channel + 1)", audioType, UInt(JackPortIsInput.rawValue), 0)
+            let port = libjack(.portRegister) {
+                jack_port_register(client, "in_\(channel + 1)", audioType, UInt(JackPortIsInput.rawValue), 0)
+            }
             guard let port else {
                 throw JackClientError("Cannot register port in_\(channel + 1) (the server allows --port-max ports; "
                                       + "start jackd with a larger --port-max).")

@@ -49,6 +49,14 @@ public struct JackClientOptions: Sendable {
     public var analysisSampleRate: Double?
     /// The resampler used when the analysis rate differs from the server's.
     public var resamplerQuality: ResamplerQuality = .standard
+    /// Seconds a libjack call of the supervisor thread (`jack_client_open`, `jack_activate`,
+    /// `jack_client_close`…) may go without returning before `stalledLibjackCall` reports it:
+    /// libjack waits for the server's answer with no time limit, so a server that is wedged or
+    /// half started holds the call forever. `meltap run` then exits with an error.
+    public var libjackCallLimit: Double = 10
+    /// Seconds `stop()` waits for the supervisor to deactivate and close the client before it
+    /// gives up on a wedged libjack call and returns without touching the client.
+    public var stopDeadline: Double = 1.2
     /// Where status messages go (the supervisor thread calls it).
     public var log: @Sendable (String) -> Void = { message in
         FileHandle.standardError.write(Data(("meltap: " + message + "\n").utf8))
@@ -92,6 +100,7 @@ public struct JackStream: Sendable {
     public var resamplerLatency: Int { client.resamplerLatency(ofStream: index) }
     public var algorithmicLatency: Int { client.algorithmicLatency(ofStream: index) }
     public var holdLatency: Int { client.holdLatency(ofStream: index) }
+    public var deferralLatency: Int { client.deferralLatency(ofStream: index) }
     /// Frames of this stream pushed into its ring, and frames its ring had no room for.
     public var counters: (frames: UInt64, drops: UInt64) { client.counters(ofStream: index) }
 }

@@ -38,6 +38,8 @@ package struct AnalyzerSet {
     package let lookahead: Int
     /// Analysis samples one frame's window spans (n_fft, or win_length for Kaldi framing).
     package let frameSpan: Int
+    /// Analysis samples between frames (hop_length), for the frame budget (`spreadFrames`).
+    package let hopLength: Int
     /// Analysis samples a computed frame is held before it is pushed (the xrun hold), ≥ 0.
     package let holdSamples: Int
     /// The same hold in input samples.
@@ -97,12 +99,13 @@ package struct AnalyzerSet {
         }
         let analysisRate = list.first?.configuration.sampleRate ?? inputRate
         let span = list.first.map { $0.configuration.frameLength } ?? 0
+        let hop = list.first.map { $0.configuration.hopLength } ?? 1
         return AnalyzerSet(
             analyzers: storage, count: list.count, resamplers: resamplerStorage, resampled: resampled,
             resampledCapacity: resampledCapacity, resampleInputLimit: realtimeMaximumBlockLength,
             resamplerOwner: owner, inputRate: Int64(inputRate.rounded()),
             analysisRate: Int64(analysisRate.rounded()), lookahead: lookahead,
-            frameSpan: span, holdSamples: holdSamples(seconds: holdSeconds, sampleRate: analysisRate),
+            frameSpan: span, hopLength: max(1, hop), holdSamples: holdSamples(seconds: holdSeconds, sampleRate: analysisRate),
             holdInputSamples: holdSamples(seconds: holdSeconds, sampleRate: inputRate))
     }
 

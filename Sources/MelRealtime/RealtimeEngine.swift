@@ -1,3 +1,4 @@
+import Glibc
 import MelDSP
 import MelResample
 import MelTransport
@@ -32,8 +33,10 @@ package struct RealtimeEngine: @unchecked Sendable {
     ///   - inputRate: the server's sample rate, Hz.
     ///   - holdSeconds: the xrun hold (`JackClientOptions.xrunHold`), seconds.
     ///   - wakesConsumer: whether `process` wakes a sleeping consumer of the first ring.
+    ///   - spreadFrames: whether a block computes at most a budget of frames and leaves the rest
+    ///     for the start of the next block (see `EngineState.spreadFrames`).
     package init(streams: [AnalyzerSet.Parts], rings: [FrameRing], channelCount: Int, inputRate: Double,
-                 holdSeconds: Double, wakesConsumer: Bool) {
+                 holdSeconds: Double, wakesConsumer: Bool, spreadFrames: Bool = RealtimeEngine.spreadFramesByDefault) {
         precondition(!streams.isEmpty && streams.count == rings.count, "one ring per stream")
         RawFlags.check()
         let shared = UnsafeMutablePointer<RealtimeShared>.allocate(capacity: 1)
@@ -51,7 +54,8 @@ package struct RealtimeEngine: @unchecked Sendable {
                 .outputCapacity(forInputCount: realtimeMaximumBlockLength) ?? realtimeMaximumBlockLength
             let holdCapacity = (holdSamples + largestAnalysedBlock) / configuration.hopLength + 2
             (lanes + index).initialize(to: StreamLane(ring: rings[index], channels: channelCount,
-                                                      holdCapacity: holdCapacity))
+                                                      holdCapacity: holdCapacity,
+                                                      backlogCapacity: spreadFrames ? largestAnalysedBlock : 0))
         }
         state = .allocate(capacity: 1)
         state.initialize(to: EngineState(
@@ -59,8 +63,22 @@ package struct RealtimeEngine: @unchecked Sendable {
             set: AnalyzerSet.makeAll(streams, inputRate: inputRate, holdSeconds: holdSeconds),
             lanes: lanes, laneCount: streams.count, wakeRing: .passUnretained(rings[0]),
             streamStart: .prefaulted(count: channelCount, repeating: 0), wakesConsumer: wakesConsumer,
-            shared: shared))
+            spreadFrames: spreadFrames, shared: shared))
     }
+
+    /// Whether engines spread frame bursts (`spreadFrames`) unless told otherwise: yes, unless the
+    /// environment sets `MELTAP_SPREAD_FRAMES=0` (for measuring the difference). Read when an
+    /// engine is built, never on the realtime thread.
+    package static var spreadFramesByDefault: Bool {
+        guard let value = getenv("MELTAP_SPREAD_FRAMES") else { return true }
+        return String(cString: value) != "0"
+    }
+
+    /// Whether this engine spreads frame bursts (`EngineState.spreadFrames`); fixed at `init`.
+    package var spreadsFrames: Bool { state.pointee.spreadFrames }
+
+    /// The fewest frames a block may compute before the budget defers any (`spreadFrames`).
+    package static var minimumFrameBudget: Int { realtimeMinimumFrameBudget }
 
     /// Frees everything `init` built, and any analyzer sets still in the handshake. No thread may
     /// run the engine any more.
@@ -153,6 +171,7 @@ package struct RealtimeEngine: @unchecked Sendable {
     /// Otherwise they replace the current sets at once. Either way the next frames start a new
     /// stream flagged `.reconfigured|.discontinuity`; frames held from the old sets go out first.
     package func offer(_ sets: UnsafeMutablePointer<AnalyzerSet>, running: Bool) {
+        if !running { drainBacklogs(state) }  // the old sets' deferred frames first
         if running {
             // Releasing: the sets are fully built before the realtime thread can see them.
             shared.pointee.pendingSet.store(Int(bitPattern: sets), ordering: .releasing)
@@ -184,8 +203,11 @@ package struct RealtimeEngine: @unchecked Sendable {
     /// pending, resets every analyzer and resampler, and makes the next block start a new stream
     /// in a new frame-time epoch, flagged `.serverRestart|.discontinuity` (sequence numbers
     /// continue; frames still held go out first, unchanged).
-    /// (`JackClient.reconnectAfterShutdown` does the same steps inline.)
+    /// `JackClient.reconnectAfterShutdown` calls it; `EmbeddedDriver.restartServer` too.
     package func prepareForNewServer(sampleRate: UInt32) {
+        // Frames the last block deferred belong to the old server's timeline: computed now, they
+        // go out first at the new stream start, like the held ones.
+        drainBacklogs(state)
         collectRetired()
         // Acquiring: pairs with `offer`'s releasing store; the pending sets are fully built.
         let pending = shared.pointee.pendingSet.exchange(0, ordering: .acquiring)
@@ -234,12 +256,26 @@ package struct EngineState {
     var inputFed: Int64 = 0
     /// Whether to wake a sleeping consumer after pushing (false: it polls).
     let wakesConsumer: Bool
+    /// Frame-burst spreading. Every channel of a stream completes its frames in the same block
+    /// (they share the block clock), so with many channels one block in every few computes
+    /// channels × streams frames and the others almost none: the callback's p99.9 is that burst.
+    /// With spreading on, a block computes frames only while `frameBudget` lasts (twice the
+    /// block's average, at least `minimumFrameBudget`), keeps the rest of its analysis samples in
+    /// each lane's backlog, and the next block analyses those first, before anything else, so
+    /// every frame is the same frame with the same time and flags as without spreading, pushed at
+    /// most one period later. (A deferred frame may carry `.xrun` where an undeferred one,
+    /// already pushed with no hold, could not: the damage is the same.)
+    let spreadFrames: Bool
+    /// Frames this block may still compute (scratch of one block; `spreadFrames` only).
+    var frameBudget: Int = .max
+    /// Frames computed in this block so far (for `RealtimeShared.largestFrameBurst`).
+    var framesThisBlock: Int = 0
     /// Shared atomics.
     package let shared: UnsafeMutablePointer<RealtimeShared>
 
     init(channelCount: Int, set: UnsafeMutablePointer<AnalyzerSet>, lanes: UnsafeMutablePointer<StreamLane>,
          laneCount: Int, wakeRing: Unmanaged<FrameRing>, streamStart: UnsafeMutablePointer<Int64>,
-         wakesConsumer: Bool, shared: UnsafeMutablePointer<RealtimeShared>) {
+         wakesConsumer: Bool, spreadFrames: Bool, shared: UnsafeMutablePointer<RealtimeShared>) {
         self.channelCount = channelCount
         self.set = set
         self.lanes = lanes
@@ -247,6 +283,7 @@ package struct EngineState {
         self.wakeRing = wakeRing
         self.streamStart = streamStart
         self.wakesConsumer = wakesConsumer
+        self.spreadFrames = spreadFrames
         self.shared = shared
     }
 }
@@ -278,6 +315,10 @@ package enum RawFlags {
 /// The largest period, in samples, everything is sized for (JACK's own maximum). Computed, not a
 /// global `let` (which the realtime path would initialise lazily through `swift_once`).
 package var realtimeMaximumBlockLength: Int { 8192 }
+
+/// The fewest frames a block may compute before the frame budget defers any (`spreadFrames`):
+/// small configurations (a few channels and streams) never defer.
+package var realtimeMinimumFrameBudget: Int { 16 }
 
 /// Stretches of analyzer input marked damaged by xruns, in analyzer sample indices
 /// (`StreamLane.samplesFed` coordinates): the last `capacity`, oldest overwritten first.
@@ -419,13 +460,14 @@ private func releaseHeld(_ state: UnsafeMutablePointer<EngineState>, lane laneIn
 }
 
 /// Feeds `count` analysis samples of `channel` to one stream's analyzer; each completed frame gets
-/// its flags and JACK frame time and goes into the stream's hold. Returns the frames pushed early
-/// because the hold was full.
+/// its flags and JACK frame time and goes into the stream's hold. With `budgeted`, stops before
+/// feeding more once the block's frame budget is spent. Returns the frames pushed early because
+/// the hold was full, and the samples consumed (all of them unless `budgeted`).
 /// Real-time safe: no allocation, locks or system calls.
 @_noAllocation @_noLocks
 @inline(__always)
 private func analyse(_ state: UnsafeMutablePointer<EngineState>, lane laneIndex: Int, channel: Int,
-                     _ samples: UnsafePointer<Float>, count: Int) -> Int {
+                     _ samples: UnsafePointer<Float>, count: Int, budgeted: Bool = false) -> (pushed: Int, consumed: Int) {
     let lane = state.pointee.lanes + laneIndex
     let set = state.pointee.set + laneIndex
     let hold = lane.pointee.hold
@@ -437,6 +479,7 @@ private func analyse(_ state: UnsafeMutablePointer<EngineState>, lane laneIndex:
     var pushed = 0
     var offset = 0
     while offset < count {
+        if budgeted && state.pointee.frameBudget <= 0 { break }
         if hold.count[channel] == hold.capacity {
             // Never wait: push the oldest early (it may miss a late xrun flag; counted).
             shared.pointee.holdOverflows.add(1, ordering: .relaxed)
@@ -462,8 +505,76 @@ private func analyse(_ state: UnsafeMutablePointer<EngineState>, lane laneIndex:
             hold.flags[slotIndex] = flags
             hold.firstSample[slotIndex] = first
             hold.count[channel] += 1
+            state.pointee.frameBudget -= 1
+            state.pointee.framesThisBlock += 1
         }
         if step.consumed == 0 && step.frameIndex < 0 { break }  // defensive: never spin
+    }
+    return (pushed, offset)
+}
+
+/// Feeds one piece of a block to a stream's analyzer under the frame budget (`spreadFrames`): what
+/// the budget leaves, and everything after it in this block, goes to the lane's backlog for the
+/// next block. Returns the frames pushed early (hold full).
+/// Real-time safe: no allocation, locks or system calls.
+@_noAllocation @_noLocks
+@inline(__always)
+private func feed(_ state: UnsafeMutablePointer<EngineState>, lane laneIndex: Int, channel: Int,
+                  _ samples: UnsafePointer<Float>, count: Int) -> Int {
+    guard state.pointee.spreadFrames else {
+        return analyse(state, lane: laneIndex, channel: channel, samples, count: count).pushed
+    }
+    let lane = state.pointee.lanes + laneIndex
+    let waiting = lane.pointee.backlogCount[channel]
+    let capacity = lane.pointee.backlogCapacity
+    if waiting + count > capacity {
+        // A period beyond the one the backlog is sized for: analyse it all now, in order.
+        let pushed = drainBacklog(state, lane: laneIndex, channel: channel)
+        return pushed + analyse(state, lane: laneIndex, channel: channel, samples, count: count).pushed
+    }
+    var pushed = 0
+    var consumed = 0
+    if waiting == 0 {
+        let step = analyse(state, lane: laneIndex, channel: channel, samples, count: count, budgeted: true)
+        pushed = step.pushed
+        consumed = step.consumed
+        if consumed < count { state.pointee.shared.pointee.deferredFeeds.add(1, ordering: .relaxed) }
+    }
+    if consumed < count {
+        // Relaxed counter above: a report. The samples keep their order behind earlier ones.
+        let destination = lane.pointee.backlog + channel * capacity + lane.pointee.backlogCount[channel]
+        let source = samples + consumed
+        for index in 0..<(count - consumed) { destination[index] = source[index] }
+        lane.pointee.backlogCount[channel] += count - consumed
+    }
+    return pushed
+}
+
+/// Analyses every sample one channel's backlog holds (no budget) and empties it. Returns the
+/// frames pushed early (hold full).
+/// Real-time safe: no allocation, locks or system calls.
+@_noAllocation @_noLocks
+private func drainBacklog(_ state: UnsafeMutablePointer<EngineState>, lane laneIndex: Int, channel: Int) -> Int {
+    let lane = state.pointee.lanes + laneIndex
+    let waiting = lane.pointee.backlogCount[channel]
+    guard waiting > 0 else { return 0 }
+    lane.pointee.backlogCount[channel] = 0
+    let samples = UnsafePointer(lane.pointee.backlog + channel * lane.pointee.backlogCapacity)
+    return analyse(state, lane: laneIndex, channel: channel, samples, count: waiting).pushed
+}
+
+/// Analyses every backlog the previous block left (`spreadFrames`), with that block's clocks:
+/// called before anything else in a block, and by the supervisor before sets change or a new
+/// server starts. Returns the frames pushed early (hold full).
+/// Real-time safe: no allocation, locks or system calls.
+@_noAllocation @_noLocks
+@discardableResult
+private func drainBacklogs(_ state: UnsafeMutablePointer<EngineState>) -> Int {
+    guard state.pointee.spreadFrames else { return 0 }
+    var pushed = 0
+    for lane in 0..<state.pointee.laneCount {
+        let channels = min(state.pointee.channelCount, state.pointee.set[lane].count)
+        for channel in 0..<channels { pushed += drainBacklog(state, lane: lane, channel: channel) }
     }
     return pushed
 }
@@ -482,6 +593,11 @@ private func processBlock(_ state: UnsafeMutablePointer<EngineState>, buffers: U
     let laneCount = state.pointee.laneCount
     let lanes = state.pointee.lanes
     var pushed = 0
+
+    // The previous block's deferred analysis first, with its clocks and sets (`spreadFrames`).
+    state.pointee.framesThisBlock = 0
+    state.pointee.frameBudget = .max
+    pushed += drainBacklogs(state)
 
     // Adopt new analyzer sets without waiting. Acquiring: the sets were fully built before they
     // were published; releasing: our last use of the old sets happens before the supervisor frees
@@ -533,6 +649,18 @@ private func processBlock(_ state: UnsafeMutablePointer<EngineState>, buffers: U
 
     let sets = state.pointee.set
     let limit = sets.pointee.resampleInputLimit  // the same in every set
+    if state.pointee.spreadFrames {
+        // Twice the frames this block brings on average (every channel of every stream), less
+        // what the backlog already cost.
+        var expected = 0.0
+        for lane in 0..<laneCount {
+            let set = sets + lane
+            expected += Double(min(channelCount, set.pointee.count)) * Double(count) * Double(set.pointee.analysisRate)
+                / (Double(set.pointee.inputRate) * Double(set.pointee.hopLength))
+        }
+        let budget = max(realtimeMinimumFrameBudget, Int(2 * expected) + 1)
+        state.pointee.frameBudget = budget - state.pointee.framesThisBlock
+    }
     for lane in 0..<laneCount { lanes[lane].blockProduced = 0 }
     for channel in 0..<channelCount {
         guard let samples = buffers[channel] else { continue }
@@ -547,7 +675,7 @@ private func processBlock(_ state: UnsafeMutablePointer<EngineState>, buffers: U
                 guard channel < set.pointee.count else { continue }
                 let owner = set.pointee.resamplerOwner
                 if owner < 0 {
-                    pushed += analyse(state, lane: lane, channel: channel, samples + offset, count: piece)
+                    pushed += feed(state, lane: lane, channel: channel, samples + offset, count: piece)
                     lanes[lane].channelProduced += piece
                     continue
                 }
@@ -567,7 +695,7 @@ private func processBlock(_ state: UnsafeMutablePointer<EngineState>, buffers: U
                     made = lanes[owner].channelProduced - lanes[lane].channelProduced
                     lanes[lane].channelProduced = lanes[owner].channelProduced
                 }
-                pushed += analyse(state, lane: lane, channel: channel, UnsafePointer(resampled), count: made)
+                pushed += feed(state, lane: lane, channel: channel, UnsafePointer(resampled), count: made)
             }
             offset += piece
         }
@@ -580,6 +708,11 @@ private func processBlock(_ state: UnsafeMutablePointer<EngineState>, buffers: U
         }
     }
     state.pointee.inputFed += Int64(count)
+    let burst = UInt64(state.pointee.framesThisBlock)
+    // Relaxed: a report, written by this thread only.
+    if burst > shared.pointee.largestFrameBurst.load(ordering: .relaxed) {
+        shared.pointee.largestFrameBurst.store(burst, ordering: .relaxed)
+    }
     if pushed > 0 && state.pointee.wakesConsumer { state.pointee.wakeRing._withUnsafeGuaranteedRef { $0.wakeConsumerIfWaiting() } }
     shared.pointee.blocks.add(1, ordering: .relaxed)
 }

@@ -26,6 +26,10 @@ package struct RealtimeShared: ~Copyable {
     package let discontinuityFrames = Atomic<UInt64>(0)
     /// Frames released from the hold early because it was full (they could miss a late xrun flag).
     package let holdOverflows = Atomic<UInt64>(0)
+    /// Channel-blocks of one stream whose analysis the frame budget moved to the next block
+    /// (`spreadFrames`), and the most frames computed in one block.
+    package let deferredFeeds = Atomic<UInt64>(0)
+    package let largestFrameBurst = Atomic<UInt64>(0)
     /// Set by `RealtimeEngine.noteXrun`, taken by the realtime thread at its next block start: it
     /// marks the recent stretch damaged (see `markXrunDamage`).
     package let pendingXrun = Atomic<Bool>(false)

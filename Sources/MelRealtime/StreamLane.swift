@@ -77,14 +77,24 @@ package struct StreamLane {
     package var blockProduced: Int = 0
     /// Frames and drops of this stream.
     package let counters: UnsafeMutablePointer<LaneCounters>
+    /// Analysis samples a block delivered but the frame budget left unanalysed, per channel
+    /// (`backlogCapacity` floats each, channel-major), analysed first thing in the next block
+    /// (see `spreadFrames`); and how many each channel holds.
+    package let backlog: UnsafeMutablePointer<Float>
+    package let backlogCount: UnsafeMutablePointer<Int>
+    /// Floats per channel in `backlog`: one largest period's analysis samples.
+    package let backlogCapacity: Int
 
-    init(ring: FrameRing, channels: Int, holdCapacity: Int) {
+    init(ring: FrameRing, channels: Int, holdCapacity: Int, backlogCapacity: Int) {
         self.ring = .passUnretained(ring)
         hold = FrameHold(channels: channels, capacity: holdCapacity, width: ring.width)
         sequence = .prefaulted(count: channels, repeating: 0)
         pendingFlags = .prefaulted(count: channels, repeating: 0)
         pushFlags = .prefaulted(count: channels, repeating: 0)
         damage = DamageLog()
+        self.backlogCapacity = backlogCapacity
+        backlog = .prefaulted(count: max(1, channels * backlogCapacity), repeating: 0)
+        backlogCount = .prefaulted(count: channels, repeating: 0)
         counters = .allocate(capacity: 1)
         counters.initialize(to: LaneCounters())
     }
@@ -92,6 +102,7 @@ package struct StreamLane {
     func deallocate() {
         hold.deallocate(); damage.deallocate()
         sequence.deallocate(); pendingFlags.deallocate(); pushFlags.deallocate()
+        backlog.deallocate(); backlogCount.deallocate()
         counters.deinitialize(count: 1)
         counters.deallocate()
     }

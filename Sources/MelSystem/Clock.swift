@@ -7,11 +7,22 @@ import Darwin
 #endif
 
 /// Seconds on CLOCK_MONOTONIC (`clock_gettime(2)`): for intervals, never for wall time.
-/// Not annotated for the realtime path; the JACK callback keeps its own nanosecond reader.
+/// Not for the realtime path; the callback uses `monotonicNanoseconds()`.
 public func monotonicNow() -> Double {
     var now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &now)
     return Double(now.tv_sec) + Double(now.tv_nsec) * 1e-9
+}
+
+/// CLOCK_MONOTONIC in nanoseconds (`clock_gettime(2)`). `clock_gettime` is served by the vDSO on
+/// Linux (no kernel entry), which is why it is acceptable in the JACK callback.
+/// Real-time safe: no allocation, locks or system calls.
+@_noAllocation @_noLocks
+@inlinable @inline(__always)
+public func monotonicNanoseconds() -> UInt64 {
+    var now = timespec()
+    _unsafePerformance { _ = clock_gettime(CLOCK_MONOTONIC, &now) }
+    return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
 }
 
 /// The CLOCK_REALTIME instant `seconds` from now (negative counts as 0), the absolute deadline

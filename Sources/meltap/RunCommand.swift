@@ -4,6 +4,7 @@ import Glibc
 import MelDSP
 import MelJack
 import MelPipeline
+import MelSystem
 import MelServer
 import MelTransport
 
@@ -224,6 +225,13 @@ struct RunCommand: ParsableCommand {
             }
         }
         StopSignal.install()
+        // SIGINT/SIGTERM end meltap within 2 s whatever libjack does: the orderly stop below
+        // gives up on a wedged client after 1.2 s (JackClientOptions.stopDeadline); this catches
+        // a libjack call on the main thread (opening or activating the client at start-up).
+        StopSignal.exitIfStillRunning(secondsAfterSignal: 1.8) {
+            "meltap: did not stop within 1.8 s of the stop signal: a libjack call on the main thread does not "
+                + "return (the JACK server does not answer); exiting with status 1. Check jackd's messages."
+        }
         var server: PrivateJackServer?
         if configuration.startServer == true {
             server = try PrivateJackServer.start()
@@ -266,7 +274,7 @@ struct RunCommand: ParsableCommand {
         fflush(nil)
 
         let usageAtStart = ProcessCPU.now()
-        StopSignal.wait(seconds: configuration.duration)
+        let stalled = Self.waitForStop(duration: configuration.duration, client: client)
 
         metricsServer?.stop()
         session.stop()
@@ -298,6 +306,30 @@ struct RunCommand: ParsableCommand {
                   + "mutex/condition calls \(counts.locks), other system-call wrappers \(counts.systemCalls)")
         }
         fflush(nil)
+        if let stalled {
+            throw PipelineError("libjack did not return from \(stalled.call) for \(Int(stalled.seconds)) s: the JACK server "
+                                + "does not answer (wedged, or stuck starting). meltap exits so that its supervisor "
+                                + "(systemd Restart=on-failure) starts it again; check jackd's messages.")
+        }
+        if let call = client.abandonedCall {
+            throw PipelineError("stopped without closing the JACK client: libjack did not return from \(call) "
+                                + "(the JACK server does not answer); check jackd's messages.")
+        }
+    }
+
+    /// Sleeps until SIGINT/SIGTERM or `duration` seconds (nil: no limit), looking every 0.5 s
+    /// whether a libjack call of the client's supervisor has run past its limit. Returns that
+    /// stalled call, or nil when the wait ended normally.
+    static func waitForStop(duration: Double?, client: JackClient) -> (call: String, seconds: Double)? {
+        let deadline = duration.map { monotonicNow() + $0 }
+        while true {
+            let slice = deadline.map { min(0.5, $0 - monotonicNow()) } ?? 0.5
+            if slice <= 0 || StopSignal.wait(seconds: slice) { return nil }
+            if let stalled = client.stalledLibjackCall() {
+                printError("meltap: libjack has not returned from \(stalled.call) for \(Int(stalled.seconds)) s; stopping")
+                return stalled
+            }
+        }
     }
 
     /// Each stream's name ("" for the one stream without `[[stream]]`/`--stream`) and features.

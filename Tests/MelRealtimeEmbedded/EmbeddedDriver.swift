@@ -85,6 +85,7 @@ package final class EmbeddedDriver {
     ///   - ringCapacity: frames each ring holds before the engine drops.
     package init(streams: [Stream], channelCount: Int = 1, sampleRate: Double = 48000, blockLength: Int = 256,
                  holdSeconds: Double = 0, ringCapacity: Int = 4096, clock: Int64 = 1000,
+                 spreadFrames: Bool = RealtimeEngine.spreadFramesByDefault,
                  signal: @escaping (Int, Int64) -> Float = EmbeddedDriver.noise) throws {
         self.streams = streams
         self.channelCount = channelCount
@@ -99,7 +100,7 @@ package final class EmbeddedDriver {
                                               resamplerQuality: .standard, channelCount: channelCount)
         rings = parts.map { FrameRing(width: $0.analyzers[0].frameWidth, minimumCapacity: ringCapacity) }
         engine = RealtimeEngine(streams: parts, rings: rings, channelCount: channelCount, inputRate: sampleRate,
-                                holdSeconds: holdSeconds, wakesConsumer: true)
+                                holdSeconds: holdSeconds, wakesConsumer: true, spreadFrames: spreadFrames)
         engine.noteBlockLength(UInt32(blockLength))
         frames = Array(repeating: [], count: streams.count)
         buffers = .allocate(capacity: channelCount)

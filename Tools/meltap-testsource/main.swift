@@ -24,6 +24,7 @@
 import CJack
 import Foundation
 import Glibc
+import MelRealtime
 
 let options = SourceOptions.parse(Array(CommandLine.arguments.dropFirst()))
 let name = options.name
@@ -66,10 +67,10 @@ let recordCapacity = Int(recordSeconds * sampleRate)
 let recordChannels = outputCount + inputCount
 let blockCapacity = recordCapacity / 16 + 16
 
+/// `count` elements (at least one) set to `value`, every page touched before activation: the
+/// engine's own helper (MelRealtime), so the source's callback follows the same rule as meltap's.
 func allocate<T>(_ count: Int, _ value: T) -> UnsafeMutablePointer<T> {
-    let p = UnsafeMutablePointer<T>.allocate(capacity: max(1, count))
-    p.initialize(repeating: value, count: max(1, count))  // also prefaults
-    return p
+    .prefaulted(count: max(1, count), repeating: value)
 }
 let outputs = allocate(outputCount, OpaquePointer?.none)
 let inputs = allocate(inputCount, OpaquePointer?.none)

@@ -67,6 +67,7 @@ public final class StreamPublishing: FrameSink, @unchecked Sendable {
         let json = (try? encoder.encode(described)).map { [UInt8]($0) } ?? Array("{}".utf8)
         let capture = Int((Double(client.captureLatency.upperBound) * configuration.sampleRate / inputRate).rounded(.up))
         let latency = capture + stream.resamplerLatency + stream.algorithmicLatency + stream.holdLatency
+            + stream.deferralLatency
         let channels = (1...client.channelCount).map { ChannelInfo(name: "in_\($0)", source: "") }
         return StreamHeader(
             sampleRate: configuration.sampleRate,

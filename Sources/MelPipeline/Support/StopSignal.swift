@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import Synchronization
 import MelSystem
@@ -18,6 +19,9 @@ public enum StopSignal {
             let semaphore = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
             sem_init(semaphore, 0, 0)
             stopSemaphore = semaphore
+            let deadline = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
+            sem_init(deadline, 0, 0)
+            deadlineSemaphore = deadline
         }
         _ = stopRequested.load(ordering: .relaxed)  // initialise the global before any handler runs
         signal(SIGINT, stopSignalHandler)
@@ -27,6 +31,25 @@ public enum StopSignal {
         sigaddset(&signals, SIGINT)
         sigaddset(&signals, SIGTERM)
         pthread_sigmask(SIG_UNBLOCK, &signals, nil)
+    }
+
+    /// A backstop for the orderly stop: once SIGINT or SIGTERM arrives, a thread of its own
+    /// waits `seconds` more and then, if the process is still running, prints `reason()` and
+    /// ends it with status 1 (`_exit`: no exit handlers, which could wait on the same stuck
+    /// call). For a stop held up by a call that never returns, e.g. libjack waiting for a JACK
+    /// server that does not answer. Call once, after `install()`.
+    public static func exitIfStillRunning(secondsAfterSignal seconds: Double, reason: @escaping @Sendable () -> String) {
+        guard deadlineSemaphore != nil else { return }
+        let thread = Thread {
+            _ = retryingOnInterrupt { sem_wait(deadlineSemaphore!) }
+            usleep(useconds_t(seconds * 1e6))
+            let line = reason() + "\n"
+            fflush(nil)
+            _ = line.withCString { write(2, $0, strlen($0)) }
+            _exit(1)
+        }
+        thread.name = "meltap-stop-deadline"
+        thread.start()
     }
 
     /// Sleeps until a stop signal (true) or `seconds` pass (false); nil sleeps until the signal.
@@ -50,9 +73,12 @@ public enum StopSignal {
 private let stopRequested = Atomic<Bool>(false)
 /// Allocated by `StopSignal.install()` before the handler is installed.
 nonisolated(unsafe) private var stopSemaphore: UnsafeMutablePointer<sem_t>?
+/// Posted once per signal for `exitIfStillRunning`'s thread; allocated with `stopSemaphore`.
+nonisolated(unsafe) private var deadlineSemaphore: UnsafeMutablePointer<sem_t>?
 
-/// Async-signal-safe: one atomic store and one `sem_post`.
+/// Async-signal-safe: one atomic store and two `sem_post`s.
 private func stopSignalHandler(_ signal: Int32) {
     stopRequested.store(true, ordering: .relaxed)
     if let stopSemaphore { sem_post(stopSemaphore) }
+    if let deadlineSemaphore { sem_post(deadlineSemaphore) }
 }
