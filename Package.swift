@@ -35,7 +35,8 @@ let package = Package(
 
         // Thin typed wrappers over system calls (swift-system style): the one EINTR retry, whole
         // writes, the atomic file, file kinds, deadlines and the monotonic clock, Unix socket
-        // addresses, SplitMix64. Off the realtime path.
+        // addresses, SplitMix64, finding programs. Off the realtime path, but for
+        // monotonicNanoseconds() (annotated @_noAllocation @_noLocks), which the JACK callback reads.
         .target(name: "MelSystem"),
         // Pure DSP: configuration, windows, FFT plan, streaming STFT, mel bank, output stages.
         .target(name: "MelDSP", dependencies: ["CFFTW", "CVectorMath", "MelSystem"]),
