@@ -33,36 +33,42 @@ let package = Package(
         // glibc's vector maths (libmvec) behind one C function: the log of a frame's bands.
         .target(name: "CVectorMath", linkerSettings: [.linkedLibrary("mvec"), .linkedLibrary("m")]),
 
+        // Thin typed wrappers over system calls (swift-system style): the one EINTR retry, whole
+        // writes, the atomic file, file kinds, deadlines and the monotonic clock, Unix socket
+        // addresses, SplitMix64, finding programs. Off the realtime path, but for
+        // monotonicNanoseconds() (annotated @_noAllocation @_noLocks), which the JACK callback reads.
+        .target(name: "MelSystem"),
         // Pure DSP: configuration, windows, FFT plan, streaming STFT, mel bank, output stages.
-        .target(name: "MelDSP", dependencies: ["CFFTW", "CVectorMath"]),
+        .target(name: "MelDSP", dependencies: ["CFFTW", "CVectorMath", "MelSystem"]),
         // zita-resampler (C++, Debian libzita-resampler-dev, GPL-3) behind a small extern "C" shim.
         .target(name: "CZitaResampler", linkerSettings: [.linkedLibrary("zita-resampler")]),
         // Sample-rate conversion to the analysis rate (zita-resampler, libsamplerate), realtime safe once built.
         .target(name: "MelResample", dependencies: ["CSampleRate", "CZitaResampler"]),
         // Audio files in (libsndfile), feature files out (.npy + sidecar JSON).
-        .target(name: "MelFiles", dependencies: ["CSndFile"]),
+        .target(name: "MelFiles", dependencies: ["CSndFile", "MelSystem"]),
         // SPSC frame ring and the wire-format codec: pure bytes, no sockets.
-        .target(name: "MelTransport"),
+        .target(name: "MelTransport", dependencies: ["MelSystem"]),
         // The Unix-socket publisher (SwiftNIO).
         .target(name: "MelServer", dependencies: [
-            "MelTransport",
+            "MelTransport", "MelSystem",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         // Client library for subscribers (other Swift packages depend on this).
-        .target(name: "MeltapClient", dependencies: ["MelTransport"]),
+        .target(name: "MeltapClient", dependencies: ["MelTransport", "MelSystem"]),
         // The realtime engine: the process path without JACK (blocks in, flagged frames into rings,
         // the server's events), driven by MelJack's callbacks and, in tests, by MelRealtimeEmbedded.
         .target(name: "MelRealtime", dependencies: ["MelDSP", "MelResample", "MelTransport"]),
         // The JACK client: ports, callbacks (which pass JACK's buffers to MelRealtime), supervisor.
-        .target(name: "MelJack", dependencies: ["MelDSP", "MelResample", "MelTransport", "MelRealtime", "CJack"]),
+        .target(name: "MelJack", dependencies: ["MelDSP", "MelResample", "MelTransport", "MelRealtime", "CJack",
+                                              "MelSystem"]),
         // The run-time pipeline a program can embed: ring consumer fanning out to per-stream
         // publishers and frame dumps, the recorder, a private jackd, stop signals, the file driver of
         // `meltap file` (Offline/, no JACK) and the dataset driver of `meltap file DIR -o OUTDIR`
         // (discovery, jobs, resume, manifest).
         .target(name: "MelPipeline", dependencies: [
             "MelDSP", "MelResample", "MelFiles", "MelTransport", "MelServer", "MeltapClient", "MelJack",
-            "CSndFile",
+            "MelSystem", "CSndFile",
             // `meltap run --config FILE` (Config/).
             .product(name: "TOMLKit", package: "TOMLKit"),
             // `meltap run --metrics`: Prometheus text over SwiftNIO's HTTP/1 server (Live/MetricsServer.swift).
@@ -75,7 +81,7 @@ let package = Package(
         // reached through MelPipeline (LiveSessionOptions(configuration:), LiveSession).
         .executableTarget(name: "meltap", dependencies: [
             "MelDSP", "MelResample", "MelFiles", "MelTransport", "MelServer", "MeltapClient",
-            "MelPipeline",
+            "MelPipeline", "MelSystem",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // A JACK client for tests and the demo: plays a file into ports, logs what it sent.
@@ -87,23 +93,35 @@ let package = Package(
         .executableTarget(name: "swift-subscriber", dependencies: ["MeltapClient"],
                           path: "Examples/swift-subscriber"),
 
-        // What the JACK test suites share: meltap-testsource's record format, the offline reference.
-        .target(name: "JackTestSupport", dependencies: ["MelDSP"], path: "Tests/JackTestSupport"),
+        // What the live and socket suites share: a child process, a private jackd (its command line
+        // from PrivateJackServer), binary and Python locators, `eventually`, meltap-testsource's
+        // record format, the live-against-offline comparator, socket helpers.
+        .target(name: "MeltapTestSupport", dependencies: ["MelDSP", "MelTransport", "MelServer", "MeltapClient",
+                                                          "MelPipeline", "MelSystem"],
+                path: "Tests/MeltapTestSupport"),
         // Drives the realtime engine block by block with no JACK: xruns, stalls, period and rate
         // changes, restarts on demand (as NIOEmbedded drives swift-nio pipelines).
-        .target(name: "MelRealtimeEmbedded", dependencies: ["MelRealtime", "MelDSP", "MelResample", "MelTransport"],
+        .target(name: "MelRealtimeEmbedded", dependencies: ["MelRealtime", "MelDSP", "MelResample", "MelTransport",
+                                                       "MelSystem"],
                 path: "Tests/MelRealtimeEmbedded"),
         .testTarget(name: "MelRealtimeTests", dependencies: ["MelRealtimeEmbedded", "MelRealtime", "MelDSP",
-                                                             "MelResample", "MelTransport"]),
-        .testTarget(name: "MelDSPTests", dependencies: ["MelDSP", "MelFiles", "MelResample"], exclude: ["Fixtures"]),
-        .testTarget(name: "MelFilesTests", dependencies: ["MelFiles"]),
+                                                             "MelResample", "MelTransport", "MelSystem"]),
+        .testTarget(name: "MelDSPTests", dependencies: ["MelDSP", "MelFiles", "MelResample", "MelSystem"],
+                    exclude: ["Fixtures"]),
+        .testTarget(name: "MelSystemTests", dependencies: ["MelSystem"]),
+        .testTarget(name: "MelFilesTests", dependencies: ["MelFiles", "MeltapTestSupport"]),
         .testTarget(name: "MelResampleTests", dependencies: ["MelResample", "MelDSP"]),
-        .testTarget(name: "MelTransportTests", dependencies: ["MelTransport", "MelServer", "MeltapClient"]),
-        .testTarget(name: "MelJackTests", dependencies: ["MelJack", "MelDSP", "MelResample", "MelFiles", "JackTestSupport"],
+        .testTarget(name: "MelTransportTests", dependencies: ["MelTransport"]),
+        .testTarget(name: "MelServerTests", dependencies: ["MelServer", "MelTransport", "MeltapClient", "MelSystem",
+                                                         "MeltapTestSupport"]),
+        .testTarget(name: "MeltapClientTests", dependencies: ["MeltapClient", "MelServer", "MelTransport",
+                                                            "MeltapTestSupport"]),
+        .testTarget(name: "MelJackTests", dependencies: ["MelJack", "MelDSP", "MelResample", "MelFiles", "MelSystem",
+                                                        "MeltapTestSupport"],
                     exclude: ["Support"]),
         .testTarget(name: "MelPipelineTests", dependencies: ["MelPipeline", "MelJack", "MelDSP", "MelFiles", "MelServer",
                                                            "MeltapClient", "MelTransport", "CJack"]),
-        .testTarget(name: "MeltapCLITests", dependencies: ["MelDSP", "MelFiles", "MelServer", "MeltapClient", "CJack",
-                                                         "JackTestSupport"]),
+        .testTarget(name: "MeltapCLITests", dependencies: ["MelDSP", "MelFiles", "MelServer", "MeltapClient", "CJack", "MelSystem",
+                                                         "MeltapTestSupport"]),
     ]
 )

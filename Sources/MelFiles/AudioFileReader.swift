@@ -7,6 +7,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import MelSystem
 
 /// An audio file open for reading, decoded to interleaved `Float` samples by libsndfile.
 ///
@@ -210,7 +211,7 @@ public struct AudioFileError: Error, CustomStringConvertible, Sendable, Equatabl
         case ENOENT, ENOTDIR: detail = "the file does not exist. Check the path (and its spelling) and try again."
         case EACCES, EPERM: detail = "permission denied. Make the file readable for this user (chmod a+r \(path)) or copy it somewhere readable."
         case EISDIR: detail = "it is a directory. Give the path of an audio file inside it."
-        default: detail = "\(errorText(code)). Check the path and try again."
+        default: detail = "\(errnoText(code)). Check the path and try again."
         }
         return AudioFileError(message: "Cannot open the audio file \(path): \(detail)", code: code)
     }

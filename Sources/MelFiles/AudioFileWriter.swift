@@ -7,6 +7,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import MelSystem
 
 /// An audio file open for writing: WAV (16/24/32-bit integer, 32-bit float), FLAC (16/24-bit) or
 /// Ogg Vorbis, any number of channels.

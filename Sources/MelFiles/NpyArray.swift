@@ -6,6 +6,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import MelSystem
 
 /// A numeric array read from a numpy `.npy` file.
 ///
@@ -212,9 +213,8 @@ func readWholeFile(path: String) throws -> [UInt8] {
     var result: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 1 << 16)
     while true {
-        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        let n = chunk.withUnsafeMutableBytes { raw in retryingOnInterrupt { read(fd, raw.baseAddress, raw.count) } }
         if n < 0 {
-            if errno == EINTR { continue }
             let code = errno
             throw NpyFormatError("cannot read \(path): \(String(cString: strerror(code)))")
         }

@@ -7,6 +7,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import MelSystem
 
 /// Writes a `.npy` file (version 1.0, `<f4`, C order) of shape `(rows,) + trailingShape`, one row
 /// at a time, e.g. `(frames, bands)` or `(frames, channels, bands)`.
@@ -109,7 +110,7 @@ public final class NpyWriter: @unchecked Sendable {
         }
         writingPath = created.path
         buffer = .allocate(byteCount: NpyWriter.bufferCapacity, alignment: 16)
-        lastPatchSeconds = monotonicSeconds()
+        lastPatchSeconds = monotonicNow()
         do {
             try writeHeader(rows: 0)
             if lseek(fd, off_t(headerSize), SEEK_SET) < 0 { throw WriteFailure(code: errno) }
@@ -163,7 +164,7 @@ public final class NpyWriter: @unchecked Sendable {
                 try guarded { try flushBuffer() }
             }
         }
-        if mode == .growing && monotonicSeconds() - lastPatchSeconds >= patchInterval {
+        if mode == .growing && monotonicNow() - lastPatchSeconds >= patchInterval {
             try patchHeader()
         }
     }
@@ -323,23 +324,14 @@ public final class NpyWriter: @unchecked Sendable {
     /// A failed system call inside the writer, turned into `FeatureFileError` by `guarded`.
     private struct WriteFailure: Error { let code: Int32 }
 
-    /// Writes the buffer with write(2), retrying on EINTR and short writes; counts what reached the file.
+    /// Writes the buffer (`writeAll`: write(2), retrying on EINTR and short writes); counts what
+    /// reached the file.
     private func flushBuffer() throws {
-        var offset = 0
-        while offset < bufferedBytes {
-            let n = write(fd, buffer.baseAddress! + offset, bufferedBytes - offset)
-            if n < 0 {
-                let code = errno
-                if code == EINTR { continue }
-                // Keep the unwritten tail out of later accounting.
-                bufferedBytes = 0
-                throw WriteFailure(code: code)
-            }
-            if n == 0 { bufferedBytes = 0; throw WriteFailure(code: EIO) }
-            offset += n
-            bytesOnDisk += n
-        }
+        let outcome = writeAll(fd, UnsafeRawBufferPointer(rebasing: buffer[0..<bufferedBytes]))
+        bytesOnDisk += outcome.written
+        // On failure the unwritten tail stays out of later accounting.
         bufferedBytes = 0
+        if !outcome.succeeded { throw WriteFailure(code: outcome.errorCode) }
     }
 
     /// Rewrites the header for the complete rows on disk (pwrite at offset 0, retrying on EINTR).
@@ -347,23 +339,12 @@ public final class NpyWriter: @unchecked Sendable {
         let rows = bytesOnDisk / (rowLength * 4)
         try writeHeader(rows: rows)
         patchedRowCount = rows
-        lastPatchSeconds = monotonicSeconds()
+        lastPatchSeconds = monotonicNow()
     }
 
     private func writeHeader(rows: Int) throws {
-        let bytes = headerBytes(rows: rows)
-        try bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = pwrite(fd, raw.baseAddress! + offset, raw.count - offset, off_t(offset))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw WriteFailure(code: errno)
-                }
-                if n == 0 { throw WriteFailure(code: EIO) }
-                offset += n
-            }
-        }
+        let outcome = headerBytes(rows: rows).withUnsafeBytes { writeAll(fd, $0, at: 0) }
+        if !outcome.succeeded { throw WriteFailure(code: outcome.errorCode) }
     }
 }
 
@@ -407,7 +388,7 @@ public struct FeatureFileError: Error, CustomStringConvertible, Sendable, Equata
         case ENOSPC, EDQUOT:
             detail = "the disk is full (or your quota is used up). Free some space and run again."
         default:
-            detail = "\(errorText(code)). Check the output path and run again."
+            detail = "\(errnoText(code)). Check the output path and run again."
         }
         return FeatureFileError(message: "Cannot create \(path): \(detail)", code: code, rowsSaved: 0)
     }
@@ -429,7 +410,7 @@ public struct FeatureFileError: Error, CustomStringConvertible, Sendable, Equata
             what = "The file size limit was reached while writing \(path) (a file system limit or `ulimit -f`)"
             remedy = "raise the limit (ulimit -f unlimited), use a file system that allows larger files, or record shorter files"
         default:
-            what = "Writing \(path) failed (\(errorText(code)))"
+            what = "Writing \(path) failed (\(errnoText(code)))"
             remedy = "check the disk (dmesg may say more) and \(again)"
         }
         let saved: String
@@ -443,43 +424,5 @@ public struct FeatureFileError: Error, CustomStringConvertible, Sendable, Equata
             saved = "the file may be incomplete"
         }
         return FeatureFileError(message: "\(what): \(saved); \(remedy).", code: code, rowsSaved: atomic ? 0 : rowsSaved)
-    }
-}
-
-// MARK: - Small POSIX helpers
-
-func errorText(_ code: Int32) -> String { String(cString: strerror(code)) }
-
-func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-}
-
-/// The directory part of `path` ("." if none), like dirname(1).
-func directoryName(of path: String) -> String {
-    var trimmed = Substring(path)
-    while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
-    guard let slash = trimmed.lastIndex(of: "/") else { return "." }
-    if slash == trimmed.startIndex { return "/" }
-    return String(trimmed[..<slash])
-}
-
-/// The last component of `path`, like basename(1).
-func baseName(of path: String) -> String {
-    var trimmed = Substring(path)
-    while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
-    guard let slash = trimmed.lastIndex(of: "/") else { return String(trimmed) }
-    return String(trimmed[trimmed.index(after: slash)...])
-}
-
-/// fsyncs the directory holding `path` so a rename survives a power cut (best effort; skipped
-/// when `Durability.syncsEachFile` is off).
-func syncDirectory(of path: String) {
-    guard Durability.syncsEachFile else { return }
-    let dirfd = open(directoryName(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    if dirfd >= 0 {
-        _ = fsync(dirfd)
-        close(dirfd)
     }
 }

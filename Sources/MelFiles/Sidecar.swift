@@ -1,6 +1,7 @@
 // Sidecar JSON files: the metadata that describes a feature file, written beside it.
 
 import Foundation
+import MelSystem
 
 /// Writes the JSON sidecar that describes a feature file: `X.npy` is described by `X.json`.
 public enum Sidecar {
@@ -34,28 +35,21 @@ public enum Sidecar {
         try writeFileAtomically(bytes, to: path, existing: existing)
     }
 
-    /// Writes `bytes` to `path` through a temporary file in the same directory and rename(2).
+    /// Writes `bytes` to `path` through a temporary file in the same directory, fsync(2) and
+    /// rename(2) (`AtomicFile`).
     static func writeFileAtomically(_ bytes: [UInt8], to path: String, existing: ExistingOutput) throws {
         if existing == .refuse { try OutputPath.check(path, existing: .refuse) }
         let (fd, temporary) = try OutputPath.createTemporary(beside: path)
-        var failure: Int32 = 0
-        bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = Foundation.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = errno
-                    return
-                }
-                offset += n
+        let failure: SystemCallError? = bytes.withUnsafeBytes { raw in
+            do throws(SystemCallError) {
+                try AtomicFile.finish(fd, temporary, writing: raw, sync: Durability.syncsEachFile)
+                return nil
+            } catch {
+                return error
             }
         }
-        if failure == 0 && Durability.syncsEachFile && fsync(fd) != 0 { failure = errno }
-        close(fd)
-        if failure != 0 {
-            temporary.remove()
-            throw FeatureFileError.writeFailed(path: path, code: failure, rowsSaved: nil, atomic: true)
+        if let failure {
+            throw FeatureFileError.writeFailed(path: path, code: failure.code, rowsSaved: nil, atomic: true)
         }
         try OutputPath.install(temporary, at: path, existing: existing)
     }

@@ -5,6 +5,7 @@
 import CJack
 import Glibc
 import MelRealtime
+import MelSystem
 import Synchronization
 
 @inline(__always)
@@ -141,14 +142,3 @@ func meltapJackMessage(_ message: UnsafePointer<CChar>?) {
 
 /// JACK info function: info chatter (connections, buffer sizes) is dropped.
 func meltapJackInfo(_ message: UnsafePointer<CChar>?) {}
-
-/// CLOCK_MONOTONIC in nanoseconds. `clock_gettime` is served by the vDSO on Linux (no kernel
-/// entry), which is why it is acceptable in the callback.
-/// Real-time safe: no allocation, locks or system calls.
-@_noAllocation @_noLocks
-@inline(__always)
-func monotonicNanoseconds() -> UInt64 {
-    var now = timespec()
-    _unsafePerformance { _ = clock_gettime(CLOCK_MONOTONIC, &now) }
-    return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
-}

@@ -4,6 +4,7 @@ import Glibc
 import MelDSP
 import MelRealtime
 import MelResample
+import MelSystem
 import MelTransport
 import Synchronization
 
@@ -246,11 +247,8 @@ public final class JackClient: @unchecked Sendable {
         return try body()
     }
 
-    static func monotonicMilliseconds() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return UInt64(now.tv_sec) * 1000 + UInt64(now.tv_nsec) / 1_000_000
-    }
+    /// CLOCK_MONOTONIC in whole milliseconds (`monotonicNanoseconds()`).
+    static func monotonicMilliseconds() -> UInt64 { monotonicNanoseconds() / 1_000_000 }
 
     /// Seconds since the start recorded in a `libjackCall` word (0 for none).
     static func secondsSince(_ word: UInt64) -> Double {
@@ -280,12 +278,9 @@ public final class JackClient: @unchecked Sendable {
         mutable.withLock { $0.supervisorRunning = false }
     }
 
+    /// Sleeps until a callback posts `supervisorWake` or `seconds` pass (`MelSystem.wait(on:seconds:)`).
     private func waitForWork(seconds: Double) {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        let nanoseconds = Int(now.tv_nsec) + Int(seconds * 1e9)
-        var deadline = timespec(tv_sec: now.tv_sec + nanoseconds / 1_000_000_000, tv_nsec: nanoseconds % 1_000_000_000)
-        _ = sem_timedwait(shared.pointee.supervisorWake, &deadline)
+        MelSystem.wait(on: shared.pointee.supervisorWake, seconds: seconds)
     }
 
     /// Frees an analyzer set the realtime thread has let go of.

@@ -4,6 +4,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import MelSystem
 import MelTransport
 import NIOCore
 import NIOPosix
@@ -184,7 +185,7 @@ public final class FramePublisher: Sendable {
             let code = errno
             throw FramePublisherError(.systemCall,
                                       "cannot set mode \(String(fileMode, radix: 8)) on the socket: "
-                                      + SocketPath.errnoText(code))
+                                      + errnoText(code))
         }
         var info = stat()
         let inode: ino_t? = lstat(stagedPath, &info) == 0 ? info.st_ino : nil

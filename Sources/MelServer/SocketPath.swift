@@ -5,6 +5,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import MelSystem
 
 /// An error from the publisher: what went wrong and what to do.
 public struct FramePublisherError: Error, Equatable, CustomStringConvertible {
@@ -40,9 +41,7 @@ public struct FramePublisherError: Error, Equatable, CustomStringConvertible {
 /// Socket path helpers (thin wrappers over `lstat`, `mkdir`, `connect`, `unlink`).
 enum SocketPath {
     /// `sun_path` holds 108 bytes including the terminating NUL.
-    static let maximumLength = 107
-
-    static func errnoText(_ code: Int32) -> String { String(cString: strerror(code)) }
+    static let maximumLength = UnixSocketAddress.maximumPathLength
 
     /// `$XDG_RUNTIME_DIR/meltap`, else `/tmp/meltap-<uid>`; not created here.
     static func defaultDirectory() -> String {
@@ -89,7 +88,7 @@ enum SocketPath {
         }
         guard (info.st_mode & S_IFMT) == S_IFDIR else {
             throw FramePublisherError(.unsafeDirectory,
-                                      "the socket directory \(path) is \(describe(path, info)), not a directory; "
+                                      "the socket directory \(path) is \(describeFileKind(path, info)), not a directory; "
                                       + "meltap does not follow links there. Remove it or pass --socket")
         }
         guard info.st_uid == getuid() else {
@@ -128,7 +127,7 @@ enum SocketPath {
         }
         guard (info.st_mode & S_IFMT) == S_IFSOCK else {
             throw FramePublisherError(.notASocket,
-                                      "\(path) exists and is \(describe(path, info)), not a socket; refusing to "
+                                      "\(path) exists and is \(describeFileKind(path, info)), not a socket; refusing to "
                                       + "replace it. Choose another --socket or --name, or remove that file")
         }
         switch probe(path) {
@@ -153,23 +152,6 @@ enum SocketPath {
             throw FramePublisherError(.systemCall,
                                       "cannot check whether a server answers at \(path): \(errnoText(code)); "
                                       + "choose another --socket or --name")
-        }
-    }
-
-    /// What is at `path`, for messages: "a symbolic link to 'x'", "a regular file", "a directory" ….
-    static func describe(_ path: String, _ info: stat) -> String {
-        switch info.st_mode & S_IFMT {
-        case S_IFLNK:
-            var target = [CChar](repeating: 0, count: 4097)
-            let count = readlink(path, &target, 4096)
-            if count < 0 { return "a symbolic link" }
-            return "a symbolic link to '\(String(decoding: target[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self))'"
-        case S_IFREG: return "a regular file"
-        case S_IFDIR: return "a directory"
-        case S_IFSOCK: return "a socket"
-        case S_IFIFO: return "a named pipe"
-        case S_IFCHR, S_IFBLK: return "a device"
-        default: return "a special file"
         }
     }
 
@@ -249,28 +231,10 @@ enum SocketPath {
 
     /// Tries to connect to the Unix socket at `path`; returns 0 when something answers, else errno.
     static func probe(_ path: String) -> Int32 {
-        #if canImport(Glibc)
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        #else
-        let fd = socket(AF_UNIX, SOCK_STREAM, 0)
-        #endif
+        guard let address = UnixSocketAddress(path: path) else { return ENAMETOOLONG }
+        let fd = UnixSocketAddress.streamSocket()
         guard fd >= 0 else { return errno }
         defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            let bytes = Array(path.utf8.prefix(raw.count - 1))
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        while true {
-            let result = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-                }
-            }
-            if result == 0 { return 0 }
-            if errno != EINTR { return errno }
-        }
+        return address.connect(fd)
     }
 }

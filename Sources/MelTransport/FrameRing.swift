@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Synchronization
+import MelSystem
 
 /// A preallocated single-producer single-consumer ring of fixed-size frame slots.
 ///
@@ -180,7 +181,7 @@ public final class FrameRing: @unchecked Sendable {
     /// Sleeps until frames are pushed (and the producer calls `wakeConsumerIfWaiting`) or
     /// `timeout` seconds pass, whichever is first. Returns at once, true, when frames are
     /// already waiting. Spurious wakeups are harmless: call `pop` in a loop.
-    /// Uses `sem_timedwait` (CLOCK_REALTIME deadline), retried on EINTR. Consumer thread only.
+    /// Uses `sem_timedwait` (`MelSystem.wait(on:seconds:)`, retried on EINTR). Consumer thread only.
     @discardableResult
     public func wait(timeout: Double) -> Bool { wait(timeout: timeout, alsoWatching: []) }
 
@@ -200,14 +201,6 @@ public final class FrameRing: @unchecked Sendable {
             return true
         }
         defer { consumerWaiting.store(false, ordering: .relaxed) }
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        let nanoseconds = Int(now.tv_nsec) + Int(max(0, timeout) * 1e9)
-        var deadline = timespec(tv_sec: now.tv_sec + nanoseconds / 1_000_000_000,
-                                tv_nsec: nanoseconds % 1_000_000_000)
-        while true {
-            if sem_timedwait(semaphore, &deadline) == 0 { return true }
-            if errno != EINTR { return false }
-        }
+        return MelSystem.wait(on: semaphore, seconds: timeout)
     }
 }

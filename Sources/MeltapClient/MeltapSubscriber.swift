@@ -5,6 +5,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import MelSystem
 @_exported import MelTransport
 
 /// One frame as received.
@@ -243,35 +244,28 @@ public final class MeltapSubscriber {
                                         + "\(error.message)")
             }
             guard descriptor >= 0 else { return nil }
-            let count = receiveBuffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+            let count = receiveBuffer.withUnsafeMutableBytes { raw in
+                retryingOnInterrupt { recv(descriptor, raw.baseAddress, raw.count, 0) }
+            }
             if count > 0 {
                 receiveBuffer.withUnsafeBytes { decoder.append(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
             } else if count == 0 {
                 return nil
             } else {
                 let code = errno
-                if code == EINTR { continue }
                 if code == EAGAIN || code == EWOULDBLOCK {
                     throw MeltapClientError(.timedOut, "no data from \(socketPath) within the receive timeout")
                 }
                 if code == ECONNRESET { return nil }
-                throw MeltapClientError(.systemCall, "recv from \(socketPath) failed: \(Self.errnoText(code))")
+                throw MeltapClientError(.systemCall, "recv from \(socketPath) failed: \(errnoText(code))")
             }
         }
     }
 
     private func sendAll(_ bytes: [UInt8]) throws {
-        var sent = 0
-        while sent < bytes.count {
-            let count = bytes.withUnsafeBytes {
-                send(descriptor, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL))
-            }
-            if count < 0 {
-                let code = errno
-                if code == EINTR { continue }
-                throw MeltapClientError(.systemCall, "send to \(socketPath) failed: \(Self.errnoText(code))")
-            }
-            sent += count
+        let outcome = bytes.withUnsafeBytes { MelSystem.sendAll(descriptor, $0) }
+        guard outcome.succeeded else {
+            throw MeltapClientError(.systemCall, "send to \(socketPath) failed: \(errnoText(outcome.errorCode))")
         }
     }
 
@@ -282,11 +276,9 @@ public final class MeltapSubscriber {
         guard setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size)) == 0
         else {
             let code = errno
-            throw MeltapClientError(.systemCall, "setsockopt(SO_RCVTIMEO) failed: \(Self.errnoText(code))")
+            throw MeltapClientError(.systemCall, "setsockopt(SO_RCVTIMEO) failed: \(errnoText(code))")
         }
     }
-
-    static func errnoText(_ code: Int32) -> String { String(cString: strerror(code)) }
 
     static func refused(_ refusal: Refusal, _ path: String) -> MeltapClientError {
         MeltapClientError(.refused, "the server at \(path) refused this subscriber: \(refusal.message)")
@@ -294,63 +286,39 @@ public final class MeltapSubscriber {
 
     /// `socket` + `connect` to the Unix socket at `path`, with errors that say what to do.
     static func connect(to path: String) throws -> Int32 {
-        guard path.utf8.count <= 107 else {
+        guard let address = UnixSocketAddress(path: path) else {
             throw MeltapClientError(.pathTooLong,
                                     "socket path \(path) is \(path.utf8.count) bytes; Unix sockets allow at "
-                                    + "most 107. Use a shorter path")
+                                    + "most \(UnixSocketAddress.maximumPathLength). Use a shorter path")
         }
-        #if canImport(Glibc)
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        #else
-        let fd = socket(AF_UNIX, SOCK_STREAM, 0)
-        #endif
+        let fd = UnixSocketAddress.streamSocket()
         guard fd >= 0 else {
             let code = errno
             throw MeltapClientError(.systemCall, "socket(AF_UNIX) failed: \(errnoText(code))")
         }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            let bytes = Array(path.utf8)
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        while true {
-            let result = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    connectSocket(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-                }
-            }
-            if result == 0 { return fd }
-            let code = errno
-            if code == EINTR { continue }
-            closeFileDescriptor(fd)
-            switch code {
-            case ENOENT:
-                throw MeltapClientError(.socketMissing,
-                                        "no meltap socket at \(path): is `meltap run` running? It prints its "
-                                        + "socket path when it starts")
-            case EACCES, EPERM:
-                throw MeltapClientError(.permissionDenied,
-                                        "permission denied connecting to \(path): the socket (or its "
-                                        + "directory) does not let this user in. Run as the same user, or start "
-                                        + "meltap with --socket-mode 660 (connecting needs write permission on a Unix "
-                                        + "socket, so group read-write) and join the owner's group")
-            case ECONNREFUSED:
-                throw MeltapClientError(.connectionRefused,
-                                        "nobody is serving at \(path) (a stale socket left by a meltap that "
-                                        + "exited?); start `meltap run` and use the path it prints")
-            default:
-                throw MeltapClientError(.systemCall, "cannot connect to \(path): \(errnoText(code))")
-            }
+        let code = address.connect(fd)
+        if code == 0 { return fd }
+        closeFileDescriptor(fd)
+        switch code {
+        case ENOENT:
+            throw MeltapClientError(.socketMissing,
+                                    "no meltap socket at \(path): is `meltap run` running? It prints its "
+                                    + "socket path when it starts")
+        case EACCES, EPERM:
+            throw MeltapClientError(.permissionDenied,
+                                    "permission denied connecting to \(path): the socket (or its "
+                                    + "directory) does not let this user in. Run as the same user, or start "
+                                    + "meltap with --socket-mode 660 (connecting needs write permission on a Unix "
+                                    + "socket, so group read-write) and join the owner's group")
+        case ECONNREFUSED:
+            throw MeltapClientError(.connectionRefused,
+                                    "nobody is serving at \(path) (a stale socket left by a meltap that "
+                                    + "exited?); start `meltap run` and use the path it prints")
+        default:
+            throw MeltapClientError(.systemCall, "cannot connect to \(path): \(errnoText(code))")
         }
     }
 }
 
 /// `close(2)`; a free function because `MeltapSubscriber.close()` shadows it inside the class.
 private func closeFileDescriptor(_ descriptor: Int32) { _ = close(descriptor) }
-
-/// `connect(2)`; a free function because `MeltapSubscriber.connect(to:)` shadows it.
-private func connectSocket(_ descriptor: Int32, _ address: UnsafePointer<sockaddr>, _ length: socklen_t) -> Int32 {
-    connect(descriptor, address, length)
-}

@@ -4,6 +4,7 @@ import Glibc
 import MelServer
 import MeltapClient
 import MelPipeline
+import MelSystem
 
 /// `meltap view`: a live spectrogram waterfall in the terminal.
 struct ViewCommand: ParsableCommand {

@@ -1,22 +1,10 @@
 import MelDSP
 import Testing
+import MelSystem
 
-/// SplitMix64 (Steele, Lea & Flood, "Fast splittable pseudorandom number generators", 2014):
-/// a tiny deterministic generator, so every "random" block size and noise sample is the same on
-/// every run and every machine.
-struct SplitMix64 {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+/// Test draws from SplitMix64 (MelSystem), so every "random" block size and noise sample is the
+/// same on every run and every machine.
+extension SplitMix64 {
     /// Uniform in `range` (modulo bias is irrelevant here).
     mutating func next(in range: ClosedRange<Int>) -> Int {
         range.lowerBound + Int(next() % UInt64(range.count))

@@ -2,6 +2,7 @@ import CVectorMath
 import Glibc
 @testable import MelDSP
 import Testing
+import MelSystem
 
 /// The micro preset's AVX2 kernels (Sources/CVectorMath/micro_kernels.c) against the Swift
 /// loops they stand in for, bit for bit: the FFT, the filterbank and the square root each on
@@ -14,24 +15,11 @@ import Testing
 struct MicroKernelTests {
     static let tables = MicroTables()
 
-    /// A seeded generator (SplitMix64).
-    struct Generator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func int16() -> Int16 { Int16(truncatingIfNeeded: next()) }
-    }
-
     /// FFT inputs (512 int16): random over the whole int16 range, random with a reduced
     /// amplitude, and the extremes: silence, all −32768, all 32767, alternating ±full scale,
     /// an impulse of −32768, and a sawtooth through every value.
     static func fftInputs() -> [(String, [Int16])] {
-        var g = Generator(state: 1)
+        var g = SplitMix64(seed: 1)
         var cases: [(String, [Int16])] = []
         for i in 0..<40 { cases.append(("random \(i)", (0..<512).map { _ in g.int16() })) }
         for bits in [1, 4, 9, 14] {
@@ -73,7 +61,7 @@ struct MicroKernelTests {
     @Test func filterbankEqualsTheSwiftLoops() {
         let filterbank = MicroFilterbank(tables: Self.tables)
         defer { filterbank.deallocate() }
-        var g = Generator(state: 2)
+        var g = SplitMix64(seed: 2)
         var mismatches = 0
         for trial in 0..<64 {
             // Random bins, then the extremes: every bin −32768 (energy 2^31, the one overflow of
@@ -106,7 +94,7 @@ struct MicroKernelTests {
     /// Values around every place the rounded square root can go wrong: r² − 1, r², r² + r,
     /// r² + r + 1 (the rounding edge), around 0xFFFF² and 2^32 (Sqrt32's cap), and random up to 2^52.
     @Test func squareRootEqualsTheSwiftLoop() {
-        var g = Generator(state: 3)
+        var g = SplitMix64(seed: 3)
         var values: [UInt64] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, (1 << 52) - 1, (1 << 32) - 1, 1 << 32, (1 << 32) + 1]
         var roots: [UInt64] = [1, 2, 3, 0xFFFE, 0xFFFF, 0x10000, 0x10001, (1 << 26) - 1, 67_108_863]
         for _ in 0..<2000 { roots.append(g.next() % (1 << 26)) }
@@ -140,7 +128,7 @@ struct MicroKernelTests {
     @Test func noiseReductionEqualsTheSwiftLoop() {
         let baseline = MicroNoiseReduction(tables: Self.tables), vector = MicroNoiseReduction(tables: Self.tables)
         defer { baseline.deallocate(); vector.deallocate() }
-        var g = Generator(state: 6)
+        var g = SplitMix64(seed: 6)
         var expected = [UInt32](repeating: 0, count: 40), observed = expected
         var mismatches = 0
         for frame in 0..<3000 {
@@ -190,7 +178,7 @@ struct MicroKernelTests {
     @Test func logEqualsTheSwiftLoop() {
         let lut = MicroLogScale.makeTable()
         defer { lut.deallocate() }
-        var g = Generator(state: 7)
+        var g = SplitMix64(seed: 7)
         var values = (0..<UInt32(1 << 17)).map { $0 }
         for k in 0..<32 { values += [(1 << k) - 1, 1 << k, (1 << k) + 1].map { UInt32(truncatingIfNeeded: $0) } }
         values += [0xFFFF_FFFF, 0x2000_0000, 0x1FFF_FFFF]
@@ -213,7 +201,7 @@ struct MicroKernelTests {
     /// The float → int16 rule on ties (k + ½)/32768, the clamp edges, ±∞, NaN, ±0, subnormals
     /// and random values over ±2.
     @Test func int16ConversionEqualsTheSwiftRule() {
-        var g = Generator(state: 5)
+        var g = SplitMix64(seed: 5)
         var values: [Float] = [.nan, -.nan, .infinity, -.infinity, 0, -0.0, .leastNonzeroMagnitude, -.leastNonzeroMagnitude,
                                1, -1, 32767.5 / 32768, 32766.5 / 32768, -32768.5 / 32768, -32767.5 / 32768, 2, -2,
                                .greatestFiniteMagnitude, -.greatestFiniteMagnitude, 0.5 / 32768, -0.5 / 32768, 1.5 / 32768]
@@ -233,7 +221,7 @@ struct MicroKernelTests {
     /// Frames as floats: random at several amplitudes, silence, ±1 LSB, full-scale square waves
     /// and DC, clipping (values beyond ±1, ±∞, NaN), a full-scale sine.
     static func frames() -> [(String, [Float])] {
-        var g = Generator(state: 4)
+        var g = SplitMix64(seed: 4)
         let n = MicroParameters.windowLength
         func uniform() -> Float { Float(g.next() >> 40) / Float(1 << 24) * 2 - 1 }
         var cases: [(String, [Float])] = []
@@ -286,4 +274,9 @@ struct MicroKernelTests {
         defer { frontend.deallocate() }
         #expect(frontend.avx2)
     }
+}
+
+extension SplitMix64 {
+    /// 16 random bits as an int16 sample.
+    mutating func int16() -> Int16 { Int16(truncatingIfNeeded: next()) }
 }

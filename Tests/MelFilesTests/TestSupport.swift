@@ -1,4 +1,5 @@
 import Foundation
+import MeltapTestSupport
 import Testing
 
 /// The package root, found from this file's path (Tests/MelFilesTests/TestSupport.swift).
@@ -44,20 +45,16 @@ func runProcess(_ executable: String, _ arguments: [String]) throws -> ProcessRe
                          standardError: String(decoding: errData, as: UTF8.self))
 }
 
-/// A Python interpreter with numpy: `.venv/bin/python` at the package root, else `python3` on PATH.
-/// Records a test failure (not a skip) saying how to install it when there is none.
+/// A Python interpreter with numpy (`pythonExecutable()`: `.venv/bin/python` at the package
+/// root, else `python3` on PATH). Records a test failure (not a skip) saying how to install it
+/// when there is none.
 func pythonWithNumpy() -> String? {
-    var candidates = [packageRoot + "/.venv/bin/python"]
-    for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
-        candidates.append("\(directory)/python3")
+    do {
+        return try pythonExecutable()
+    } catch {
+        Issue.record(Comment(rawValue: "\(error)"))
+        return nil
     }
-    for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate) {
-        if let result = try? runProcess(candidate, ["-c", "import numpy"]), result.status == 0 {
-            return candidate
-        }
-    }
-    Issue.record("No Python with numpy found (looked for \(packageRoot)/.venv/bin/python and python3 on PATH). Run scripts/install-deps to create .venv with numpy, then run the tests again.")
-    return nil
 }
 
 /// Loads `path` with numpy.load in a subprocess and returns its shape and values (as float64).

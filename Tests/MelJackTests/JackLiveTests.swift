@@ -1,6 +1,6 @@
 import Foundation
 import Glibc
-import JackTestSupport
+import MeltapTestSupport
 import MelDSP
 import MelTransport
 import Testing
@@ -13,64 +13,13 @@ let liveTestXrunHold = ProcessInfo.processInfo.environment["MELTAP_TEST_XRUN_HOL
 /// End-to-end tests against real, private dummy JACK servers, with the release binaries.
 /// Serialized: JACK gets flaky with many clients opening at once.
 @Suite(.serialized) struct JackLiveTests {
-    /// Everything one live test starts, stopped by PID in `finish()`.
-    final class Session {
-        let directory: URL
-        let server: JackServer
-        var children: [Child] = []
-
-        init(period: Int, realtime: Bool = false) throws {
-            directory = try scratchDirectory()
-            server = try JackServer(period: period, directory: directory, realtime: realtime)
-        }
-
-        func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
-
-        func launch(_ executable: String, _ arguments: [String], label: String,
-                    extraEnvironment: [String: String] = [:]) throws -> Child {
-            var environment = server.environment
-            environment.merge(extraEnvironment) { $1 }
-            let child = try Child(executable, arguments, environment: environment, directory: directory, label: label)
-            children.append(child)
-            return child
-        }
-
-        /// Starts `meltap run` and waits until its last port exists.
-        func startMeltap(_ arguments: [String], expectPort: String,
-                         extraEnvironment: [String: String] = [:]) throws -> Child {
-            let meltap = try launch(try releaseBinary("meltap"), ["run"] + arguments, label: "meltap",
-                                    extraEnvironment: extraEnvironment)
-            guard eventually(timeout: 20, { server.ports().contains(expectPort) || !meltap.process.isRunning }),
-                  meltap.process.isRunning else {
-                meltap.stop()
-                throw HarnessError("meltap did not register \(expectPort): \(meltap.errors)\(meltap.output)")
-            }
-            return meltap
-        }
-
-        /// Starts the test source and returns it.
-        func startSource(_ arguments: [String], label: String = "source") throws -> Child {
-            try launch(try releaseBinary("meltap-testsource"), arguments, label: label)
-        }
-
-        func finish() {
-            for child in children.reversed() { child.stop(signal: SIGTERM, timeout: 15) }
-            server.stop()
-            if ProcessInfo.processInfo.environment["MELTAP_TEST_KEEP"] != nil {
-                print("kept \(directory.path)")
-            } else {
-                try? FileManager.default.removeItem(at: directory)
-            }
-        }
-    }
-
     /// Plays `channels` seeded signals from the test source into meltap, then checks every
     /// channel bit for bit. (Flags under stalls, xruns and period changes are the engine's, tested
     /// without jackd in MelRealtimeTests.)
     func liveMatchesOffline(period: Int, channels: Int, signal: String, seconds: Double, realtime: Bool = false,
                             features: [String] = ["--preset", "librosa"],
                             configuration: MelConfiguration = librosaConfiguration()) throws {
-        let session = try Session(period: period, realtime: realtime)
+        let session = try JackSession(period: period, realtime: realtime)
         defer { session.finish() }
         let dump = session.path("frames.bin")
         let record = session.path("source.bin")
@@ -142,7 +91,7 @@ let liveTestXrunHold = ProcessInfo.processInfo.environment["MELTAP_TEST_XRUN_HOL
 
     @Test("jack_metro as a third-party source, aligned by frame time; late ports get connected")
     func thirdPartySource() throws {
-        let session = try Session(period: 256)
+        let session = try JackSession(period: 256)
         defer { session.finish() }
         let dump = session.path("frames.bin")
         let record = session.path("metro.bin")
@@ -168,7 +117,7 @@ let liveTestXrunHold = ProcessInfo.processInfo.environment["MELTAP_TEST_XRUN_HOL
 
     @Test("Killing and restarting jackd: meltap reconnects, restores connections, keeps producing frames")
     func serverRestart() throws {
-        let session = try Session(period: 256)
+        let session = try JackSession(period: 256)
         defer { session.finish() }
         let dump = session.path("frames.bin")
         let meltap = try session.startMeltap(["--inputs", "2", "--dump-frames", dump], expectPort: "meltap:in_2")
@@ -219,7 +168,7 @@ let liveTestXrunHold = ProcessInfo.processInfo.environment["MELTAP_TEST_XRUN_HOL
                       ["--output", "spectrogram-db", "--power", "1", "--db-ref", "max"]])
     func noAllocationsInRealtimeThread(extraArguments: [String]) throws {
         let inputs = extraArguments.contains("--stream") ? 8 : 2
-        let session = try Session(period: 256)
+        let session = try JackSession(period: 256)
         defer { session.finish() }
         let library = session.path("librtguard.so")
         let cc = try Child("cc", ["-O2", "-shared", "-fPIC", "-o", library,

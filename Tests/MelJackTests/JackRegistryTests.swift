@@ -3,6 +3,7 @@
 // later jackd fail. scripts/jack-reclaim-shm (run by scripts/test) frees them.
 import Foundation
 import Glibc
+import MeltapTestSupport
 import Testing
 
 @Suite(.serialized) struct JackRegistryTests {

@@ -1,23 +1,13 @@
 import Foundation
 import Glibc
+import MelSystem
+import MeltapTestSupport
 import Testing
 
 /// jackd killed and restarted under a running `meltap run` (issue 21, item 5): meltap must come
 /// back every time, and SIGINT must end it within 2 s whatever libjack is doing.
 /// Serialized: JACK gets flaky with many clients opening at once.
 @Suite(.serialized) struct JackRestartTests {
-    /// SplitMix64, so that a failing sequence of kills can be replayed (MELTAP_TEST_SEED).
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// The issue's bound between SIGINT and meltap's exit, in seconds.
     static let stopBound = 2.0
 
@@ -51,8 +41,8 @@ import Testing
         let seed = ProcessInfo.processInfo.environment["MELTAP_TEST_SEED"].flatMap { UInt64($0) }
             ?? UInt64.random(in: 1...999_999)
         print("RESTARTS: seed \(seed) (MELTAP_TEST_SEED=\(seed) replays it)")
-        var random = SeededGenerator(state: seed)
-        let session = try JackLiveTests.Session(period: 256)
+        var random = SplitMix64(seed: seed)  // so a failing sequence of kills can be replayed
+        let session = try JackSession(period: 256)
         defer { session.finish() }
         let server = session.server
         var launches = 0
@@ -131,7 +121,7 @@ import Testing
 
     @Test("SIGINT ends meltap within 2 s even while jackd is frozen (libjack waits for it forever): status 1, and says why")
     func frozenServer() throws {
-        let session = try JackLiveTests.Session(period: 256)
+        let session = try JackSession(period: 256)
         defer {
             if let pid = session.server.pid { kill(pid, SIGCONT) }
             session.finish()
@@ -152,7 +142,7 @@ import Testing
 
     @Test("A jackd that never answers after a restart: meltap gives up on the stuck libjack call after its 10 s limit, status 1")
     func wedgedRestart() throws {
-        let session = try JackLiveTests.Session(period: 256)
+        let session = try JackSession(period: 256)
         defer {
             if let pid = session.server.pid { kill(pid, SIGCONT) }
             session.finish()

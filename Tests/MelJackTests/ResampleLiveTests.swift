@@ -1,8 +1,9 @@
 import Foundation
 import Glibc
-import JackTestSupport
+import MeltapTestSupport
 import MelDSP
 import MelFiles
+import MelSystem
 import MelTransport
 import Testing
 
@@ -24,18 +25,12 @@ import Testing
 
     /// Connects to meltap's socket and returns the first message, the stream header.
     static func header(socket path: String) throws -> StreamHeader {
-        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        let address = try #require(UnixSocketAddress(path: path), "\(path) does not fit sockaddr_un")
+        let fd = UnixSocketAddress.streamSocket()
         try #require(fd >= 0)
         defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (i, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[i] = byte }
-        }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        try #require(connected == 0, "cannot connect to \(path): errno \(errno)")
+        let code = address.connect(fd)
+        try #require(code == 0, "cannot connect to \(path): \(errnoText(code))")
         var decoder = WireDecoder()
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -52,7 +47,7 @@ import Testing
     @Test("Live frames at 16 kHz from a 48 kHz server equal meltap file --sample-rate 16000",
           arguments: ["whisper", "kaldi"])
     func liveEqualsFile(preset: String) throws {
-        let session = try JackLiveTests.Session(period: 256, realtime: true)
+        let session = try JackSession(period: 256, realtime: true)
         defer { session.finish() }
         let raw = session.path("signal.f32")
         let samples = Self.signal()
@@ -100,7 +95,7 @@ import Testing
     /// `meltap file --sample-rate 16000 ARGUMENTS`. Returns the file's frames and the JACK time of
     /// the recording's first sample. `extra` gets more output paths (e.g. `--save-audio`).
     static func fileFrames(live: [DumpedFrame], recorded: SourceRecord, configuration: MelConfiguration,
-                           session: JackLiveTests.Session, arguments: [String],
+                           session: JackSession, arguments: [String],
                            output: String = "file.npy") throws -> (NpyArray, Int64) {
         let analyzer = try MelAnalyzer(configuration: configuration, clampRule: .running)
         // Frame time = stream start + ⌊first analysis sample · 48000 / 16000⌋ (JACK frames).
@@ -168,7 +163,7 @@ import Testing
 
     /// Plays the raw float32 file `raw` from the test source into meltap's ports (recording what it
     /// sent to `record`, 3.5 s), then stops meltap with SIGINT and prints its report.
-    static func play(_ raw: String, recordingTo record: String, into meltap: Child, session: JackLiveTests.Session) {
+    static func play(_ raw: String, recordingTo record: String, into meltap: Child, session: JackSession) {
         do {
             let source = try session.startSource(["--outputs", "1", "--signal", "file:" + raw, "--connect", "meltap:in_.*",
                                                   "--wait-connected", "--record", record, "--record-seconds", "3.5",

@@ -1,6 +1,6 @@
 import Foundation
 import Glibc
-import JackTestSupport
+import MeltapTestSupport
 import MelDSP
 import MelTransport
 import Testing
@@ -15,7 +15,7 @@ import Testing
     /// `JackLiveTests`).
     @Test("Two streams from one input (whisper@16000, librosa at 48000) both equal file mode")
     func twoStreamsEqualFileMode() throws {
-        let session = try JackLiveTests.Session(period: 256, realtime: true)
+        let session = try JackSession(period: 256, realtime: true)
         defer { session.finish() }
         let raw = session.path("signal.f32")
         try ResampleLiveTests.signal().withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: raw)) }

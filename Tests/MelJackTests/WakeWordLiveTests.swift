@@ -1,6 +1,6 @@
 import Foundation
 import Glibc
-import JackTestSupport
+import MeltapTestSupport
 import MelDSP
 import MelFiles
 import MelTransport
@@ -28,7 +28,7 @@ import Testing
     }
 
     /// Runs the support script to completion; throws with its output on failure.
-    static func runSupport(_ session: JackLiveTests.Session, _ arguments: [String]) throws -> String {
+    static func runSupport(_ session: JackSession, _ arguments: [String]) throws -> String {
         let child = try Child(python, [support] + arguments, environment: ProcessInfo.processInfo.environment,
                               directory: session.directory, label: "support")
         guard child.waitForExit(timeout: 120), child.process.terminationStatus == 0 else {
@@ -41,7 +41,7 @@ import Testing
     func wakeWordsAreDetectedLive() throws {
         try #require(FileManager.default.isExecutableFile(atPath: Self.python),
                      "no .venv: run scripts/install-deps (it installs pymicro-wakeword, soxr and espeak-ng)")
-        let session = try JackLiveTests.Session(period: 256, realtime: true)
+        let session = try JackSession(period: 256, realtime: true)
         defer { session.finish() }
         let raw = session.path("speech.f32"), segmentsPath = session.path("speech.json")
         _ = try Self.runSupport(session, ["utterances", raw, segmentsPath])

@@ -2,6 +2,7 @@ import MelDSP
 import MelRealtime
 import MelResample
 import MelTransport
+import MelSystem
 
 /// Drives a `RealtimeEngine` block by block with no JACK server, deterministically: it plays a
 /// server (a sample clock, periods, xruns, missed cycles, rate changes, restarts), a supervisor
@@ -120,10 +121,8 @@ package final class EmbeddedDriver {
 
     /// Uniform noise in [-0.5, 0.5), a pure function of channel and position (SplitMix64).
     package static func noise(_ channel: Int, _ position: Int64) -> Float {
-        var z = UInt64(bitPattern: position) &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(channel) &* 0xD1B5_4A32_D192_ED03
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
+        let z = SplitMix64.mix(UInt64(bitPattern: position) &* 0x9E37_79B9_7F4A_7C15
+                               &+ UInt64(channel) &* 0xD1B5_4A32_D192_ED03)
         return Float(z >> 40) / Float(1 << 24) - 0.5
     }
 

@@ -3,6 +3,7 @@ import MelRealtimeEmbedded
 import MelResample
 import MelTransport
 import Testing
+import MelSystem
 
 /// The realtime engine's frames and flags, driven block by block without JACK: the cases the
 /// live jackd tests could only hope for (a stall, a buffer-size change, a restart) on demand, at
@@ -33,7 +34,7 @@ import Testing
     @Test("Period changes mid-frame without a clock jump: framing exact, no flag")
     func periodChanges() throws {
         let driver = try EmbeddedDriver(streams: [.small(), .small(at: 16000)], blockLength: 256, holdSeconds: Self.hold)
-        var generator = SplitMix(seed: 7)
+        var generator = SplitMix64(seed: 7)
         for _ in 0..<120 {
             driver.changePeriod(to: [37, 64, 128, 256, 511, 1024, 2048][Int(generator.next() % 7)])
             driver.block()
@@ -387,18 +388,5 @@ import Testing
                 _ = try check(spread, stream: stream, channel: channel)
             }
         }
-    }
-}
-
-/// SplitMix64: a seeded generator, so a test's random block lengths are the same every run.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -5,6 +5,8 @@
 import Foundation
 import Glibc
 import Testing
+import MelSystem
+import MeltapTestSupport
 
 /// One sample line: `name{label="value",…} value`.
 struct PrometheusSample: Equatable {
@@ -111,7 +113,7 @@ struct PrometheusText {
 /// code, the headers (lower-cased names) and the body.
 func httpGet(port: Int, path: String) throws -> (status: Int, headers: [String: String], body: String) {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw LiveError("socket failed: errno \(errno)") }
+    guard fd >= 0 else { throw HarnessError("socket failed: errno \(errno)") }
     defer { close(fd) }
     var timeout = timeval(tv_sec: 10, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -122,20 +124,19 @@ func httpGet(port: Int, path: String) throws -> (status: Int, headers: [String: 
     let connected = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
-    guard connected == 0 else { throw LiveError("cannot connect to 127.0.0.1:\(port): errno \(errno)") }
+    guard connected == 0 else { throw HarnessError("cannot connect to 127.0.0.1:\(port): errno \(errno)") }
     let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n".utf8)
-    guard send(fd, request, request.count, Int32(MSG_NOSIGNAL)) == request.count else { throw LiveError("send failed") }
+    guard send(fd, request, request.count, Int32(MSG_NOSIGNAL)) == request.count else { throw HarnessError("send failed") }
     var response: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 65536)
     while true {
-        let count = recv(fd, &chunk, chunk.count, 0)
+        let count = retryingOnInterrupt { recv(fd, &chunk, chunk.count, 0) }
         if count > 0 { response += chunk[0..<count] } else if count == 0 { break } else {
-            if errno == EINTR { continue }
-            throw LiveError("recv failed: errno \(errno)")
+            throw HarnessError("recv failed: errno \(errno)")
         }
     }
     let text = String(decoding: response, as: UTF8.self)
-    guard let split = text.range(of: "\r\n\r\n") else { throw LiveError("no HTTP header end in: \(text)") }
+    guard let split = text.range(of: "\r\n\r\n") else { throw HarnessError("no HTTP header end in: \(text)") }
     let head = text[..<split.lowerBound].components(separatedBy: "\r\n")
     let status = Int(head[0].split(separator: " ")[1]) ?? 0
     var headers: [String: String] = [:]
@@ -148,20 +149,20 @@ func httpGet(port: Int, path: String) throws -> (status: Int, headers: [String: 
 
 @Suite(.serialized) struct MetricsTests {
     @Test func scrapeParsesAsPrometheusTextAndCountsTheRun() throws {
-        let session = try LiveSession()
+        let session = try JackSession()
         defer { session.finish() }
-        let meltap = try session.launch(try liveBinary("meltap"), [
+        let meltap = try session.launch(try releaseBinary("meltap"), [
             "run", "--name", "prom", "--inputs", "2", "--socket-dir", session.directory, "--metrics", "127.0.0.1:0",
             "--stream", "kws=whisper@16000", "--stream", "viz=librosa"], label: "meltap")
-        guard liveEventually(timeout: 30, { meltap.output.contains("meltap: metrics on") || !meltap.process.isRunning }),
+        guard eventually(timeout: 30, { meltap.output.contains("meltap: metrics on") || !meltap.process.isRunning }),
               meltap.process.isRunning else {
-            throw LiveError("meltap run did not start: \(meltap.errors)\(meltap.output)")
+            throw HarnessError("meltap run did not start: \(meltap.errors)\(meltap.output)")
         }
         let url = try #require(meltap.output.split(separator: "\n").first { $0.hasPrefix("meltap: metrics on http://127.0.0.1:") })
         let port = try #require(Int(url.split(separator: ":").last?.split(separator: "/").first ?? ""), "no port in \(url)")
         _ = try session.startSource(["--outputs", "2", "--connect", "^prom:in_", "--signal", "noise"])
         let subscriber = try ThreadSubscriber(socket: session.path("prom.kws.sock"))
-        #expect(liveEventually(timeout: 20) { subscriber.count >= 2 * 100 }, "the subscriber got \(subscriber.count) frames")
+        #expect(eventually(timeout: 20) { subscriber.count >= 2 * 100 }, "the subscriber got \(subscriber.count) frames")
 
         let first = try httpGet(port: port, path: "/metrics")
         try #require(first.status == 200, "\(first)")

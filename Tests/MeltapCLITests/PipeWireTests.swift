@@ -5,7 +5,7 @@
 // the samples the source sent at the same PipeWire frame times.
 import Foundation
 import Glibc
-import JackTestSupport
+import MeltapTestSupport
 import MelFiles
 import MelTransport
 import Testing
@@ -14,7 +14,7 @@ import Testing
 /// started here and stopped by PID.
 final class PipeWireSession {
     let directory: String
-    private var children: [LiveChild] = []
+    private var children: [Child] = []
     private var busAddress = ""
 
     init() throws {
@@ -27,24 +27,24 @@ final class PipeWireSession {
                                                 attributes: [.posixPermissions: 0o700])
         do {
             let bus = try start("dbus-daemon", ["--session", "--nofork", "--print-address=1"], label: "dbus")
-            guard liveEventually(timeout: 10, { bus.output.contains("unix:") }) else {
-                throw LiveError("dbus-daemon printed no address: \(bus.errors)")
+            guard eventually(timeout: 10, { bus.output.contains("unix:") }) else {
+                throw HarnessError("dbus-daemon printed no address: \(bus.errors)")
             }
             busAddress = bus.output.trimmingCharacters(in: .whitespacesAndNewlines)
             let pipewire = try start("pipewire", [], label: "pipewire")
             // The daemon is up once a client can list its core.
-            guard liveEventually(timeout: 15, { self.run("pw-cli", ["info", "0"]).contains("PipeWire:Interface:Core") }) else {
-                throw LiveError("pipewire did not start: \(pipewire.errors)")
+            guard eventually(timeout: 15, { self.run("pw-cli", ["info", "0"]).contains("PipeWire:Interface:Core") }) else {
+                throw HarnessError("pipewire did not start: \(pipewire.errors)")
             }
             let wireplumber = try start("wireplumber", [], label: "wireplumber")
-            guard liveEventually(timeout: 15, { self.run("pw-cli", ["ls", "Client"]).contains("\"WirePlumber\"") }) else {
-                throw LiveError("wireplumber did not connect: \(wireplumber.errors)")
+            guard eventually(timeout: 15, { self.run("pw-cli", ["ls", "Client"]).contains("\"WirePlumber\"") }) else {
+                throw HarnessError("wireplumber did not connect: \(wireplumber.errors)")
             }
             _ = run("pw-cli", ["create-node", "adapter",
                                "{ factory.name=support.null-audio-sink node.name=meltap-null media.class=Audio/Sink "
                                + "object.linger=true audio.position=[FL FR] }"])
-            guard liveEventually(timeout: 10, { self.run("pw-jack", ["jack_lsp"]).contains("meltap-null:playback_FL") }) else {
-                throw LiveError("the null sink did not appear: \(run("pw-cli", ["ls", "Node"]))")
+            guard eventually(timeout: 10, { self.run("pw-jack", ["jack_lsp"]).contains("meltap-null:playback_FL") }) else {
+                throw HarnessError("the null sink did not appear: \(run("pw-cli", ["ls", "Node"]))")
             }
         } catch {
             finish()
@@ -76,15 +76,15 @@ final class PipeWireSession {
     }
 
     /// Starts `executable` in the graph's environment; stopped by `finish`.
-    func start(_ executable: String, _ arguments: [String], label: String) throws -> LiveChild {
-        let child = try LiveChild(executable, arguments, environment: environment, directory: directory, label: label)
+    func start(_ executable: String, _ arguments: [String], label: String) throws -> Child {
+        let child = try Child(executable, arguments, environment: environment, directory: directory, label: label)
         children.append(child)
         return child
     }
 
     /// Runs a short command to its end (at most 10 s) and returns its standard output.
     func run(_ executable: String, _ arguments: [String]) -> String {
-        guard let child = try? LiveChild(executable, arguments, environment: environment, directory: directory,
+        guard let child = try? Child(executable, arguments, environment: environment, directory: directory,
                                          label: "cmd-\(UUID().uuidString.prefix(6))") else { return "" }
         if !child.waitForExit(timeout: 10) { child.stop(signal: SIGKILL, timeout: 5) }
         return child.output
@@ -109,16 +109,16 @@ final class PipeWireSession {
     func framesUnderPipeWireEqualFileMode() throws {
         let session = try PipeWireSession()
         defer { session.finish() }
-        let meltapBinary = try liveBinary("meltap"), sourceBinary = try liveBinary("meltap-testsource")
+        let meltapBinary = try releaseBinary("meltap"), sourceBinary = try releaseBinary("meltap-testsource")
         let dump = session.directory + "/frames.dump", record = session.directory + "/source.rec"
         // framing none: frame k is exactly the n_fft samples from its frame time, as in file mode
         // with framing none, so no frame depends on where either stream started.
         let meltap = try session.start("pw-jack", [meltapBinary, "run", "--inputs", "1", "--preset", "librosa",
                                                     "--framing", "none", "--socket", session.directory + "/meltap.sock",
                                                     "--dump-frames", dump], label: "meltap")
-        guard liveEventually(timeout: 30, { meltap.output.contains("meltap: client") || !meltap.process.isRunning }),
+        guard eventually(timeout: 30, { meltap.output.contains("meltap: client") || !meltap.process.isRunning }),
               meltap.process.isRunning else {
-            throw LiveError("pw-jack meltap run did not start: \(meltap.errors)\(meltap.output)")
+            throw HarnessError("pw-jack meltap run did not start: \(meltap.errors)\(meltap.output)")
         }
         // meltap is a node of this PipeWire graph (not a client of some JACK server).
         let nodes = session.run("pw-cli", ["ls", "Node"])

@@ -6,10 +6,11 @@ import MelFiles
 import MelServer
 import MeltapClient
 import Testing
+import MeltapTestSupport
 
 @Suite(.serialized) struct RecordViewTests {
     /// meltap run with 2 inputs fed by the test source (noise), and its socket path.
-    static func runningStream(_ session: LiveSession, socketArguments: [String] = []) throws -> (LiveChild, String) {
+    static func runningStream(_ session: JackSession, socketArguments: [String] = []) throws -> (Child, String) {
         let socket = session.path("m.sock")
         let meltap = try session.startMeltap(["--inputs", "2", "--preset", "librosa"] + socketArguments, socket: socket)
         _ = try session.startSource(["--outputs", "2", "--signal", "noise", "--connect", "meltap:in_.*", "--duration", "120"])
@@ -31,7 +32,7 @@ import Testing
     /// numpy.load's shape of `path`, via the Python interpreter.
     static func numpyShape(_ path: String) throws -> String {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: try livePython())
+        process.executableURL = URL(fileURLWithPath: try pythonExecutable())
         process.arguments = ["-c", "import numpy, sys; a = numpy.load(sys.argv[1]); print(a.shape, a.dtype)", path]
         let pipe = Pipe()
         process.standardOutput = pipe
@@ -93,12 +94,12 @@ import Testing
 
     @Test("record 30 s of 2 channels: the file equals what a parallel subscriber received")
     func recordingEqualsTheLiveStream() throws {
-        let session = try LiveSession()
+        let session = try JackSession()
         defer { session.finish() }
         let (meltap, socket) = try Self.runningStream(session)
         let live = try ThreadSubscriber(socket: socket)
         let output = session.path("take.npy")
-        let recorder = try session.launch(try liveBinary("meltap"), ["record", "--socket", socket, "-o", output, "--duration", "30"],
+        let recorder = try session.launch(try releaseBinary("meltap"), ["record", "--socket", socket, "-o", output, "--duration", "30"],
                                           label: "record")
         #expect(recorder.waitForExit(timeout: 90), "the recorder did not stop after --duration")
         #expect(recorder.process.terminationStatus == 0, "record: \(recorder.errors)")
@@ -126,7 +127,7 @@ import Testing
         // Stopping meltap drops what the kernel has not taken yet: stop it only once the live
         // subscriber holds the last recorded row (channel 2 of its sequence comes last).
         let last = rowSequences.last ?? firstSequence
-        let caughtUp = liveEventually(timeout: 20) {
+        let caughtUp = eventually(timeout: 20) {
             live.frames.last.map { $0.metadata.sequence > last || ($0.metadata.sequence == last && $0.metadata.channel == 1) } ?? false
         }
         #expect(caughtUp, "the live subscriber did not reach sequence \(last) within 20 s")
@@ -187,10 +188,10 @@ import Testing
             clampRule: "running", configurationJSON: Array(#"{"preset":"test"}"#.utf8),
             channels: [ChannelInfo(name: "in_1"), ChannelInfo(name: "in_2")]))
         let output = directory + "/take.npy"
-        let recorder = try LiveChild(try liveBinary("meltap"), ["record", "--socket", socket, "-o", output],
+        let recorder = try Child(try releaseBinary("meltap"), ["record", "--socket", socket, "-o", output],
                                      environment: ProcessInfo.processInfo.environment, directory: directory, label: "record")
         defer { recorder.stop() }
-        try #require(liveEventually(timeout: 20) { publisher.subscriberCount == 1 }, "the recorder did not connect: \(recorder.errors)")
+        try #require(eventually(timeout: 20) { publisher.subscriberCount == 1 }, "the recorder did not connect: \(recorder.errors)")
 
         func values(_ channel: UInt32, _ sequence: UInt64) -> [Float] {
             (0..<bands).map { Float(channel) * 1000 + Float(sequence) + Float($0) / 8 }
@@ -254,14 +255,14 @@ import Testing
 
     @Test("SIGKILL mid-recording: the file loads with all but at most the last second")
     func killedRecordingLoads() throws {
-        let session = try LiveSession()
+        let session = try JackSession()
         defer { session.finish() }
         let (_, socket) = try Self.runningStream(session)
         let live = try ThreadSubscriber(socket: socket, channels: [0])
         let output = session.path("killed.npy")
-        let recorder = try session.launch(try liveBinary("meltap"), ["record", "--socket", socket, "-o", output, "--channels", "1"],
+        let recorder = try session.launch(try releaseBinary("meltap"), ["record", "--socket", socket, "-o", output, "--channels", "1"],
                                           label: "record")
-        #expect(liveEventually(timeout: 20) { FileManager.default.fileExists(atPath: Sidecar.path(forFeatureFile: output)) })
+        #expect(eventually(timeout: 20) { FileManager.default.fileExists(atPath: Sidecar.path(forFeatureFile: output)) })
         usleep(5_000_000)
         let seenBeforeKill = live.count
         kill(recorder.pid, SIGKILL)
@@ -287,7 +288,7 @@ import Testing
 
     @Test("A full disk stops the recorder with a clear error; the file stays loadable")
     func fullDisk() throws {
-        let session = try LiveSession()
+        let session = try JackSession()
         defer { session.finish() }
         let mountPoint = session.path("tiny")
         try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
@@ -300,7 +301,7 @@ import Testing
         }
         let (_, socket) = try Self.runningStream(session)
         let output = mountPoint + "/full.npy"
-        let recorder = try session.launch(try liveBinary("meltap"), ["record", "--socket", socket, "-o", output, "--duration", "30"],
+        let recorder = try session.launch(try releaseBinary("meltap"), ["record", "--socket", socket, "-o", output, "--duration", "30"],
                                           label: "record")
         #expect(recorder.waitForExit(timeout: 60), "the recorder kept running on a full disk")
         #expect(recorder.process.terminationStatus == 1)
@@ -315,10 +316,10 @@ import Testing
 
     @Test("An unwritable output path fails at start with a message")
     func unwritablePath() throws {
-        let session = try LiveSession()
+        let session = try JackSession()
         defer { session.finish() }
         let (_, socket) = try Self.runningStream(session)
-        let recorder = try session.launch(try liveBinary("meltap"), ["record", "--socket", socket, "-o", session.path("missing/dir/x.npy")],
+        let recorder = try session.launch(try releaseBinary("meltap"), ["record", "--socket", socket, "-o", session.path("missing/dir/x.npy")],
                                           label: "record")
         #expect(recorder.waitForExit(timeout: 30))
         #expect(recorder.process.terminationStatus == 1)
@@ -327,11 +328,11 @@ import Testing
 
     @Test("record never clobbers: an existing file and a symlink are refused, --force replaces a file but never follows a link")
     func recordRefusesToClobber() throws {
-        let session = try LiveSession()
+        let session = try JackSession()
         defer { session.finish() }
         let (_, socket) = try Self.runningStream(session)
-        func record(_ output: String, _ extra: [String] = []) throws -> LiveChild {
-            let recorder = try session.launch(try liveBinary("meltap"), ["record", "--socket", socket, "-o", output,
+        func record(_ output: String, _ extra: [String] = []) throws -> Child {
+            let recorder = try session.launch(try releaseBinary("meltap"), ["record", "--socket", socket, "-o", output,
                                                                          "--duration", "0.5"] + extra, label: "record")
             #expect(recorder.waitForExit(timeout: 30), "record did not finish")
             return recorder
@@ -368,7 +369,7 @@ import Testing
 
     @Test("A subscriber naming a channel the stream lacks is told so by the server; record prints it")
     func unknownChannelIsRefused() throws {
-        let session = try LiveSession()
+        let session = try JackSession()
         defer { session.finish() }
         let (_, socket) = try Self.runningStream(session)
         let error = #expect(throws: MeltapClientError.self) {
@@ -378,7 +379,7 @@ import Testing
         }
         #expect(error?.code == .refused, "\(String(describing: error))")
         #expect(error?.message.contains("channel index 5 does not exist") == true, "\(error?.message ?? "")")
-        let recorder = try session.launch(try liveBinary("meltap"), ["record", "--socket", socket, "-o", session.path("x.npy"),
+        let recorder = try session.launch(try releaseBinary("meltap"), ["record", "--socket", socket, "-o", session.path("x.npy"),
                                                                      "--channels", "6"], label: "record")
         #expect(recorder.waitForExit(timeout: 30))
         #expect(recorder.process.terminationStatus == 1)
@@ -392,7 +393,7 @@ import Testing
     @Test("umask 000, 20 starts, another uid spinning on connect(): no connection ever succeeds")
     func noWindowForOtherUsers() throws {
         try #require(getuid() == 0, "this test needs root to run a process as another user (uid 65534)")
-        let session = try LiveSession()
+        let session = try JackSession()
         defer { session.finish() }
         let socket = session.path("m.sock"), counts = session.path("connects.txt")
         // Runs as nobody: tries to connect as fast as it can; on SIGTERM writes "successes attempts".
@@ -416,10 +417,10 @@ import Testing
         let other = try session.launch("/usr/bin/setpriv", ["--reuid", "65534", "--regid", "65534", "--clear-groups",
                                                             "/usr/bin/python3", "-c", spinner, socket, counts], label: "nobody")
         for start in 0..<20 {
-            let meltap = try session.launch("/bin/sh", ["-c", "umask 000; exec \"$0\" \"$@\"", try liveBinary("meltap"), "run",
+            let meltap = try session.launch("/bin/sh", ["-c", "umask 000; exec \"$0\" \"$@\"", try releaseBinary("meltap"), "run",
                                                         "--name", "umask\(start)", "--inputs", "1", "--socket", socket],
                                             label: "meltap \(start)")
-            #expect(liveEventually(timeout: 30) { meltap.output.contains("meltap: client") || !meltap.process.isRunning },
+            #expect(eventually(timeout: 30) { meltap.output.contains("meltap: client") || !meltap.process.isRunning },
                     "start \(start) did not come up: \(meltap.errors)")
             var info = stat()
             #expect(lstat(socket, &info) == 0 && info.st_mode & 0o777 == 0o600, "start \(start): mode \(String(info.st_mode & 0o777, radix: 8))")
@@ -436,23 +437,11 @@ import Testing
 
     @Test("Socket: mode 0600 by default, a stale socket is replaced, a live one refused")
     func socketHandling() throws {
-        let session = try LiveSession()
+        let session = try JackSession()
         defer { session.finish() }
         // A stale socket: bound, then closed without unlinking (as after a crash).
         let socket = session.path("m.sock")
-        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            let bytes = Array(socket.utf8)
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        close(fd)
-        try #require(bound == 0 && FileManager.default.fileExists(atPath: socket))
+        try #require(makeStaleSocket(at: socket) && FileManager.default.fileExists(atPath: socket))
 
         let first = try session.startMeltap(["--inputs", "1"], socket: socket)
         #expect(first.output.contains("meltap: publishing on \(socket)"))
@@ -462,7 +451,7 @@ import Testing
         #expect(subscriber.header.channelCount == 1 && subscriber.header.clampRule == "running")
         subscriber.close()
 
-        let second = try session.launch(try liveBinary("meltap"), ["run", "--name", "second", "--inputs", "1", "--socket", socket],
+        let second = try session.launch(try releaseBinary("meltap"), ["run", "--name", "second", "--inputs", "1", "--socket", socket],
                                         label: "second")
         #expect(second.waitForExit(timeout: 30), "a second meltap on the same socket kept running")
         #expect(second.process.terminationStatus != 0)
@@ -478,14 +467,14 @@ import Testing
 
     @Test("record and view work on --stream sockets: a 16 kHz whisper stream is recorded as served, a 48 kHz one viewed")
     func recordAndViewOnStreamSockets() throws {
-        let session = try LiveSession()
+        let session = try JackSession()
         defer { session.finish() }
         let directory = session.path("sockets")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let meltap = try session.launch(try liveBinary("meltap"), [
+        let meltap = try session.launch(try releaseBinary("meltap"), [
             "run", "--name", "multi", "--inputs", "2", "--socket-dir", directory,
             "--stream", "kws=whisper@16000", "--stream", "viz=librosa"], label: "meltap")
-        #expect(liveEventually(timeout: 30) { meltap.output.contains("meltap: stream viz:") || !meltap.process.isRunning },
+        #expect(eventually(timeout: 30) { meltap.output.contains("meltap: stream viz:") || !meltap.process.isRunning },
                 "meltap run did not start: \(meltap.errors)")
         let kws = directory + "/multi.kws.sock", viz = directory + "/multi.viz.sock"
         #expect(meltap.output.contains("stream kws publishing on \(kws)") && meltap.output.contains("stream viz publishing on \(viz)"),
@@ -493,9 +482,9 @@ import Testing
         _ = try session.startSource(["--outputs", "2", "--signal", "noise", "--connect", "multi:in_.*", "--duration", "60"])
         let live = try ThreadSubscriber(socket: kws)
         let output = session.path("kws.npy")
-        let recorder = try session.launch(try liveBinary("meltap"), ["record", "--socket", kws, "-o", output, "--duration", "6"],
+        let recorder = try session.launch(try releaseBinary("meltap"), ["record", "--socket", kws, "-o", output, "--duration", "6"],
                                           label: "record")
-        let view = try session.launch(try liveBinary("meltap"), ["view", "--socket", viz, "--duration", "3", "--columns", "40"],
+        let view = try session.launch(try releaseBinary("meltap"), ["view", "--socket", viz, "--duration", "3", "--columns", "40"],
                                       label: "view")
         #expect(recorder.waitForExit(timeout: 60) && recorder.process.terminationStatus == 0, "record: \(recorder.errors)")
         #expect(view.waitForExit(timeout: 60) && view.process.terminationStatus == 0, "view: \(view.errors)")
@@ -517,7 +506,7 @@ import Testing
         let firstSequence = try #require(((meta["start"] as? [String: Any])?["sequence"] as? NSNumber)?.uint64Value)
         let rowSequences = Self.rowSequences(first: firstSequence, rows: rows, lost: try Self.lostSequences(meta))
         let last = rowSequences.last ?? firstSequence
-        #expect(liveEventually(timeout: 20) {
+        #expect(eventually(timeout: 20) {
             live.frames.last.map { $0.metadata.sequence > last || ($0.metadata.sequence == last && $0.metadata.channel == 1) } ?? false
         }, "the live subscriber did not reach sequence \(last)")
         #expect(meltap.stop(signal: SIGINT) == 0)
@@ -541,10 +530,10 @@ import Testing
 
     @Test("meltap view without a terminal prints waterfall lines and status lines")
     func viewWithoutTerminal() throws {
-        let session = try LiveSession()
+        let session = try JackSession()
         defer { session.finish() }
         let (_, socket) = try Self.runningStream(session)
-        let view = try session.launch(try liveBinary("meltap"), ["view", "--socket", socket, "--channel", "2", "--duration", "4", "--columns", "48"],
+        let view = try session.launch(try releaseBinary("meltap"), ["view", "--socket", socket, "--channel", "2", "--duration", "4", "--columns", "48"],
                                       label: "view")
         #expect(view.waitForExit(timeout: 30), "meltap view did not stop after --duration")
         #expect(view.process.terminationStatus == 0, "view: \(view.errors)")

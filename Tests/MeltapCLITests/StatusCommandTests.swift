@@ -5,28 +5,29 @@ import Foundation
 import Glibc
 import MeltapClient
 import Testing
+import MeltapTestSupport
 
 @Suite(.serialized) struct StatusCommandTests {
     /// Runs the built meltap with the session's JACK environment.
-    static func meltap(_ session: LiveSession, _ arguments: [String]) throws -> FileCommandTests.Run {
+    static func meltap(_ session: JackSession, _ arguments: [String]) throws -> FileCommandTests.Run {
         try FileCommandTests.meltap(arguments, environment: ["JACK_DEFAULT_SERVER": session.serverName])
     }
 
     @Test func statusDescribesTheRunningInstance() throws {
-        let session = try LiveSession()
+        let session = try JackSession()
         defer { session.finish() }
-        let meltap = try session.launch(try liveBinary("meltap"), [
+        let meltap = try session.launch(try releaseBinary("meltap"), [
             "run", "--name", "stat", "--inputs", "2", "--socket-dir", session.directory,
             "--stream", "kws=whisper@16000", "--stream", "viz=librosa"], label: "meltap")
-        guard liveEventually(timeout: 30, { meltap.output.contains("meltap: client") || !meltap.process.isRunning }),
+        guard eventually(timeout: 30, { meltap.output.contains("meltap: client") || !meltap.process.isRunning }),
               meltap.process.isRunning else {
-            throw LiveError("meltap run did not start: \(meltap.errors)\(meltap.output)")
+            throw HarnessError("meltap run did not start: \(meltap.errors)\(meltap.output)")
         }
         _ = try session.startSource(["--outputs", "2", "--connect", "^stat:in_", "--signal", "noise"])
         let kws = session.path("stat.kws.sock"), viz = session.path("stat.viz.sock")
         let subscriber = try ThreadSubscriber(socket: viz)
         // Two seconds of frames, so every channel has a rate over a full second.
-        #expect(liveEventually(timeout: 20) { subscriber.count >= 2 * 2 * 94 }, "the subscriber got \(subscriber.count) frames")
+        #expect(eventually(timeout: 20) { subscriber.count >= 2 * 2 * 94 }, "the subscriber got \(subscriber.count) frames")
         let before = subscriber.count
 
         let result = try Self.meltap(session, ["status", "--socket", kws, "--json"])
@@ -78,7 +79,7 @@ import Testing
             #expect((stream["frames"] as? Int ?? 0) >= frames, "the ring pushed fewer frames than the consumer popped")
         }
         // The subscriber on viz kept receiving frames while its socket answered a status query.
-        #expect(liveEventually(timeout: 5) { subscriber.count > before + 50 })
+        #expect(eventually(timeout: 5) { subscriber.count > before + 50 })
 
         // --all finds the instance once through its two sockets; the text names what was checked.
         let text = try Self.meltap(session, ["status", "--all", "--socket-dir", session.directory])

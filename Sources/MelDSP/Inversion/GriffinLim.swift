@@ -1,5 +1,6 @@
 import CFFTW
 import Glibc
+import MelSystem
 
 /// Phase reconstruction from a magnitude spectrogram: the "fast" Griffin-Lim algorithm
 /// (Perraudin, Balazs & Søndergaard, "A fast Griffin-Lim algorithm", 2013) as
@@ -156,21 +157,6 @@ public struct GriffinLim: Sendable {
         while j < 0 || j >= n { j = j < 0 ? -j : 2 * n - 2 - j }
         return j
     }
-}
-
-/// SplitMix64 (Steele, Lea & Flood 2014): a small seeded generator, the same on every platform.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1) with 53 random bits.
-    mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1p-53 }
 }
 
 /// Carries an FFTW plan pointer across the planner lock; used only by the function that made it.

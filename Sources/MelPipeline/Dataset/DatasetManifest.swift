@@ -3,6 +3,7 @@
 import Foundation
 import Glibc
 import MelFiles
+import MelSystem
 
 /// A short, stable fingerprint of a resolved configuration: FNV-1a (64 bits) of its JSON with
 /// sorted keys, as 16 hex digits. Equal configurations give equal hashes, whether freshly
@@ -31,7 +32,7 @@ public enum ConfigurationHash {
 /// runner calls it under its lock.
 final class ManifestWriter {
     let path: String
-    private let temporaryPath: String
+    private let temporary: CreatedFile
     private var descriptor: Int32
     private let encoder: JSONEncoder
 
@@ -46,13 +47,10 @@ final class ManifestWriter {
             throw PipelineError("Cannot write the manifest \(path): something other than a regular file is there "
                                 + "(a directory or a link). Choose another path for --manifest.")
         }
-        let directory = (path as NSString).deletingLastPathComponent
-        let name = (path as NSString).lastPathComponent
-        temporaryPath = (directory.isEmpty ? "" : directory + "/")
-            + ".\(name).tmp-\(getpid())-\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
-        descriptor = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else {
-            throw PipelineError("Cannot create the manifest \(path): \(String(cString: strerror(errno))). "
+        do {
+            (descriptor, temporary) = try AtomicFile.createTemporary(beside: path)
+        } catch {
+            throw PipelineError("Cannot create the manifest \(path): \(errnoText(error.code)). "
                                 + "Check that its directory exists and that you may write to it.")
         }
         encoder = JSONEncoder()
@@ -62,7 +60,7 @@ final class ManifestWriter {
     deinit {
         if descriptor >= 0 {
             close(descriptor)
-            unlink(temporaryPath)
+            temporary.remove()
         }
     }
 
@@ -74,35 +72,30 @@ final class ManifestWriter {
         try write(bytes)
     }
 
-    /// fsyncs and renames the manifest into place.
+    /// fsyncs and renames the manifest into place (`AtomicFile.finish`, `AtomicFile.install`).
     func finish() throws {
-        if fsync(descriptor) != 0 { throw failure("fsync") }
-        close(descriptor)
-        descriptor = -1
-        if rename(temporaryPath, path) != 0 {
-            let code = errno
-            unlink(temporaryPath)
-            throw PipelineError("Cannot move the manifest into place at \(path): \(String(cString: strerror(code))). "
+        let descriptor = self.descriptor
+        self.descriptor = -1
+        do {
+            try AtomicFile.finish(descriptor, temporary, writing: UnsafeRawBufferPointer(start: nil, count: 0), sync: true)
+        } catch {
+            throw failure(error)
+        }
+        do {
+            try AtomicFile.install(temporary, at: path, replacing: true, sync: false)
+        } catch {
+            throw PipelineError("Cannot move the manifest into place at \(path): \(errnoText(error.code)). "
                                 + "The features are complete; run again with a writable --manifest path to list them.")
         }
     }
 
     private func write(_ bytes: [UInt8]) throws {
-        try bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = Glibc.write(descriptor, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw failure("write")
-                }
-                offset += n
-            }
-        }
+        let outcome = bytes.withUnsafeBytes { writeAll(descriptor, $0) }
+        if !outcome.succeeded { throw failure(SystemCallError("write", outcome.errorCode)) }
     }
 
-    private func failure(_ call: String) -> PipelineError {
-        PipelineError("Writing the manifest \(path) failed (\(call): \(String(cString: strerror(errno)))). "
+    private func failure(_ error: SystemCallError) -> PipelineError {
+        PipelineError("Writing the manifest \(path) failed (\(error)). "
                       + "Free disk space or choose another --manifest path, then run again: complete features are skipped.")
     }
 }

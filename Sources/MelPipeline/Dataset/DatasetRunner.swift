@@ -4,6 +4,7 @@ import Foundation
 import Glibc
 import MelFiles
 import Synchronization
+import MelSystem
 
 /// What the analysis of one file produced (or what a complete earlier output holds).
 public struct DatasetOutcome: Sendable {

@@ -4,6 +4,7 @@ import MelDSP
 import MelJack
 import MelServer
 import MelTransport
+import MelSystem
 
 /// Everything a live run needs beyond the JACK client's own options: where each stream is served
 /// and how, and where frames are dumped.

@@ -5,6 +5,7 @@ import Glibc
 import MelJack
 import MelTransport
 import Synchronization
+import MelSystem
 
 /// A running instance's status, as the status message's JSON carries it. Field names are the
 /// JSON keys; durations say their unit in the name. Readers ignore keys they do not know, so

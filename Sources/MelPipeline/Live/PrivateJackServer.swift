@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import MelSystem
 
 /// A private dummy `jackd` (`meltap run --start-server`, tests, the demo), stopped by PID.
 ///
@@ -15,19 +16,19 @@ public struct PrivateJackServer {
     public static func start(sampleRate: Int = 48000, period: Int = 256) throws -> PrivateJackServer {
         let name = ProcessInfo.processInfo.environment["JACK_DEFAULT_SERVER"] ?? "meltap-\(getpid())"
         setenv("JACK_DEFAULT_SERVER", name, 1)
-        guard let jackd = findExecutable("jackd"), let jackWait = findExecutable("jack_wait") else {
+        guard let jackd = MelSystem.findExecutable("jackd"), let jackWait = MelSystem.findExecutable("jack_wait") else {
             throw PipelineError("jackd or jack_wait is not on PATH. Install jackd2 "
                                 + "(apt-get install --no-install-recommends jackd2).")
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: jackd)
-        process.arguments = ["--no-realtime", "--port-max", "128", "-d", "dummy", "-r", "\(sampleRate)", "-p", "\(period)"]
+        process.arguments = jackdArguments(sampleRate: sampleRate, period: period)
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice  // xrun chatter; on failure we say how to see it
         try process.run()
         let wait = Process()
         wait.executableURL = URL(fileURLWithPath: jackWait)
-        wait.arguments = ["-w", "-t", "10"]
+        wait.arguments = jackWaitArguments
         wait.standardOutput = FileHandle.nullDevice
         try wait.run()
         wait.waitUntilExit()
@@ -39,20 +40,23 @@ public struct PrivateJackServer {
         return PrivateJackServer(name: name, process: process)
     }
 
+    /// The command line of a private dummy server (the one place it is spelled; the tests'
+    /// launcher uses it too): `--no-realtime`, or with `realtime` `-R -P 70` (SCHED_FIFO process
+    /// threads, as on an audio box); at most `portMax` ports; the dummy backend at `sampleRate` Hz
+    /// with blocks of `period` samples.
+    public static func jackdArguments(sampleRate: Int = 48000, period: Int = 256, realtime: Bool = false,
+                                      portMax: Int = 128) -> [String] {
+        (realtime ? ["-R", "-P", "70"] : ["--no-realtime"])
+            + ["--port-max", "\(portMax)", "-d", "dummy", "-r", "\(sampleRate)", "-p", "\(period)"]
+    }
+
+    /// `jack_wait` until the server answers: wait (`-w`) at most 10 s (`-t`); exits 0 once it does.
+    public static let jackWaitArguments = ["-w", "-t", "10"]
+
     /// SIGTERM, then waits for the server to exit.
     public func stop() {
         guard process.isRunning else { return }
         kill(process.processIdentifier, SIGTERM)
         process.waitUntilExit()
-    }
-
-    /// The first executable `name` on PATH.
-    public static func findExecutable(_ name: String) -> String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        for directory in path.split(separator: ":") {
-            let candidate = "\(directory)/\(name)"
-            if access(candidate, X_OK) == 0 { return candidate }
-        }
-        return nil
     }
 }

@@ -3,6 +3,7 @@ import Glibc
 import MelFiles
 import MelTransport
 import MeltapClient
+import MelSystem
 
 /// Writes a subscriber's frames to a growing `.npy` and keeps the sidecar's facts.
 ///

@@ -1,13 +1,6 @@
 import Foundation
 import Glibc
 
-/// Seconds on CLOCK_MONOTONIC.
-public func monotonicNow() -> Double {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return Double(now.tv_sec) + Double(now.tv_nsec) * 1e-9
-}
-
 /// The current wall-clock time in ISO 8601 with milliseconds and zone, e.g. 2025-01-31T12:00:00.123Z.
 public func isoNow() -> String {
     let formatter = ISO8601DateFormatter()

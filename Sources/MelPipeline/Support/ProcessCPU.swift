@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import MelSystem
 
 /// The process's CPU time (every thread) against wall time, for exit reports and status.
 public struct ProcessCPU: Sendable {

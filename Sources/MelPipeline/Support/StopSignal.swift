@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Synchronization
+import MelSystem
 
 /// SIGINT / SIGTERM as a stop request, for every long-running command (`run`, `record`, `view`).
 ///
@@ -40,7 +41,7 @@ public enum StopSignal {
     public static func exitIfStillRunning(secondsAfterSignal seconds: Double, reason: @escaping @Sendable () -> String) {
         guard deadlineSemaphore != nil else { return }
         let thread = Thread {
-            while sem_wait(deadlineSemaphore!) != 0 {}  // EINTR
+            _ = retryingOnInterrupt { sem_wait(deadlineSemaphore!) }
             usleep(useconds_t(seconds * 1e6))
             let line = reason() + "\n"
             fflush(nil)
@@ -63,11 +64,7 @@ public enum StopSignal {
                 step = min(step, deadline - monotonicNow())
                 if step <= 0 { return false }
             }
-            var now = timespec()
-            clock_gettime(CLOCK_REALTIME, &now)  // sem_timedwait's clock
-            let nanoseconds = Int(now.tv_nsec) + Int(step * 1e9)
-            var wake = timespec(tv_sec: now.tv_sec + nanoseconds / 1_000_000_000, tv_nsec: nanoseconds % 1_000_000_000)
-            _ = sem_timedwait(semaphore, &wake)
+            MelSystem.wait(on: semaphore, seconds: step)
         }
         return true
     }

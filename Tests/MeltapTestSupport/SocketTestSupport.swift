@@ -1,24 +1,26 @@
-// Helpers for socket tests: temp directories, synthetic frames, condition waits, a raw client.
+// Helpers for socket tests (MelServerTests, MeltapClientTests): temp directories, synthetic frames,
+// a subscriber on a thread, a raw client.
 import Foundation
 import MelServer
 import MelTransport
 import MeltapClient
 import Synchronization
 import Testing
+import MelSystem
 
 /// A fresh private directory under /tmp (short, so socket paths fit in 107 bytes).
-func makeTemporaryDirectory() -> String {
+public func makeTemporaryDirectory() -> String {
     var template = Array("/tmp/mtap-XXXXXX".utf8CString)
     let result = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
     precondition(result != nil, "mkdtemp failed: \(String(cString: strerror(errno)))")
     return String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
-func removeDirectory(_ path: String) {
+public func removeDirectory(_ path: String) {
     try? FileManager.default.removeItem(atPath: path)
 }
 
-func testHeader(channelCount: Int, bandCount: Int, sampleRate: Double = 16000) -> StreamHeader {
+public func testHeader(channelCount: Int, bandCount: Int, sampleRate: Double = 16000) -> StreamHeader {
     StreamHeader(sampleRate: sampleRate, frameRate: sampleRate / 160, bandCount: UInt32(bandCount),
                  latencySamples: 360, hopLength: 160, fftLength: 400, clampRule: "running-max",
                  configurationJSON: Array(#"{"preset":"test","n_mels":\#(bandCount)}"#.utf8),
@@ -26,41 +28,29 @@ func testHeader(channelCount: Int, bandCount: Int, sampleRate: Double = 16000) -
 }
 
 /// Deterministic, distinct band values for (channel, sequence).
-func syntheticValues(channel: UInt32, sequence: UInt64, bandCount: Int) -> [Float] {
+public func syntheticValues(channel: UInt32, sequence: UInt64, bandCount: Int) -> [Float] {
     (0..<bandCount).map { Float(channel) * 1000 + Float(sequence % 4096) + Float($0) / 128 }
 }
 
-func syntheticMetadata(channel: UInt32, sequence: UInt64) -> FrameMetadata {
+public func syntheticMetadata(channel: UInt32, sequence: UInt64) -> FrameMetadata {
     // Some frames carry flags, so clients are checked to pass them on.
     FrameMetadata(sequence: sequence, channel: channel, frameTime: Int64(sequence) * 160 - 200,
                   flags: sequence % 5 == 2 ? [.xrun, .discontinuity] : [])
 }
 
-/// Waits until `condition` holds, polling; false if it still does not after `limit` (a guard
-/// against hanging, far above any expected time, not a timing assertion).
-func waitUntil(_ limit: Duration = .seconds(120), _ condition: () -> Bool) -> Bool {
-    let clock = ContinuousClock()
-    let deadline = clock.now + limit
-    while !condition() {
-        if clock.now > deadline { return false }
-        Thread.sleep(forTimeInterval: 0.002)
-    }
-    return true
-}
-
 /// Carries a non-Sendable value to one other thread that becomes its only user.
-final class Handoff<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
+public final class Handoff<Value>: @unchecked Sendable {
+    public let value: Value
+    public init(_ value: Value) { self.value = value }
 }
 
 /// Reads every event of a subscriber on its own thread until the stream ends.
-final class FrameCollector: Sendable {
+public final class FrameCollector: Sendable {
     private let frames = Mutex<[ReceivedFrame]>([])
     private let events = Mutex<[SubscriberEvent]>([])
     private let ended = Mutex<(done: Bool, error: String?)>((false, nil))
 
-    init(_ subscriber: MeltapSubscriber) {
+    public init(_ subscriber: MeltapSubscriber) {
         let handoff = Handoff(subscriber)
         let thread = Thread { [self] in
             let subscriber = handoff.value
@@ -77,34 +67,26 @@ final class FrameCollector: Sendable {
         thread.start()
     }
 
-    var frameCount: Int { frames.withLock { $0.count } }
-    var receivedFrames: [ReceivedFrame] { frames.withLock { $0 } }
-    var receivedEvents: [SubscriberEvent] { events.withLock { $0 } }
-    var isDone: Bool { ended.withLock { $0.done } }
-    var error: String? { ended.withLock { $0.error } }
+    public var frameCount: Int { frames.withLock { $0.count } }
+    public var receivedFrames: [ReceivedFrame] { frames.withLock { $0 } }
+    public var receivedEvents: [SubscriberEvent] { events.withLock { $0 } }
+    public var isDone: Bool { ended.withLock { $0.done } }
+    public var error: String? { ended.withLock { $0.error } }
 }
 
 /// A raw Unix-socket client: sends any bytes, decodes whatever comes back.
-final class RawClient {
-    let descriptor: Int32
+public final class RawClient {
+    public let descriptor: Int32
     private var decoder = WireDecoder()
 
-    init(path: String) throws {
-        descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            let bytes = Array(path.utf8)
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
+    public init(path: String) throws {
+        guard let address = UnixSocketAddress(path: path) else {
+            throw MeltapClientError(.pathTooLong, "\(path) does not fit sockaddr_un")
         }
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        descriptor = UnixSocketAddress.streamSocket()
+        let result = address.connect(descriptor)
         guard result == 0 else {
-            let message = String(cString: strerror(errno))
+            let message = errnoText(result)
             close(descriptor)
             throw MeltapClientError(.systemCall, "connect \(path): \(message)")
         }
@@ -115,33 +97,34 @@ final class RawClient {
 
     deinit { close(descriptor) }
 
-    func send(_ bytes: [UInt8]) {
+    public func send(_ bytes: [UInt8]) {
         _ = bytes.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     }
 
     /// Every message until the server closes the connection; nil if reading failed otherwise.
-    func readUntilClosed() -> [WireMessage]? {
+    public func readUntilClosed() -> [WireMessage]? {
         var messages: [WireMessage] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
-            let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
-            if count == 0 || (count < 0 && errno == ECONNRESET) { return messages }
-            if count < 0 {
-                if errno == EINTR { continue }
-                return nil
+            let count = buffer.withUnsafeMutableBytes { raw in
+                retryingOnInterrupt { recv(descriptor, raw.baseAddress, raw.count, 0) }
             }
+            if count == 0 || (count < 0 && errno == ECONNRESET) { return messages }
+            if count < 0 { return nil }
             decoder.append(buffer[0..<count])
             while let message = try? decoder.next() { messages.append(message) }
         }
     }
 
     /// Reads messages until `predicate` holds for the list so far (or the stream ends).
-    func read(until predicate: ([WireMessage]) -> Bool) -> [WireMessage] {
+    public func read(until predicate: ([WireMessage]) -> Bool) -> [WireMessage] {
         var messages: [WireMessage] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while !predicate(messages) {
-            let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
-            if count <= 0 { if count < 0 && errno == EINTR { continue }; return messages }
+            let count = buffer.withUnsafeMutableBytes { raw in
+                retryingOnInterrupt { recv(descriptor, raw.baseAddress, raw.count, 0) }
+            }
+            if count <= 0 { return messages }
             decoder.append(buffer[0..<count])
             while let message = try? decoder.next() { messages.append(message) }
         }
@@ -150,7 +133,7 @@ final class RawClient {
 }
 
 /// Checks per-channel sequences are 0, 1, 2, … with the expected values and no flags.
-func expectComplete(_ frames: [ReceivedFrame], channels: [UInt32], framesPerChannel: Int, bandCount: Int,
+public func expectComplete(_ frames: [ReceivedFrame], channels: [UInt32], framesPerChannel: Int, bandCount: Int,
                     _ label: String, sourceLocation: SourceLocation = #_sourceLocation) {
     for channel in channels {
         let mine = frames.filter { $0.metadata.channel == channel }
@@ -171,4 +154,14 @@ func expectComplete(_ frames: [ReceivedFrame], channels: [UInt32], framesPerChan
     let others = frames.filter { !channels.contains($0.metadata.channel) }
     #expect(others.isEmpty, "\(label): got \(others.count) frames of unsubscribed channels",
             sourceLocation: sourceLocation)
+}
+
+/// Leaves a socket file at `path` that nobody listens on, as a crashed server does: `bind(2)`,
+/// then `close(2)` without unlinking. True when the file was made.
+public func makeStaleSocket(at path: String) -> Bool {
+    guard let address = UnixSocketAddress(path: path) else { return false }
+    let descriptor = UnixSocketAddress.streamSocket()
+    guard descriptor >= 0 else { return false }
+    defer { close(descriptor) }
+    return address.withSocketAddress { bind(descriptor, $0, $1) } == 0
 }

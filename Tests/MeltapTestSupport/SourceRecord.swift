@@ -3,12 +3,6 @@
 import Foundation
 import MelDSP
 
-/// A test-support failure: what went wrong, in words.
-public struct TestSupportError: Error, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
-}
-
 /// A `meltap-testsource --record` file: samples by JACK frame time.
 public struct SourceRecord {
     public var channels: Int
@@ -19,7 +13,7 @@ public struct SourceRecord {
     public init(path: String) throws {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         var reader = ByteReader(data: data)
-        guard reader.bytes(4) == Array("MTSR".utf8), reader.u32() == 1 else { throw TestSupportError("\(path) is not a source record") }
+        guard reader.bytes(4) == Array("MTSR".utf8), reader.u32() == 1 else { throw HarnessError("\(path) is not a source record") }
         channels = Int(reader.u32())
         sampleRate = Int(reader.u32())
         let blockCount = Int(reader.u64())
@@ -138,12 +132,12 @@ public func offlineFrame(window: [Float], analyzer: MelAnalyzer) throws -> [Floa
             let step = frame.withUnsafeMutableBufferPointer {
                 analyzer.process(UnsafeBufferPointer(rebasing: input[position...]), into: $0.baseAddress!)
             }
-            if step.consumed == 0 && step.frameIndex < 0 { throw TestSupportError("analyzer made no progress") }
+            if step.consumed == 0 && step.frameIndex < 0 { throw HarnessError("analyzer made no progress") }
             position += step.consumed
             if step.frameIndex == target { result = Array(frame.prefix(analyzer.frameWidth)) }
         }
     }
-    guard let result else { throw TestSupportError("frame \(target) was not produced from \(samples.count) samples") }
+    guard let result else { throw HarnessError("frame \(target) was not produced from \(samples.count) samples") }
     return result
 }
 

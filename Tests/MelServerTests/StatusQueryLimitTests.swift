@@ -3,6 +3,7 @@
 import MelServer
 import MeltapClient
 import Testing
+import MeltapTestSupport
 
 @Suite struct StatusQueryLimitTests {
     static let document = Array(#"{"version":1}"#.utf8)

@@ -4,36 +4,11 @@ import MelServer
 import MelTransport
 import MeltapClient
 import Testing
-
-/// The package root, found from this file's path (Tests/MelTransportTests/<file>).
-private let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-    .deletingLastPathComponent().deletingLastPathComponent()
-
-/// `.venv/bin/python` under the package root, else `python3` on PATH, if it has numpy.
-private func pythonWithNumpy() -> String? {
-    var candidates = [packageRoot.appendingPathComponent(".venv/bin/python").path]
-    for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
-        candidates.append(directory + "/python3")
-    }
-    for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: candidate)
-        process.arguments = ["-c", "import numpy"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { continue }
-        process.waitUntilExit()
-        if process.terminationStatus == 0 { return candidate }
-    }
-    return nil
-}
+import MeltapTestSupport
 
 @Suite struct PythonSubscriber {
     @Test func pythonSubscriberReceivesThePublishedFrames() throws {
-        guard let python = pythonWithNumpy() else {
-            Issue.record("no python with numpy: run scripts/install-deps (it creates .venv with numpy)")
-            return
-        }
+        let python = try pythonExecutable()
         let directory = makeTemporaryDirectory()
         defer { removeDirectory(directory) }
         let path = directory + "/py.sock"
@@ -53,7 +28,7 @@ private func pythonWithNumpy() -> String? {
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         }
         // The script subscribes to channels 0 and 2 right after connecting.
-        #expect(waitUntil { publisher.subscribeMessageCount == 1 || !process.isRunning },
+        #expect(eventually(every: 0.002) { publisher.subscribeMessageCount == 1 || !process.isRunning },
                 "python subscriber did not connect")
         for sequence in 0..<UInt64(framesPerChannel) {
             for channel: UInt32 in 0..<3 {
@@ -81,10 +56,7 @@ private func pythonWithNumpy() -> String? {
     }
 
     @Test func recordAndPlotSavesTheRequestedSeconds() throws {
-        guard let python = pythonWithNumpy() else {
-            Issue.record("no python with numpy: run scripts/install-deps (it creates .venv with numpy)")
-            return
-        }
+        let python = try pythonExecutable()
         let directory = makeTemporaryDirectory()
         defer { removeDirectory(directory) }
         let path = directory + "/rec.sock", out = directory + "/rec.npy"
@@ -104,7 +76,7 @@ private func pythonWithNumpy() -> String? {
         defer {
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         }
-        #expect(waitUntil { publisher.subscribeMessageCount == 1 || !process.isRunning })
+        #expect(eventually(every: 0.002) { publisher.subscribeMessageCount == 1 || !process.isRunning })
         for sequence in 0..<UInt64(50) {
             for channel: UInt32 in 0..<2 {
                 publisher.publish(metadata: syntheticMetadata(channel: channel, sequence: sequence),

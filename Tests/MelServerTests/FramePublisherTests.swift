@@ -5,6 +5,7 @@ import MelServer
 import MelTransport
 import MeltapClient
 import Testing
+import MeltapTestSupport
 
 @Suite struct FramePublisherDelivery {
     @Test func sixtyFourSubscribersGetEveryFrameInOrder() throws {
@@ -56,7 +57,7 @@ import Testing
             }
             sequence = end
             let target = Int(end)
-            #expect(waitUntil { healthy.frameCount >= target || healthy.isDone },
+            #expect(eventually(every: 0.002) { healthy.frameCount >= target || healthy.isDone },
                     "healthy subscriber stuck at \(healthy.frameCount) of \(target) frames")
         }
     }
@@ -83,7 +84,7 @@ import Testing
         // Resume the stuck one; its next frame after the loss carries .gap and a jump in sequence.
         let resumed = FrameCollector(stuck)
         var next = total
-        let sawGap = waitUntil {
+        let sawGap = eventually(every: 0.002) {
             if resumed.receivedFrames.contains(where: { $0.metadata.flags.contains(.gap) }) { return true }
             if next < total + 20_000 {
                 publishPaced(publisher, next..<(next + 1), bandCount: bandCount, healthy: healthy)
@@ -125,7 +126,7 @@ import Testing
         publishPaced(publisher, 0..<total, bandCount: bandCount, healthy: healthy)
         expectComplete(healthy.receivedFrames, channels: [0], framesPerChannel: Int(total), bandCount: bandCount,
                        "healthy subscriber")
-        #expect(waitUntil { publisher.subscriberCount == 1 }, "stuck subscriber was not disconnected")
+        #expect(eventually(every: 0.002) { publisher.subscriberCount == 1 }, "stuck subscriber was not disconnected")
 
         // What the stuck one had buffered is intact and in order, then the stream ends.
         var received: UInt64 = 0
@@ -153,14 +154,14 @@ import Testing
         let client = FrameCollector(try MeltapSubscriber(socketPath: path, channels: [0, 2],
                                                          receiveTimeout: .seconds(60)))
         let all = FrameCollector(try MeltapSubscriber(socketPath: path, receiveTimeout: .seconds(60)))
-        #expect(waitUntil { publisher.subscribeMessageCount == 2 })
+        #expect(eventually(every: 0.002) { publisher.subscribeMessageCount == 2 })
         for sequence in 0..<UInt64(framesPerChannel) {
             for channel: UInt32 in 0..<3 {
                 publisher.publish(metadata: syntheticMetadata(channel: channel, sequence: sequence),
                                   values: syntheticValues(channel: channel, sequence: sequence, bandCount: bandCount))
             }
         }
-        #expect(waitUntil { all.frameCount == 3 * framesPerChannel && client.frameCount == 2 * framesPerChannel })
+        #expect(eventually(every: 0.002) { all.frameCount == 3 * framesPerChannel && client.frameCount == 2 * framesPerChannel })
         publisher.stop()
 
         // The raw client filters nothing itself: whatever arrived is what the server sent.
@@ -215,10 +216,10 @@ import Testing
         for (index, client) in closers.enumerated() {
             #expect(client.readUntilClosed() != nil, "garbage client \(index) was not disconnected")
         }
-        #expect(waitUntil { good.frameCount == framesPerChannel })
+        #expect(eventually(every: 0.002) { good.frameCount == framesPerChannel })
         expectComplete(good.receivedFrames, channels: [0], framesPerChannel: framesPerChannel, bandCount: bandCount,
                        "good subscriber")
-        #expect(waitUntil { publisher.subscriberCount == 2 }, "expected the good and the partial client to remain")
+        #expect(eventually(every: 0.002) { publisher.subscriberCount == 2 }, "expected the good and the partial client to remain")
         // The server still accepts and serves new subscribers.
         let late = try MeltapSubscriber(socketPath: path, receiveTimeout: .seconds(60))
         publisher.publish(metadata: syntheticMetadata(channel: 0, sequence: 100),
@@ -307,20 +308,7 @@ import Testing
         defer { removeDirectory(directory) }
         let path = directory + "/stale.sock"
         // A socket file nobody listens on, as a crashed server leaves behind.
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: Array(path.utf8))
-            raw[path.utf8.count] = 0
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        #expect(bound == 0)
-        close(fd)
+        #expect(makeStaleSocket(at: path))
         #expect(access(path, F_OK) == 0)
 
         let publisher = FramePublisher(socketPath: path, queueBound: 10)

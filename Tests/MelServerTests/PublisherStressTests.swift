@@ -13,18 +13,8 @@ import MelTransport
 import MeltapClient
 import Synchronization
 import Testing
-
-/// SplitMix64: a small seeded generator, so a failing run can be replayed.
-private struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+import MelSystem
+import MeltapTestSupport
 
 /// What the hostile threads saw, read by the test thread after they end.
 private final class StressRecord: Sendable {
@@ -63,10 +53,11 @@ private func drainNow(_ descriptor: Int32) -> (bytes: [UInt8], closed: Bool) {
     var bytes: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 65536)
     while true {
-        let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+        let count = buffer.withUnsafeMutableBytes { raw in
+            retryingOnInterrupt { recv(descriptor, raw.baseAddress, raw.count, Int32(MSG_DONTWAIT)) }
+        }
         if count > 0 { bytes += buffer[0..<count]; continue }
         if count == 0 { return (bytes, true) }
-        if errno == EINTR { continue }
         return (bytes, errno == ECONNRESET)
     }
 }
@@ -114,7 +105,7 @@ private func drainNow(_ descriptor: Int32) -> (bytes: [UInt8], closed: Bool) {
             client.send([0x4D, 0x54, 0x41, 0x50, 0x01])
             stalled.append(client)
         }
-        #expect(waitUntil { publisher.subscribeMessageCount == Self.halfClosedCount },
+        #expect(eventually(every: 0.002) { publisher.subscribeMessageCount == Self.halfClosedCount },
                 "\(label): the half-closed clients' subscriptions never arrived")
 
         let record = StressRecord()
@@ -143,7 +134,7 @@ private func drainNow(_ descriptor: Int32) -> (bytes: [UInt8], closed: Bool) {
             batches += 1
             if batches % 64 == 0 { publisher.publish(stats: StreamStats(frames: published)) }
             let target = Int(published) * Self.channels.count
-            #expect(waitUntil { good.frameCount >= target || good.isDone },
+            #expect(eventually(every: 0.002) { good.frameCount >= target || good.isDone },
                     "\(label): good subscriber stuck at \(good.frameCount) of \(target) frames")
         }
         // acquiring: pairs with the threads' releasing add, so their records are visible after.
@@ -157,7 +148,7 @@ private func drainNow(_ descriptor: Int32) -> (bytes: [UInt8], closed: Bool) {
                 Thread.sleep(forTimeInterval: 0.05)
             }
         }
-        #expect(waitUntil(.seconds(600)) { record.finished.load(ordering: .acquiring) == hostile.count },
+        #expect(eventually(timeout: 600, every: 0.002) { record.finished.load(ordering: .acquiring) == hostile.count },
                 "\(label): hostile threads did not finish")
         for failure in record.failures { Issue.record(Comment(rawValue: "\(label): \(failure)")) }
         #expect(record.cycles.load(ordering: .relaxed) == Self.connectCycles, "\(label): cycles")
@@ -194,14 +185,14 @@ private func drainNow(_ descriptor: Int32) -> (bytes: [UInt8], closed: Bool) {
         // Everyone but the good subscriber leaves; the server must forget them all.
         halfClosed.removeAll()
         stalled.removeAll()
-        #expect(waitUntil { publisher.subscriberCount == 1 },
+        #expect(eventually(every: 0.002) { publisher.subscriberCount == 1 },
                 "\(label): \(publisher.subscriberCount) subscribers remain; only the good one should")
 
         // The server still accepts: a newcomer gets the header and every frame from now on.
         let newcomer = FrameCollector(try MeltapSubscriber(socketPath: path, receiveTimeout: .seconds(120)))
         let before = published
         publishBatch(200)
-        #expect(waitUntil { newcomer.frameCount >= 200 * Self.channels.count || newcomer.isDone })
+        #expect(eventually(every: 0.002) { newcomer.frameCount >= 200 * Self.channels.count || newcomer.isDone })
         let late = newcomer.receivedFrames
         #expect(late.count == 200 * Self.channels.count, "\(label): newcomer got \(late.count) frames")
         for channel in Self.channels {
@@ -215,7 +206,7 @@ private func drainNow(_ descriptor: Int32) -> (bytes: [UInt8], closed: Bool) {
               + "\(record.hostileClosedByServer.load(ordering: .relaxed)) hostile connections were closed by the "
               + "server and \(record.cycles.load(ordering: .relaxed)) connect/close cycles ran (\(label))")
         publisher.stop()
-        #expect(waitUntil { good.isDone }, "\(label): stop did not end the good subscriber's stream")
+        #expect(eventually(every: 0.002) { good.isDone }, "\(label): stop did not end the good subscriber's stream")
         #expect(good.error == nil, "\(label): good subscriber: \(good.error ?? "")")
     }
 
@@ -237,7 +228,7 @@ private func drainNow(_ descriptor: Int32) -> (bytes: [UInt8], closed: Bool) {
                 client.send([1, 2, 3])  // garbage, then close
             }
         }
-        #expect(waitUntil { publisher.subscriberCount == 0 },
+        #expect(eventually(every: 0.002) { publisher.subscriberCount == 0 },
                 "\(publisher.subscriberCount) subscribers are still counted after every client hung up")
         // No slot is held: a subscriber is admitted and served.
         let subscriber = try MeltapSubscriber(socketPath: path, receiveTimeout: .seconds(120))
@@ -248,7 +239,7 @@ private func drainNow(_ descriptor: Int32) -> (bytes: [UInt8], closed: Bool) {
     /// Garbage, huge declared lengths and broken messages, one connection at a time. Every
     /// connection whose bytes are invalid must be closed by the server.
     fileprivate static func sendHostileBytes(path: String, header: StreamHeader, seed: UInt64, record: StressRecord) {
-        var random = SeededGenerator(state: seed)
+        var random = SplitMix64(seed: seed)
         /// Connects, sends `bytes` (in `pieces` sends), and if `mustClose`, reads until the server closes.
         func attack(_ what: String, _ bytes: [UInt8], pieces: Int = 1, mustClose: Bool) {
             let client: RawClient
@@ -315,7 +306,7 @@ private func drainNow(_ descriptor: Int32) -> (bytes: [UInt8], closed: Bool) {
     /// closed ones are gone: at most about 30 connections are ever open on the server.
     fileprivate static func churn(path: String, publisher: FramePublisher, header: StreamHeader, seed: UInt64,
                       record: StressRecord) {
-        var random = SeededGenerator(state: seed)
+        var random = SplitMix64(seed: seed)
         var subscribe: [UInt8] = []
         WireEncoder.appendSubscribe(channels: [1], to: &subscribe)
         let settled = halfClosedCount + stalledCount + 4  // the long-lived ones, good, a few in flight
@@ -342,7 +333,7 @@ private func drainNow(_ descriptor: Int32) -> (bytes: [UInt8], closed: Bool) {
             }
             record.cycles.add(1, ordering: .relaxed)  // a statistic
             guard barrier else { continue }
-            let settledDown = waitUntil { publisher.subscriberCount <= settled }
+            let settledDown = eventually(every: 0.002) { publisher.subscriberCount <= settled }
             if !settledDown {
                 return record.fail("cycle \(cycle): \(publisher.subscriberCount) subscribers remain connected "
                                    + "after their clients closed")

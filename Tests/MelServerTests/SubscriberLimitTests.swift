@@ -5,6 +5,7 @@ import Glibc
 @testable import MelServer
 import MeltapClient
 import Testing
+import MeltapTestSupport
 
 @Suite struct SubscriberLimitTests {
     @Test func theSubscriberPastTheCapIsRefusedWithAMessage() throws {
@@ -29,7 +30,7 @@ import Testing
         #expect(try first.next()?.values == [1, 2, 3, 4])
         #expect(try second.next()?.values == [1, 2, 3, 4])
         second.close()
-        #expect(waitUntil { publisher.subscriberCount == 1 })
+        #expect(eventually(every: 0.002) { publisher.subscriberCount == 1 })
         let third = try MeltapSubscriber(socketPath: path, receiveTimeout: .seconds(20))
         publisher.publish(metadata: syntheticMetadata(channel: 0, sequence: 1), values: [5, 6, 7, 8])
         #expect(try third.next()?.values == [5, 6, 7, 8])
@@ -48,7 +49,7 @@ import Testing
         }
         #expect(error?.code == .refused)
         #expect(error?.message.contains("channel index 2 does not exist") == true, "\(error?.message ?? "")")
-        #expect(waitUntil { publisher.subscriberCount == 0 }, "the refused subscriber was not disconnected")
+        #expect(eventually(every: 0.002) { publisher.subscriberCount == 0 }, "the refused subscriber was not disconnected")
         // Channels that exist are fine.
         let good = try MeltapSubscriber(socketPath: path, channels: [1], receiveTimeout: .seconds(20))
         publisher.publish(metadata: syntheticMetadata(channel: 1, sequence: 0), values: [1, 2, 3, 4])
@@ -68,7 +69,7 @@ import Testing
         WireEncoder.appendSubscribe(channels: [1], to: &subscribe)
         client.send(subscribe)
         #expect(shutdown(client.descriptor, Int32(SHUT_WR)) == 0)
-        #expect(waitUntil { publisher.subscribeMessageCount == 1 })
+        #expect(eventually(every: 0.002) { publisher.subscribeMessageCount == 1 })
         for sequence in 0..<UInt64(10) {
             for channel: UInt32 in 0..<2 {
                 publisher.publish(metadata: syntheticMetadata(channel: channel, sequence: sequence),
