@@ -147,6 +147,19 @@ public final class NpyWriter: @unchecked Sendable {
     public func appendRows(_ values: UnsafeBufferPointer<Float>) throws {
         try checkOpen()
         var remaining = UnsafeRawBufferPointer(values)
+        #if _endian(little)
+        if remaining.count >= buffer.count {
+            // A large append (a whole file's rows at the end): written from the caller's memory,
+            // after what is buffered, with no copy through the buffer. Only whole values count as
+            // appended, as below.
+            try guarded {
+                try flushBuffer()
+                try writeAll(remaining.baseAddress!, count: remaining.count)
+            }
+            valuesAppended += remaining.count / 4
+            remaining = UnsafeRawBufferPointer(rebasing: remaining[remaining.count...])
+        }
+        #endif
         while !remaining.isEmpty {
             let room = buffer.count - bufferedBytes
             let n = min(room, remaining.count)
@@ -325,21 +338,27 @@ public final class NpyWriter: @unchecked Sendable {
 
     /// Writes the buffer with write(2), retrying on EINTR and short writes; counts what reached the file.
     private func flushBuffer() throws {
+        let count = bufferedBytes
+        // Keep the unwritten tail out of later accounting, whatever happens.
+        bufferedBytes = 0
+        try writeAll(UnsafeRawPointer(buffer.baseAddress!), count: count)
+    }
+
+    /// Writes `count` bytes from `bytes` with write(2), retrying on EINTR and short writes;
+    /// counts what reached the file in `bytesOnDisk`.
+    private func writeAll(_ bytes: UnsafeRawPointer, count: Int) throws {
         var offset = 0
-        while offset < bufferedBytes {
-            let n = write(fd, buffer.baseAddress! + offset, bufferedBytes - offset)
+        while offset < count {
+            let n = write(fd, bytes + offset, count - offset)
             if n < 0 {
                 let code = errno
                 if code == EINTR { continue }
-                // Keep the unwritten tail out of later accounting.
-                bufferedBytes = 0
                 throw WriteFailure(code: code)
             }
-            if n == 0 { bufferedBytes = 0; throw WriteFailure(code: EIO) }
+            if n == 0 { throw WriteFailure(code: EIO) }
             offset += n
             bytesOnDisk += n
         }
-        bufferedBytes = 0
     }
 
     /// Rewrites the header for the complete rows on disk (pwrite at offset 0, retrying on EINTR).
