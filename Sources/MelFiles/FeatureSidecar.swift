@@ -340,8 +340,9 @@ public struct FeatureSidecar: Codable, Sendable, Equatable {
     /// the configuration and the text spliced in. Pretty-printing is the same at every depth but
     /// for the indentation (two spaces per level, and the configuration is one level down), and
     /// JSON strings hold no raw newlines, so indenting every line break of the configuration's own
-    /// text gives the nested text. The first sidecar is also encoded whole and compared; on any
-    /// difference the cache turns itself off and every sidecar is encoded whole.
+    /// text gives the nested text (except an empty array or object, whose blank line stays
+    /// unindented). So the first sidecar is also encoded whole and compared; on any difference
+    /// the cache turns itself off and every sidecar is encoded whole.
     public final class ConfigurationText: @unchecked Sendable {
         public let configuration: JSONValue
         /// The configuration's text at depth 1; nil until checked against a whole encoding, and
@@ -350,6 +351,9 @@ public struct FeatureSidecar: Codable, Sendable, Equatable {
         private static let placeholder = "meltap-configuration-placeholder"
 
         public init(configuration: JSONValue) { self.configuration = configuration }
+
+        /// Whether the check on the first sidecar passed and later ones are spliced.
+        public var isSplicing: Bool { lock.withLock { $0.text != nil } }
 
         func encode(_ sidecar: FeatureSidecar, for path: String) throws -> [UInt8] {
             let state = lock.withLock { $0 }

@@ -28,8 +28,8 @@ public final class FileAnalyzer: Sendable {
     private let resolved = Mutex<(configurations: [Double: Resolved], reported: Set<String>)>(([:], []))
     /// Per analysis rate, analyzers of finished analyses, reset, for the next file: a dataset run
     /// plans FFTW, builds the mel bank and allocates once per worker and channel instead of once
-    /// per file (≈ 3 % of the CPU time of a run of 10 s files). At most one per channel of the analyses that ran
-    /// at once. `MelAnalyzer.reset()` returns an analyzer to the state `init` leaves it in, and the
+    /// per file (≈ 3 % of the CPU time of a run of 10 s files). At most one per channel of the
+    /// analyses that ran at once. `MelAnalyzer.reset()` returns an analyzer to the state `init` leaves it in, and the
     /// FFT plan is the one a new analyzer would build (`RealFFT`: the same plan for the same
     /// length in every process), so a reused analyzer gives the same bits as a new one.
     private let spareAnalyzers = Mutex<[Double: [MelAnalyzer]]>([:])
