@@ -48,64 +48,24 @@ void meltap_power_spectrum_f32_avx2(const float *bins, float *out, long n) {
     }
 }
 
-/* One band's eight partial sums s0…s7 (lane k is s_k), the last four-lane step folded into s0…s3. */
-static inline __attribute__((target("avx2"), always_inline))
-__m256 band_sums(const float *x, const float *w, long s) {
-    long j = 0;
-    __m256 sums = _mm256_setzero_ps();
-    for (; j + 8 <= s; j += 8) {
-        sums = _mm256_add_ps(sums, _mm256_mul_ps(_mm256_loadu_ps(w + j), _mm256_loadu_ps(x + j)));
-    }
-    if (j < s) {   /* one last four-lane step into s0…s3; s4…s7 are moved, not added to */
-        __m128 low = _mm256_castps256_ps128(sums);
-        low = _mm_add_ps(low, _mm_mul_ps(_mm_loadu_ps(w + j), _mm_loadu_ps(x + j)));
-        sums = _mm256_insertf128_ps(sums, low, 0);
-    }
-    return sums;
-}
-
-/* ((s0 + s4) + (s1 + s5)) + ((s2 + s6) + (s3 + s7)) of one band's sums. */
-static inline __attribute__((target("avx2"), always_inline)) float reduce_band(__m256 sums) {
-    __m128 t = _mm_add_ps(_mm256_castps256_ps128(sums), _mm256_extractf128_ps(sums, 1));  /* s0+s4 … s3+s7 */
-    __m128 pairs = _mm_add_ps(t, _mm_shuffle_ps(t, t, _MM_SHUFFLE(2, 3, 0, 1)));        /* t0+t1, _, t2+t3, _ */
-    return _mm_cvtss_f32(_mm_add_ss(pairs, _mm_movehl_ps(pairs, pairs)));
-}
-
-/* Two bands' t_k = s_k + s_(k+4): band a in the low four lanes, band b in the high four. */
-static inline __attribute__((target("avx2"), always_inline)) __m256 fold_pair(__m256 a, __m256 b) {
-    return _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
-}
-
 __attribute__((target("avx2")))
 void meltap_mel_bank_f32_avx2(const float *spectrum, const long *first, const long *span,
                               const float *weights, float *out, long bands) {
-    long band = 0;
-    /* Eight bands at a time: the same additions as reduce_band, each with the same two operands
-       in the same order (so the same bits, NaN payloads included), done across the eight bands'
-       registers at once instead of one horizontal reduction per band. */
-    for (; band + 8 <= bands; band += 8) {
-        __m256 r[8];
-        for (int b = 0; b < 8; b++) {
-            r[b] = band_sums(spectrum + first[band + b], weights, span[band + b]);
-            weights += span[band + b];
+    for (long band = 0; band < bands; band++) {
+        const float *x = spectrum + first[band];
+        long s = span[band], j = 0;
+        __m256 sums = _mm256_setzero_ps();   /* lane k is s_k */
+        for (; j + 8 <= s; j += 8) {
+            sums = _mm256_add_ps(sums, _mm256_mul_ps(_mm256_loadu_ps(weights + j), _mm256_loadu_ps(x + j)));
         }
-        /* t0…t3 of bands (0|1), (2|3), (4|5), (6|7): lanes 0–3 the first band, 4–7 the second. */
-        __m256 t01 = fold_pair(r[0], r[1]), t23 = fold_pair(r[2], r[3]);
-        __m256 t45 = fold_pair(r[4], r[5]), t67 = fold_pair(r[6], r[7]);
-        /* t0 + t1 and t2 + t3: lanes (0: band 0, 2: band 2 | 4: band 1, 6: band 3) hold t0+t1,
-           the odd lanes t2+t3. */
-        __m256 p0123 = _mm256_add_ps(_mm256_shuffle_ps(t01, t23, _MM_SHUFFLE(2, 0, 2, 0)),
-                                     _mm256_shuffle_ps(t01, t23, _MM_SHUFFLE(3, 1, 3, 1)));
-        __m256 p4567 = _mm256_add_ps(_mm256_shuffle_ps(t45, t67, _MM_SHUFFLE(2, 0, 2, 0)),
-                                     _mm256_shuffle_ps(t45, t67, _MM_SHUFFLE(3, 1, 3, 1)));
-        /* (t0 + t1) + (t2 + t3): bands 0 2 4 6 | 1 3 5 7, then in order. */
-        __m256 sums = _mm256_add_ps(_mm256_shuffle_ps(p0123, p4567, _MM_SHUFFLE(2, 0, 2, 0)),
-                                    _mm256_shuffle_ps(p0123, p4567, _MM_SHUFFLE(3, 1, 3, 1)));
-        _mm256_storeu_ps(out + band, _mm256_permutevar8x32_ps(sums, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
-    }
-    for (; band < bands; band++) {
-        out[band] = reduce_band(band_sums(spectrum + first[band], weights, span[band]));
-        weights += span[band];
+        __m128 low = _mm256_castps256_ps128(sums), high = _mm256_extractf128_ps(sums, 1);
+        if (j < s) {   /* one last four-lane step into s0…s3 */
+            low = _mm_add_ps(low, _mm_mul_ps(_mm_loadu_ps(weights + j), _mm_loadu_ps(x + j)));
+        }
+        __m128 t = _mm_add_ps(low, high);                                 /* s0+s4, s1+s5, s2+s6, s3+s7 */
+        __m128 pairs = _mm_add_ps(t, _mm_shuffle_ps(t, t, _MM_SHUFFLE(2, 3, 0, 1)));  /* t0+t1, _, t2+t3, _ */
+        out[band] = _mm_cvtss_f32(_mm_add_ss(pairs, _mm_movehl_ps(pairs, pairs)));
+        weights += s;
     }
 }
 
