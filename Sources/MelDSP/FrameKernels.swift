@@ -13,6 +13,14 @@ enum FrameKernels {
     /// environment (getenv): evaluate at configuration time only, never on the realtime thread
     /// (the computer stores the result).
     static func avx2Available() -> Bool { meltap_avx2_kernels_available() != 0 }
+
+    /// The eight-lane log of log_kernels.c: with the AVX2 kernels, when it equals this host's
+    /// libmvec `_ZGVbN4v_logf` on the check inputs (another glibc may change the algorithm;
+    /// scripts/check-log-kernel compares all 2³² floats). Configuration time only, as above.
+    static func avx2LogAvailable() -> Bool { avx2Available() && logMatches }
+
+    /// The check runs once per process (about 0.1 ms).
+    private static let logMatches = meltap_log_avx2_matches_libmvec() != 0
 }
 
 extension Math {

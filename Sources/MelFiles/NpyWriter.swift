@@ -148,6 +148,19 @@ public final class NpyWriter: @unchecked Sendable {
     public func appendRows(_ values: UnsafeBufferPointer<Float>) throws {
         try checkOpen()
         var remaining = UnsafeRawBufferPointer(values)
+        #if _endian(little)
+        if remaining.count >= buffer.count {
+            // A large append (a whole file's rows at the end): written from the caller's memory,
+            // after what is buffered, with no copy through the buffer. Only whole values count as
+            // appended, as below.
+            try guarded {
+                try flushBuffer()
+                try writeCounting(remaining)
+            }
+            valuesAppended += remaining.count / 4
+            remaining = UnsafeRawBufferPointer(rebasing: remaining[remaining.count...])
+        }
+        #endif
         while !remaining.isEmpty {
             let room = buffer.count - bufferedBytes
             let n = min(room, remaining.count)
@@ -327,10 +340,17 @@ public final class NpyWriter: @unchecked Sendable {
     /// Writes the buffer (`writeAll`: write(2), retrying on EINTR and short writes); counts what
     /// reached the file.
     private func flushBuffer() throws {
-        let outcome = writeAll(fd, UnsafeRawBufferPointer(rebasing: buffer[0..<bufferedBytes]))
-        bytesOnDisk += outcome.written
-        // On failure the unwritten tail stays out of later accounting.
+        let count = bufferedBytes
+        // Keep the unwritten tail out of later accounting, whatever happens.
         bufferedBytes = 0
+        try writeCounting(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+    }
+
+    /// Writes all of `bytes` (`writeAll`: write(2), retrying on EINTR and short writes) and
+    /// counts what reached the file in `bytesOnDisk`, also when the write fails part-way.
+    private func writeCounting(_ bytes: UnsafeRawBufferPointer) throws {
+        let outcome = writeAll(fd, bytes)
+        bytesOnDisk += outcome.written
         if !outcome.succeeded { throw WriteFailure(code: outcome.errorCode) }
     }
 

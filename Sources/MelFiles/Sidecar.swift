@@ -22,17 +22,21 @@ public enum Sidecar {
     ///   its own sidecar passes `.replace`). A link at `path` is replaced by `.replace`, never followed.
     /// - Throws: `FeatureFileError` if encoding fails or the file cannot be written; no partial file is left.
     public static func write<T: Encodable>(_ value: T, to path: String, existing: ExistingOutput = .refuse) throws {
+        var bytes = try encode(value, for: path)
+        bytes.append(0x0A)
+        try writeFileAtomically(bytes, to: path, existing: existing)
+    }
+
+    /// `value` as the sidecar's JSON text (pretty-printed, sorted keys, slashes unescaped), without
+    /// the final newline. `path` is for the error message.
+    static func encode<T: Encodable>(_ value: T, for path: String) throws -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let data: Data
         do {
-            data = try encoder.encode(value)
+            return [UInt8](try encoder.encode(value))
         } catch {
             throw FeatureFileError(message: "Cannot encode the sidecar \(path) as JSON: \(error). This is a bug in meltap; please report it.")
         }
-        var bytes = [UInt8](data)
-        bytes.append(0x0A)
-        try writeFileAtomically(bytes, to: path, existing: existing)
     }
 
     /// Writes `bytes` to `path` through a temporary file in the same directory, fsync(2) and

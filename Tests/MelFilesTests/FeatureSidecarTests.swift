@@ -96,6 +96,49 @@ import Testing
         #expect(try FeatureSidecar.read(path: path).rows == 1)
     }
 
+    /// The spliced configuration text (`write(to:existing:cache:)`) gives the bytes of a whole
+    /// encoding: on the first file (checked), on later ones (spliced), with a nested object, an
+    /// array and another file's fields; a sidecar of another configuration is encoded whole; a
+    /// configuration the splice cannot reproduce is encoded whole.
+    @Test func cachedConfigurationTextWritesTheSameBytes() throws {
+        let directory = try makeScratchDirectory()
+        defer { removeScratch(directory) }
+        var configuration = FeatureSidecarTests.configuration.objectValue ?? [:]
+        configuration["pcen"] = .object(["gain": .number(0.98), "bias": .number(2), "eps": .number(1e-6)])
+        configuration["fmax"] = .array([.number(1), .null])
+        let cache = FeatureSidecar.ConfigurationText(configuration: .object(configuration))
+        var sidecar = FeatureSidecarTests.fileSidecar()
+        sidecar.configuration = .object(configuration)
+        var other = sidecar
+        other.configuration = FeatureSidecarTests.configuration
+        for (k, rows) in [148, 3, 1_000_000].enumerated() {
+            for value in [sidecar, other] {
+                var value = value
+                value.rows = rows
+                value.file?.path = "/data/take\(k) \"quoted\"/x.wav"
+                let whole = directory + "/whole.json", cached = directory + "/cached.json"
+                try value.write(to: whole, existing: .replace)
+                try value.write(to: cached, existing: .replace, cache: cache)
+                let a = try Data(contentsOf: URL(fileURLWithPath: whole))
+                let b = try Data(contentsOf: URL(fileURLWithPath: cached))
+                #expect(a == b, "file \(k): \(String(decoding: b, as: UTF8.self))")
+            }
+            #expect(cache.isSplicing, "the check on the first sidecar failed: every sidecar is encoded whole")
+        }
+        // An empty array pretty-prints differently nested (its blank line is not indented), so the
+        // check turns splicing off there; the bytes stay those of a whole encoding either way.
+        configuration["fmax"] = .array([])
+        let emptyArrayCache = FeatureSidecar.ConfigurationText(configuration: .object(configuration))
+        sidecar.configuration = .object(configuration)
+        for rows in [1, 2] {
+            sidecar.rows = rows
+            try sidecar.write(to: directory + "/whole.json", existing: .replace)
+            try sidecar.write(to: directory + "/cached.json", existing: .replace, cache: emptyArrayCache)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: directory + "/whole.json"))
+                    == Data(contentsOf: URL(fileURLWithPath: directory + "/cached.json")))
+        }
+    }
+
     @Test func extendJoinsConsecutiveRowsOfAChannel() {
         var ranges: [FeatureSidecar.Recording.FlaggedRows] = []
         FeatureSidecar.Recording.extend(&ranges, channel: 1, row: 0, sequence: 5)

@@ -29,6 +29,9 @@ struct OutputStage: @unchecked Sendable {
     /// With `subtractsRunningReference`: the reference is the minimum (`np.min`), not the maximum.
     let referenceIsMinimum: Bool
     let logFloor: Float
+    /// The eight-lane AVX2 log of log_kernels.c (same bits as libmvec's four lanes), chosen once
+    /// by `FrameKernels.avx2LogAvailable()`.
+    let avx2Log: Bool
 
     /// n_mfcc × n_mels orthonormal DCT-II matrix, float64, row-major. Owned.
     let dct: UnsafeMutablePointer<Double>
@@ -62,6 +65,7 @@ struct OutputStage: @unchecked Sendable {
         referenceIsMinimum = c.dbReference == .min
         writesDBToOutput = c.output.isDecibels || (c.output == .mfcc && clampRule == .deferred && c.topDB != nil)
         logFloor = c.logFloor
+        avx2Log = FrameKernels.avx2LogAvailable()
 
         mfccCount = c.output == .mfcc ? c.mfccCount : 0
         dct = .allocate(capacity: max(1, mfccCount * c.melBandCount))
@@ -126,7 +130,7 @@ struct OutputStage: @unchecked Sendable {
             // Kaldi: ln(max(x, FLT_EPSILON)).
             let floor = logFloor
             for i in 0..<n { out[i] = max(bands[i], floor) }
-            Math.logInPlace(out, count: n)
+            logInPlace(out, count: n)
         case .db, .mfcc, .spectrogramDB:
             // librosa power_to_db: 10·log10(max(amin, x)) − 10·log10(max(amin, ref));
             // amplitude_to_db squares the magnitudes first (float32, as numpy).
@@ -137,7 +141,7 @@ struct OutputStage: @unchecked Sendable {
             } else {
                 for i in 0..<n { target[i] = max(floor, bands[i]) }
             }
-            Math.logInPlace(target, count: n)
+            logInPlace(target, count: n)
             var frameMax = -Float.infinity, frameMin = Float.infinity
             for i in 0..<n {
                 let v = Math.decibelsPerNeper * target[i] - reference
@@ -152,13 +156,27 @@ struct OutputStage: @unchecked Sendable {
             if !writesDBToOutput { applyDCT(target, into: out) }
         case .whisper:
             // Whisper: log10(clamp(x, min=1e-10)).
-            for i in 0..<n { out[i] = max(bands[i], 1e-10) }
-            Math.logInPlace(out, count: n)
-            // log10 = ln · log10(e), and the frame's maximum, in SIMD8 (same bits as scalar).
-            let frameMax = Math.scaleInPlaceReturningMaximum(out, count: n, by: Math.log10OfE)
-            if clampsRunning {
-                clampRunning(out, count: n, frameMaximum: frameMax)
-                for i in 0..<n { out[i] = (out[i] + 4) / 4 }
+            let frameMax: Float
+            if avx2Log {
+                // The same steps in one AVX2 pass (log_kernels.c; same bits).
+                frameMax = _unsafePerformance {
+                    meltap_whisper_log10_f32_avx2(bands, out, n, 1e-10, Math.log10OfE)
+                }
+            } else {
+                for i in 0..<n { out[i] = max(bands[i], 1e-10) }
+                Math.logInPlace(out, count: n)
+                // log10 = ln · log10(e), and the frame's maximum, in SIMD8 (same bits as scalar).
+                frameMax = Math.scaleInPlaceReturningMaximum(out, count: n, by: Math.log10OfE)
+            }
+            if clampsRunning, let distance = topDistance {
+                let maximum = max(runningMaximum.pointee, frameMax)
+                runningMaximum.pointee = maximum
+                let floor = maximum - distance
+                if avx2Log {
+                    _unsafePerformance { meltap_whisper_clamp_scale_f32_avx2(out, n, floor) }
+                } else {
+                    for i in 0..<n { out[i] = (max(out[i], floor) + 4) / 4 }
+                }
             }
         case .pcen:
             let b = pcenB, z = pcenState
@@ -174,6 +192,17 @@ struct OutputStage: @unchecked Sendable {
         case .micro:
             // Never built for micro: MicroFrontend computes the whole frame (MelAnalyzer).
             for i in 0..<n { out[i] = bands[i] }
+        }
+    }
+
+    /// ln in place: the AVX2 kernel when chosen, else libmvec's four lanes (same bits).
+    @_noAllocation @_noLocks
+    @inline(__always)
+    private func logInPlace(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        if avx2Log {
+            _unsafePerformance { meltap_log_f32_avx2(x, x, count) }
+        } else {
+            Math.logInPlace(x, count: count)
         }
     }
 

@@ -6,6 +6,7 @@ import Glibc
 import MelDSP
 import MelJack
 import MelServer
+import MelSystem
 
 extension RunConfiguration {
     /// Each stream's name ("" for the one stream without `[[stream]]`/`--stream`) and features.
