@@ -3,7 +3,6 @@ import Foundation
 import Glibc
 import MelDSP
 import MelPipeline
-import MelSystem
 import MelServer
 
 /// `meltap run`: a live JACK client computing mel frames on every input port.
