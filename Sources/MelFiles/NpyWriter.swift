@@ -123,21 +123,10 @@ public final class NpyWriter: @unchecked Sendable {
         }
     }
 
+    /// A writer dropped unfinished is discarded: `.growing` keeps what was recorded (as a patch,
+    /// without the fsync of `finish()`), `.atomic` removes its temporary file.
     deinit {
-        switch state {
-        case .open:
-            if mode == .growing {
-                // Keep what was recorded: same as a patch, without the fsync of finish().
-                try? flushBuffer()
-                try? patchHeaderUnchecked()
-            }
-            close(fd)
-            if mode == .atomic { created.remove() }
-        case .failed:
-            if fd >= 0 { close(fd) }
-        case .finished, .discarded:
-            break
-        }
+        discard()
         buffer.deallocate()
     }
 
