@@ -68,20 +68,28 @@ public final class FrameConsumer: @unchecked Sendable {
     /// "frame latency (last sample captured → popped for publishing): p50 … ms, p99 …, max …, N frames".
     /// Read after `stop()`.
     public var latencyReport: String {
-        let total = latencyBuckets.reduce(0, +)
+        Self.latencyReport(buckets: latencyBuckets, maximumMicroseconds: latencyMaximum)
+    }
+
+    /// The report for `buckets` (frames per 50 µs of latency, the last bucket open-ended) and the
+    /// exact maximum. A percentile is its bucket's upper edge, capped by the maximum: the report
+    /// never puts p99.9 above the largest latency measured.
+    static func latencyReport(buckets: [Int], maximumMicroseconds: UInt64) -> String {
+        let total = buckets.reduce(0, +)
         guard total > 0 else { return "frame latency: no frames measured" }
+        let maximum = Double(maximumMicroseconds) / 1000
         func percentile(_ p: Double) -> Double {
             let target = Int((Double(total) * p).rounded(.up))
             var seen = 0
-            for (index, count) in latencyBuckets.enumerated() {
+            for (index, count) in buckets.enumerated() {
                 seen += count
-                if seen >= max(1, target) { return Double(index + 1) * 0.05 }
+                if seen >= max(1, target) { return min(Double(index + 1) * 0.05, maximum) }
             }
-            return Double(latencyBuckets.count) * 0.05
+            return maximum
         }
         return "frame latency (last sample captured → popped for publishing): "
             + String(format: "p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms over %d frames",
-                     percentile(0.5), percentile(0.99), percentile(0.999), Double(latencyMaximum) / 1000, total)
+                     percentile(0.5), percentile(0.99), percentile(0.999), maximum, total)
     }
 
     private func drain(_ index: Int) {
