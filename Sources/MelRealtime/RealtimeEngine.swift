@@ -77,9 +77,6 @@ package struct RealtimeEngine: @unchecked Sendable {
     /// Whether this engine spreads frame bursts (`EngineState.spreadFrames`); fixed at `init`.
     package var spreadsFrames: Bool { state.pointee.spreadFrames }
 
-    /// The fewest frames a block may compute before the budget defers any (`spreadFrames`).
-    package static var minimumFrameBudget: Int { realtimeMinimumFrameBudget }
-
     /// Frees everything `init` built, and any analyzer sets still in the handshake. No thread may
     /// run the engine any more.
     package func destroy() {
@@ -171,11 +168,11 @@ package struct RealtimeEngine: @unchecked Sendable {
     /// Otherwise they replace the current sets at once. Either way the next frames start a new
     /// stream flagged `.reconfigured|.discontinuity`; frames held from the old sets go out first.
     package func offer(_ sets: UnsafeMutablePointer<AnalyzerSet>, running: Bool) {
-        if !running { drainBacklogs(state) }  // the old sets' deferred frames first
         if running {
             // Releasing: the sets are fully built before the realtime thread can see them.
             shared.pointee.pendingSet.store(Int(bitPattern: sets), ordering: .releasing)
         } else {
+            drainBacklogs(state)  // the old sets' deferred frames first
             AnalyzerSet.destroyAll(state.pointee.set, count: state.pointee.laneCount)
             state.pointee.set = sets
             state.pointee.needsStreamStart = true
@@ -260,7 +257,7 @@ package struct EngineState {
     /// (they share the block clock), so with many channels one block in every few computes
     /// channels × streams frames and the others almost none: the callback's p99.9 is that burst.
     /// With spreading on, a block computes frames only while `frameBudget` lasts (twice the
-    /// block's average, at least `minimumFrameBudget`), keeps the rest of its analysis samples in
+    /// block's average, at least `realtimeMinimumFrameBudget`), keeps the rest of its analysis samples in
     /// each lane's backlog, and the next block analyses those first, before anything else, so
     /// every frame is the same frame with the same time and flags as without spreading, pushed at
     /// most one period later. (A deferred frame may carry `.xrun` where an undeferred one,
