@@ -27,6 +27,15 @@ public final class Child: @unchecked Sendable {
         process.standardOutput = FileHandle(forWritingAtPath: outputPath)
         process.standardError = FileHandle(forWritingAtPath: errorPath)
         process.standardInput = FileHandle.nullDevice
+        // Tests run on libdispatch worker threads, which block nearly every signal, and a spawned
+        // process inherits the spawning thread's mask. A child that does not unblock SIGTERM
+        // itself (jack_metro, a Python client) would then ignore `stop`'s SIGTERM and be killed
+        // only by its SIGKILL, `timeout` seconds later. Spawn with every signal unblocked.
+        var unblocked = sigset_t()
+        var previous = sigset_t()
+        sigemptyset(&unblocked)
+        pthread_sigmask(SIG_SETMASK, &unblocked, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
         try process.run()
     }
 
