@@ -116,6 +116,10 @@ let package = Package(
         .testTarget(name: "MelDSPTests", dependencies: ["MelDSP", "MelFiles", "MelResample", "MelSystem"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "MelSystemTests", dependencies: ["MelSystem"]),
+        // The C ABI through the C examples built with cc against `make lib`'s libmeltap.so.
+        .testTarget(name: "MeltapCTests", dependencies: ["MeltapC", "MeltapClient", "MelFiles", "MelServer", "MelTransport", "MelSystem",
+                                                       "MeltapTestSupport"],
+                    exclude: ["Support"]),
         .testTarget(name: "MelFilesTests", dependencies: ["MelFiles", "MeltapTestSupport"]),
         .testTarget(name: "MelResampleTests", dependencies: ["MelResample", "MelDSP"]),
         .testTarget(name: "MelTransportTests", dependencies: ["MelTransport"]),

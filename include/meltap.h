@@ -55,6 +55,8 @@ extern "C" {
 int meltap_version(void);
 /* meltap's version as text ("0.1.0"), as `meltap --version` and every sidecar give it. */
 const char *meltap_version_string(void);
+/* The preset names, comma-separated: "librosa,torchaudio,kaldi,whisper,micro". */
+const char *meltap_presets(void);
 /* The message of the last call that failed on this thread, or "". */
 const char *meltap_last_error(void);
 

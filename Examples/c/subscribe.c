@@ -49,7 +49,7 @@ int main(int argc, char **argv) {
             status = 1;
             break;
         }
-        printf("frame %" PRIu64 " channel %" PRIu32 " time %" PRId64 " flags %" PRIu32 " values %g %g\n", sequence,
+        printf("frame %" PRIu64 " channel %" PRIu32 " time %" PRId64 " flags %" PRIu32 " values %.9g %.9g\n", sequence,
                channel, frame_time, flags, values[0], bands > 1 ? values[1] : 0.0);
     }
     free(values);

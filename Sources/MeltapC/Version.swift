@@ -1,5 +1,6 @@
 // The library's version: the header's MELTAP_VERSION_* macros must agree with these.
 
+import MelDSP
 import MelPipeline
 
 /// The C ABI's version, major · 10000 + minor · 100 + patch: 0.1.0 is 100. A caller compares
@@ -22,3 +23,11 @@ func strdupStatic(_ text: String) -> UnsafeMutablePointer<CChar> {
     pointer.initialize(from: bytes, count: bytes.count)
     return pointer
 }
+
+/// `meltap_presets`: the preset names, comma-separated ("librosa,torchaudio,kaldi,whisper,micro"),
+/// as `--preset` takes them. Static storage; never free it.
+@c(meltap_presets)
+public func meltapPresets() -> UnsafePointer<CChar> { presetNames }
+
+private nonisolated(unsafe) let presetNames: UnsafePointer<CChar> =
+    UnsafePointer(strdupStatic(MelPreset.allCases.map(\.rawValue).joined(separator: ",")))
