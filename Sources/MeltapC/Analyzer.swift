@@ -21,6 +21,9 @@ final class StreamAnalyzer {
     let analysisRate: Double
     /// The resolved configuration as JSON text, NUL-terminated; owned here.
     let configurationJSON: UnsafeMutablePointer<CChar>
+    /// The most samples one `process` call takes (2^40, about 265 days at 48 kHz): keeps the
+    /// frame bound's arithmetic far from overflow.
+    static let maximumCount = 1 << 40
     /// Input samples resampled per step: within `Resampler.maximumInputBlock`.
     static let stepLength = 4096
     /// The resampler's output for one step, `resampledCapacity` analysis-rate samples.
@@ -35,7 +38,7 @@ final class StreamAnalyzer {
     private var flushed = false
 
     init(options: FileAnalysisOptions, inputRate: Double) throws(CallError) {
-        guard inputRate.isFinite, inputRate > 0, AnalysisRate.range.contains(Int(inputRate.rounded())) else {
+        guard inputRate >= Double(AnalysisRate.range.lowerBound), inputRate <= Double(AnalysisRate.range.upperBound) else {
             throw CallError("Please give the input sample rate in Hz from \(AnalysisRate.range.lowerBound) to "
                             + "\(AnalysisRate.range.upperBound), e.g. 48000; got \(inputRate).")
         }
@@ -80,7 +83,8 @@ final class StreamAnalyzer {
     /// The most frames `process` can write for `count` input samples, and `flush` for `count`
     /// 0: every analysis-rate sample the step and the resampler's tail may produce, plus one
     /// frame length of samples held back (the reflect prelude, the overlap), over the hop, plus two.
-    func maximumFrames(inputCount count: Int) -> Int {
+    func maximumFrames(inputCount requested: Int) -> Int {
+        let count = min(max(0, requested), Self.maximumCount)
         let hop = analyzer.configuration.hopLength
         let held = max(analyzer.configuration.fftLength, analyzer.configuration.windowLength)
         let steps = (count + Self.stepLength - 1) / Self.stepLength
@@ -202,7 +206,7 @@ public func meltapAnalyzerMaxFrames(_ handle: OpaquePointer?, _ count: Int) -> I
         setLastError("meltap_analyzer_max_frames: the analyzer is NULL; create one with meltap_analyzer_create.")
         return -1
     }
-    return analyzer.maximumFrames(inputCount: max(0, count))
+    return analyzer.maximumFrames(inputCount: count)
 }
 
 /// `meltap_analyzer_analysis_rate`: see include/meltap.h.
@@ -236,6 +240,11 @@ public func meltapAnalyzerProcess(_ handle: OpaquePointer?, _ samples: UnsafePoi
     }
     guard let samples else {
         setLastError("meltap_analyzer_process: the samples pointer is NULL with a count of \(count).")
+        return -1
+    }
+    guard count <= StreamAnalyzer.maximumCount else {
+        setLastError("meltap_analyzer_process: \(count) samples in one call is more than \(StreamAnalyzer.maximumCount); "
+                     + "give them in smaller chunks.")
         return -1
     }
     guard !analyzer.isFlushed else {
