@@ -17,7 +17,7 @@ let package = Package(
         // The offline and live drivers a program can embed (FileAnalyzer, LiveSession).
         .library(name: "MelPipeline", targets: ["MelPipeline"]),
         // libmeltap: the C ABI (include/meltap.h). `make lib` builds it with the Swift stdlib
-        // linked statically, as lib/libmeltap.so with lib/pkgconfig/meltap.pc.
+        // linked statically, as .build/meltap-lib/lib/libmeltap.so with pkgconfig/meltap.pc beside it.
         .library(name: "MeltapC", type: .dynamic, targets: ["MeltapC"]),
     ],
     dependencies: [
