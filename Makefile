@@ -3,13 +3,17 @@
 #   make test   installs what is needed and runs every test (CI runs this)
 SWIFT ?= swift
 
-.PHONY: deps demo test build release bench bench-peers bench-dataset bench-realtime clean
+.PHONY: deps demo test build release lib bench bench-peers bench-dataset bench-realtime clean
 
 deps:
 	./scripts/install-deps
 
 release: deps
 	$(SWIFT) build -c release
+
+# libmeltap.so (include/meltap.h) and its meltap.pc, in .build/meltap-lib/lib.
+lib: deps
+	./scripts/build-lib
 
 demo: release
 	./scripts/demo

@@ -16,6 +16,9 @@ let package = Package(
         .library(name: "MeltapClient", targets: ["MeltapClient"]),
         // The offline and live drivers a program can embed (FileAnalyzer, LiveSession).
         .library(name: "MelPipeline", targets: ["MelPipeline"]),
+        // libmeltap: the C ABI (include/meltap.h). `make lib` builds it with the Swift stdlib
+        // linked statically, as .build/meltap-lib/lib/libmeltap.so with pkgconfig/meltap.pc beside it.
+        .library(name: "MeltapC", type: .dynamic, targets: ["MeltapC"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -77,6 +80,10 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
+        // The C ABI (`@c` functions, declared by the hand-written include/meltap.h): the streaming
+        // analyzer, the offline driver and the subscriber, for C and ctypes callers.
+        .target(name: "MeltapC", dependencies: ["MelDSP", "MelResample", "MelFiles", "MelPipeline", "MeltapClient"],
+                exclude: ["exports.map"]),
         // The CLI: parse, configure, wire the pieces. No JACK and no C target: the live run is
         // reached through MelPipeline (LiveSessionOptions(configuration:), LiveSession).
         .executableTarget(name: "meltap", dependencies: [
@@ -109,6 +116,10 @@ let package = Package(
         .testTarget(name: "MelDSPTests", dependencies: ["MelDSP", "MelFiles", "MelResample", "MelSystem"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "MelSystemTests", dependencies: ["MelSystem"]),
+        // The C ABI through the C examples built with cc against `make lib`'s libmeltap.so.
+        .testTarget(name: "MeltapCTests", dependencies: ["MeltapC", "MeltapClient", "MelFiles", "MelServer", "MelTransport", "MelSystem",
+                                                       "MeltapTestSupport"],
+                    exclude: ["Support"]),
         .testTarget(name: "MelFilesTests", dependencies: ["MelFiles", "MeltapTestSupport"]),
         .testTarget(name: "MelResampleTests", dependencies: ["MelResample", "MelDSP"]),
         .testTarget(name: "MelTransportTests", dependencies: ["MelTransport"]),

@@ -269,10 +269,16 @@ public final class MeltapSubscriber {
         }
     }
 
-    private func setReceiveTimeout(_ timeout: Duration) throws {
-        let (seconds, attoseconds) = timeout.components
-        var value = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
-        if value.tv_sec == 0 && value.tv_usec == 0 { value.tv_usec = 1 }  // 0 would mean "forever"
+    /// Sets how long a read waits for data before `next()` throws `.timedOut` (`SO_RCVTIMEO`);
+    /// nil waits forever. A zero duration waits one microsecond: a poll. (The C ABI's
+    /// `meltap_subscriber_next` sets it per call.)
+    public func setReceiveTimeout(_ timeout: Duration?) throws {
+        var value = timeval(tv_sec: 0, tv_usec: 0)  // 0 means "forever"
+        if let timeout {
+            let (seconds, attoseconds) = timeout.components
+            value = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+            if value.tv_sec == 0 && value.tv_usec == 0 { value.tv_usec = 1 }  // 0 would mean "forever"
+        }
         guard setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size)) == 0
         else {
             let code = errno

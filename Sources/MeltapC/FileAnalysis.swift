@@ -1,0 +1,140 @@
+// The C ABI's offline driver: `meltap file` on one audio file, its array and sidecar returned.
+
+import Foundation
+import MelDSP
+import MelFiles
+import MelPipeline
+
+/// A finished file analysis behind `meltap_file_result *`: the array `meltap file` writes, in
+/// its layout, and the sidecar JSON text beside it. Immutable; freed by
+/// `meltap_file_result_destroy`.
+final class FileResult {
+    /// The array's shape: (frames, bands), (frames, channels, bands) or bands first.
+    let shape: [Int]
+    /// The values, C order, `shape.reduce(1, *)` floats.
+    let values: UnsafeMutableBufferPointer<Float>
+    /// The sidecar JSON, NUL-terminated.
+    let sidecar: UnsafeMutablePointer<CChar>
+
+    init(shape: [Int], values: [Float], sidecar: String) {
+        self.shape = shape
+        self.values = .allocate(capacity: max(values.count, 1))
+        _ = self.values.initialize(from: values)
+        self.sidecar = strdupStatic(sidecar)
+    }
+
+    deinit {
+        values.deallocate()
+        sidecar.deallocate()
+    }
+}
+
+/// Runs `FileAnalyzer` (the driver of `meltap file`) on `input` into `featurePath`.
+private func analyse(_ input: String, into featurePath: String, existing: ExistingOutput,
+                     preset: String?, options: String?) throws -> FileAnalysisResult {
+    let parsed = try FileAnalysisOptions.parse(preset: preset, options: options, use: .file)
+    return try FileAnalyzer(options: parsed).analyse(input, into: featurePath, existing: existing)
+}
+
+/// The message of an error thrown by the offline driver or the option reader.
+private func message(of error: any Error) -> String {
+    (error as? CallError)?.message ?? "\(error)"
+}
+
+/// `meltap_file_analyze`: see include/meltap.h. The analysis writes to a private temporary
+/// directory (the driver renames its .npy into place only when all succeeded), which is read
+/// back and removed: the array is byte for byte the one `meltap file` writes.
+@c(meltap_file_analyze)
+public func meltapFileAnalyze(_ path: UnsafePointer<CChar>?, _ preset: UnsafePointer<CChar>?,
+                              _ options: UnsafePointer<CChar>?) -> OpaquePointer? {
+    guard let input = string(path), !input.isEmpty else {
+        setLastError("meltap_file_analyze: the path is NULL or empty; give the audio file to analyse.")
+        return nil
+    }
+    let directory = FileManager.default.temporaryDirectory
+        .appendingPathComponent("meltap-c-\(getpid())-\(UUID().uuidString)").path
+    do {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+    } catch {
+        setLastError("meltap_file_analyze: cannot create a temporary directory \(directory): \(error). Set TMPDIR to a writable directory.")
+        return nil
+    }
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    do {
+        let result = try analyse(input, into: directory + "/features.npy", existing: .refuse,
+                                 preset: string(preset), options: string(options))
+        let array = try NpyArray.load(path: result.featurePath)
+        let sidecar = try String(contentsOfFile: result.sidecarPath, encoding: .utf8)
+        let handle = FileResult(shape: array.shape, values: array.values, sidecar: sidecar)
+        return OpaquePointer(Unmanaged.passRetained(handle).toOpaque())
+    } catch {
+        setLastError(message(of: error))
+        return nil
+    }
+}
+
+/// `meltap_file_write`: see include/meltap.h.
+@c(meltap_file_write)
+public func meltapFileWrite(_ path: UnsafePointer<CChar>?, _ output: UnsafePointer<CChar>?,
+                            _ preset: UnsafePointer<CChar>?, _ options: UnsafePointer<CChar>?,
+                            _ replace: Int32) -> Int32 {
+    guard let input = string(path), !input.isEmpty, let featurePath = string(output), !featurePath.isEmpty else {
+        setLastError("meltap_file_write: the input or output path is NULL or empty; give both.")
+        return -1
+    }
+    guard featurePath.hasSuffix(".npy") else {
+        setLastError("meltap_file_write: please give an output path ending in .npy; got '\(featurePath)'.")
+        return -1
+    }
+    do {
+        _ = try analyse(input, into: featurePath, existing: replace != 0 ? .replace : .refuse,
+                        preset: string(preset), options: string(options))
+        return 0
+    } catch {
+        setLastError(message(of: error))
+        return -1
+    }
+}
+
+/// The `FileResult` behind a handle; nil for NULL.
+private func fileResult(_ handle: OpaquePointer?) -> FileResult? {
+    handle.map { Unmanaged<FileResult>.fromOpaque(UnsafeRawPointer($0)).takeUnretainedValue() }
+}
+
+/// `meltap_file_result_ndim`: see include/meltap.h.
+@c(meltap_file_result_ndim)
+public func meltapFileResultDimensions(_ handle: OpaquePointer?) -> Int {
+    fileResult(handle)?.shape.count ?? 0
+}
+
+/// `meltap_file_result_dim`: see include/meltap.h.
+@c(meltap_file_result_dim)
+public func meltapFileResultDimension(_ handle: OpaquePointer?, _ axis: Int) -> Int {
+    guard let result = fileResult(handle), result.shape.indices.contains(axis) else { return 0 }
+    return result.shape[axis]
+}
+
+/// `meltap_file_result_count`: see include/meltap.h.
+@c(meltap_file_result_count)
+public func meltapFileResultCount(_ handle: OpaquePointer?) -> Int {
+    fileResult(handle).map { $0.shape.reduce(1, *) } ?? 0
+}
+
+/// `meltap_file_result_data`: see include/meltap.h.
+@c(meltap_file_result_data)
+public func meltapFileResultData(_ handle: OpaquePointer?) -> UnsafePointer<Float>? {
+    fileResult(handle).flatMap { UnsafePointer($0.values.baseAddress) }
+}
+
+/// `meltap_file_result_sidecar`: see include/meltap.h.
+@c(meltap_file_result_sidecar)
+public func meltapFileResultSidecar(_ handle: OpaquePointer?) -> UnsafePointer<CChar>? {
+    fileResult(handle).map { UnsafePointer($0.sidecar) }
+}
+
+/// `meltap_file_result_destroy`: see include/meltap.h.
+@c(meltap_file_result_destroy)
+public func meltapFileResultDestroy(_ handle: OpaquePointer?) {
+    guard let handle else { return }
+    Unmanaged<FileResult>.fromOpaque(UnsafeRawPointer(handle)).release()
+}
