@@ -39,12 +39,12 @@ struct BenchOptions {
 
         Measures meltap's DSP core (MelAnalyzer.process, running clamp) on a synthetic signal
         (LCG noise plus a sine, the generator of Benchmarks/melbase/melbase.c), one thread.
-        Without options it runs the presets at 16 kHz and 48 kHz (whisper and micro at 16 kHz
-        only) and a librosa-style 48 kHz configuration with a float32 FFT.
+        Without options it runs the presets at 16 kHz and 48 kHz (whisper, micro and openwakeword
+        at 16 kHz only) and a librosa-style 48 kHz configuration with a float32 FFT.
 
         Options:
           --seconds S          Seconds of signal per configuration (default 60).
-          --preset P           Only this preset: librosa, torchaudio, kaldi, whisper or micro.
+          --preset P           Only this preset: librosa, torchaudio, kaldi, whisper, micro or openwakeword.
           --sample-rate SR     Only this sample rate, in Hz.
           --n-fft N            Override n_fft (with --preset: one custom configuration).
           --hop-length N       Override hop_length.
@@ -116,7 +116,7 @@ func parseOptions(_ arguments: [String]) -> BenchOptions {
         case "--preset":
             let text = value(a)
             guard let p = MelPreset(rawValue: text) else {
-                fail("Unknown preset '\(text)'. Choose librosa, torchaudio, kaldi, whisper or micro.")
+                fail("Unknown preset '\(text)'. Choose librosa, torchaudio, kaldi, whisper, micro or openwakeword.")
             }
             o.preset = p
         case "--sample-rate": o.sampleRate = number(a, minimum: 1.0)
@@ -220,7 +220,7 @@ func cases(for o: BenchOptions) -> [BenchCase] {
         list.append(BenchCase(name: "librosa-f32fft", configuration: resolve(.librosa, 48000, single)))
     }
     if let sr = o.sampleRate, list.isEmpty {
-        fail("No configuration runs at \(sr) Hz with these options (whisper and micro run at 16000 Hz only).")
+        fail("No configuration runs at \(sr) Hz with these options (whisper, micro and openwakeword run at 16000 Hz only).")
     }
     return list
 }

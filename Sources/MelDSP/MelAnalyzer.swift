@@ -22,8 +22,11 @@ public enum ClampRule: String, Codable, Sendable {
 
 /// The streaming mel analyzer for one channel: overlap buffer → window → FFT → power → mel →
 /// output stage, one frame per completed hop. The analyzer is the streaming driver (framing,
-/// padding, flush); the per-frame work is a `FloatFrameComputer`, or for the micro preset the
-/// TFLite-Micro integer frontend (`MicroFrontend`, framing `none`, no tail frames at flush).
+/// padding, flush); the per-frame work is a `FloatFrameComputer`, for the micro preset the
+/// TFLite-Micro integer frontend (`MicroFrontend`, framing `none`, no tail frames at flush), or
+/// for the openwakeword preset `OpenWakeWordFrontend` (framing `none`; it holds 7 frames for its
+/// per-group floor, so frame k is returned by the step that completes frame k + 7, and `flush`
+/// hands out the held frames of the last complete group).
 ///
 /// Life cycle (aubio's create / do / destroy): `init` validates the configuration, plans the
 /// FFT and allocates and touches every buffer; `process` and `flush` never allocate; deinit
@@ -60,7 +63,7 @@ public final class MelAnalyzer: @unchecked Sendable {
 
     /// The per-frame computer: the float pipeline, or the micro preset's integer frontend.
     private let computer: FrameComputer
-    /// Keeps the float pipeline's FFTW plan and buffers alive; nil for micro.
+    /// Keeps the float pipeline's FFTW plan and buffers alive (openwakeword's too); nil for micro.
     private let fft: RealFFT?
     private let state: UnsafeMutablePointer<FramerState>
 
@@ -112,6 +115,11 @@ public final class MelAnalyzer: @unchecked Sendable {
             fft = nil
             computer = .micro(MicroFrontend())
             frameWidth = MicroParameters.channelCount
+        } else if c.output == .openWakeWord {
+            let fft = RealFFT(length: c.fftLength, precision: .double)
+            self.fft = fft
+            computer = .openWakeWord(OpenWakeWordFrontend(configuration: c, fft: fft))
+            frameWidth = OpenWakeWordParameters.melBandCount
         } else {
             let fft = RealFFT(length: c.fftLength, precision: FloatFrameComputer.fftPrecision(c))
             let float = FloatFrameComputer(configuration: c, clampRule: clampRule, fft: fft)
@@ -126,7 +134,7 @@ public final class MelAnalyzer: @unchecked Sendable {
         // and binds every C symbol it calls (FFTW, libmvec), so the realtime thread never enters
         // the dynamic linker; then start afresh.
         let dryFrame = UnsafeMutablePointer<Float>.allocate(capacity: frameWidth)
-        computeFrame(ring, into: dryFrame)
+        computeFrame(ring, index: 0, into: dryFrame)
         dryFrame.deallocate()
         reset()
     }
@@ -139,6 +147,7 @@ public final class MelAnalyzer: @unchecked Sendable {
         switch computer {
         case .float(let computer): computer.deallocate()
         case .micro(let frontend): frontend.deallocate()
+        case .openWakeWord(let frontend): frontend.deallocate()
         }
     }
 
@@ -149,6 +158,7 @@ public final class MelAnalyzer: @unchecked Sendable {
         switch computer {
         case .float(let computer): computer.reset()
         case .micro(let frontend): frontend.reset()
+        case .openWakeWord(let frontend): frontend.reset()
         }
         if preludeLength == 0 {
             // Zero padding (or none): the ring already holds the zeros.
@@ -222,6 +232,8 @@ public final class MelAnalyzer: @unchecked Sendable {
                 writeLeftPadding(knownSamples: n)
             }
         }
+        // openwakeword: framing none has no tail frames; hand out the held frames of complete groups.
+        if case .openWakeWord(let frontend) = computer { return frontend.drain(into: frame) }
         if s.pointee.totalFrames == 0 || s.pointee.nextFrame >= s.pointee.totalFrames { return -1 }
         if s.pointee.preludeReplayed < s.pointee.preludeCount {
             let index = replay(prelude + s.pointee.preludeReplayed,
@@ -241,8 +253,9 @@ public final class MelAnalyzer: @unchecked Sendable {
     // MARK: - Overlap buffer
 
     /// Writes up to the next frame boundary from `source` into the ring; if that completes a
-    /// frame, computes it into `frame` and returns its index, else -1. `advance` grows by the
-    /// samples taken.
+    /// frame, computes it and returns the index of the frame written to `frame` (the completed
+    /// one; for openwakeword the one 7 frames older, or -1 while fewer than 8 are in), else -1.
+    /// `advance` grows by the samples taken.
     @_noAllocation @_noLocks
     @inline(__always)
     private func replay(_ source: UnsafePointer<Float>, available: Int, advance: inout Int,
@@ -255,8 +268,7 @@ public final class MelAnalyzer: @unchecked Sendable {
         guard s.pointee.streamPosition == frameEnd, s.pointee.nextFrame < s.pointee.totalFrames else { return -1 }
         let index = s.pointee.nextFrame
         s.pointee.nextFrame += 1
-        computeFrame(ring + s.pointee.streamPosition % frameLength, into: frame)
-        return index
+        return computeFrame(ring + s.pointee.streamPosition % frameLength, index: index, into: frame)
     }
 
     /// Appends `count` samples to the ring (mirrored writes keep the last F contiguous).
@@ -329,14 +341,19 @@ public final class MelAnalyzer: @unchecked Sendable {
 
     // MARK: - One frame
 
-    /// The frame computer for the `frameLength` samples at `samples` (`frameWidth` values).
+    /// The frame computer for frame `index`, the `frameLength` samples at `samples`: writes
+    /// `frameWidth` values to `frame` and returns the index of the frame written (`index`, or for
+    /// openwakeword `index` − 7 once its group is complete), or -1 when none was.
     /// Real-time safe: no allocation, locks or system calls.
     @_noAllocation @_noLocks
-    private func computeFrame(_ samples: UnsafePointer<Float>, into frame: UnsafeMutablePointer<Float>) {
+    @discardableResult
+    private func computeFrame(_ samples: UnsafePointer<Float>, index: Int, into frame: UnsafeMutablePointer<Float>) -> Int {
         switch computer {
         case .float(let computer): computer.compute(samples, into: frame)
         case .micro(let frontend): frontend.compute(samples, into: frame)
+        case .openWakeWord(let frontend): return frontend.compute(samples, into: frame)
         }
+        return index
     }
 }
 
@@ -347,4 +364,6 @@ private enum FrameComputer {
     case float(FloatFrameComputer)
     /// The TFLite-Micro integer frontend (micro preset).
     case micro(MicroFrontend)
+    /// openWakeWord's melspectrogram with its per-group floor (openwakeword preset).
+    case openWakeWord(OpenWakeWordFrontend)
 }

@@ -13,7 +13,7 @@ extension FFTPrecision: ExpressibleByArgument {}
 
 /// The preset and its overrides, shared by `meltap file` and `meltap run`.
 struct DSPOptions: ParsableArguments {
-    @Option(name: .customLong("preset"), help: "The reference frontend to reproduce: librosa (the default), torchaudio, kaldi, whisper, or micro (the TFLite-Micro frontend of microWakeWord models, bit-exact with pymicro-features; 16 kHz, no overrides). Every other option starts from its values.")
+    @Option(name: .customLong("preset"), help: "The reference frontend to reproduce: librosa (the default), torchaudio, kaldi, whisper, micro (the TFLite-Micro frontend of microWakeWord models, bit-exact with pymicro-features; 16 kHz, no overrides), or openwakeword (openWakeWord's melspectrogram model followed by x/10 + 2, with its -80 dB floor per group of 8 frames; 16 kHz, no overrides, frames held 7 hops until their group is complete). Every other option starts from its values.")
     var presetChoice: MelPreset?
 
     /// `--preset`, else librosa. (`presetChoice` is nil when the option was not given, so that

@@ -71,7 +71,7 @@ struct FileCommand: ParsableCommand {
     @OptionGroup(title: "Sample rate") var resampling: ResampleOptions
 
     @Option(name: .customLong("save-audio"), help: ArgumentHelp(
-        "Also write the samples the analysis saw as a WAV file at the analysis rate: after --sample-rate's resampling and --mono's mix, every analysed channel. 16-bit PCM for the micro preset (the int16 samples it analyses), 32-bit float otherwise, so that any reference library can be run on exactly these samples.",
+        "Also write the samples the analysis saw as a WAV file at the analysis rate: after --sample-rate's resampling and --mono's mix, every analysed channel. 16-bit PCM for the micro and openwakeword presets (the int16 samples they analyse), 32-bit float otherwise, so that any reference library can be run on exactly these samples.",
         valueName: "path.wav"))
     var saveAudio: String?
 

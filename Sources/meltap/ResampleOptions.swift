@@ -7,7 +7,7 @@ extension ResamplerQuality: ExpressibleByArgument {}
 /// The analysis rate and the resampler, shared by `meltap file` and `meltap run`.
 struct ResampleOptions: ParsableArguments {
     @Option(name: .customLong("sample-rate"), help: ArgumentHelp(
-        "The analysis rate in Hz (librosa's sr): every channel is resampled to it before the analysis when the input runs at another rate. Without it, 16000 for the whisper and micro presets (their models are trained at 16 kHz) and the input's rate for the others. n_fft, hop_length and fmax count at this rate.",
+        "The analysis rate in Hz (librosa's sr): every channel is resampled to it before the analysis when the input runs at another rate. Without it, 16000 for the whisper, micro and openwakeword presets (their models are trained at 16 kHz) and the input's rate for the others. n_fft, hop_length and fmax count at this rate.",
         valueName: "hz"))
     var sampleRate: Int?
 

@@ -15,7 +15,7 @@ public enum AnalysisRate {
     }
 
     /// The rate asked for, in Hz: `sampleRate` when given, else the preset's required rate (16000
-    /// for whisper and micro), else nil: the input's rate, known once the input is.
+    /// for whisper, micro and openwakeword), else nil: the input's rate, known once the input is.
     public static func requested(_ sampleRate: Double?, preset: MelPreset) -> Double? {
         sampleRate ?? preset.requiredSampleRate
     }

@@ -5,7 +5,7 @@
 /// `MelAnalyzer`. It is also what the `.json` sidecar and the stream header carry.
 public struct MelConfiguration: Codable, Sendable, Equatable {
     /// The preset this configuration started from (`librosa`, `torchaudio`, `kaldi`, `whisper`,
-    /// `micro`).
+    /// `micro`, `openwakeword`).
     public var preset: String
     /// `sr`, in Hz.
     public var sampleRate: Double
@@ -65,7 +65,8 @@ public struct MelConfiguration: Codable, Sendable, Equatable {
     public var dbReference: DBReference?
     /// power_to_db `amin`.
     public var amin: Double
-    /// power_to_db `top_db`; nil disables the clamp.
+    /// power_to_db `top_db`; nil disables the clamp. openwakeword: the floor below each group of
+    /// 8 frames' maximum (80 dB).
     public var topDB: Double?
     /// Natural-log floor (Kaldi: FLT_EPSILON = 1.1920929e-7).
     public var logFloor: Float
@@ -77,6 +78,14 @@ public struct MelConfiguration: Codable, Sendable, Equatable {
     /// recovers the integer exactly (micro: the frontend's uint16, 0.0390625 = 5/128). Nil for
     /// float outputs; then it is absent from the JSON of sidecars and stream headers.
     public var outputScale: Double?
+    /// openwakeword: the `topDB` floor is taken over groups of this many frames (8, one call of
+    /// openWakeWord's melspectrogram model), groups counted from the stream's first frame. Nil
+    /// (absent from the JSON) otherwise.
+    public var floorGroupLength: Int?
+    /// openwakeword: each value is dB / `outputDivisor` + `outputOffset` (10 and 2, the scaling
+    /// openWakeWord applies to the model's output). Nil (absent from the JSON) otherwise.
+    public var outputDivisor: Double?
+    public var outputOffset: Double?
 
     public init(preset: String, sampleRate: Double, fftLength: Int, hopLength: Int, windowLength: Int,
                 window: WindowKind, fftPrecision: FFTPrecision = .single, framing: Framing, dropLastFrame: Bool = false,
@@ -86,7 +95,8 @@ public struct MelConfiguration: Codable, Sendable, Equatable {
                 filterbank: FilterbankStyle, output: OutputKind, referencePower: Double = 1,
                 amin: Double = 1e-10, topDB: Double? = 80, logFloor: Float = 1.1920929e-7,
                 mfccCount: Int = 20, pcen: PCENParameters = PCENParameters(), outputScale: Double? = nil,
-                dbReference: DBReference? = nil) {
+                dbReference: DBReference? = nil, floorGroupLength: Int? = nil, outputDivisor: Double? = nil,
+                outputOffset: Double? = nil) {
         self.preset = preset
         self.sampleRate = sampleRate
         self.fftLength = fftLength
@@ -116,6 +126,9 @@ public struct MelConfiguration: Codable, Sendable, Equatable {
         self.pcen = pcen
         self.outputScale = outputScale
         self.dbReference = dbReference
+        self.floorGroupLength = floorGroupLength
+        self.outputDivisor = outputDivisor
+        self.outputOffset = outputOffset
     }
 }
 
@@ -209,6 +222,10 @@ public enum OutputKind: String, Codable, Sendable, CaseIterable {
     /// The TFLite-Micro frontend's integer pipeline (noise reduction, PCAN, 64·ln), its uint16
     /// times `outputScale` (0.0390625). Only with `FilterbankStyle.micro`: the micro preset.
     case micro
+    /// openWakeWord's melspectrogram model followed by its caller's x/10 + 2: 10·log10(max(mel,
+    /// 1e-10)), floored at each group of 8 frames' maximum − `topDB` (80), then dB / 10 + 2.
+    /// Only the openwakeword preset (`OpenWakeWordFrontend`).
+    case openWakeWord = "openwakeword"
     /// The linear-frequency spectrogram: |STFT|^power, n_fft/2 + 1 bins, no mel bank
     /// (`np.abs(librosa.stft(y))**power`, torchaudio `Spectrogram`).
     case spectrogram

@@ -11,12 +11,17 @@ public enum MelPreset: String, Codable, Sendable, CaseIterable {
     /// The TFLite-Micro audio frontend as pymicro-features 2.0.2 runs it, bit for bit: the
     /// features microWakeWord and microVAD models consume (docs/micro.md).
     case micro
+    /// openWakeWord's melspectrogram model (`melspectrogram.tflite`, as pyopen-wakeword 1.1.0
+    /// bundles it) followed by x/10 + 2, with its −80 dB floor per group of 8 frames counted from
+    /// the stream's first sample: the features openWakeWord's embedding and wake-word models
+    /// consume (docs/presets.md).
+    case openWakeWord = "openwakeword"
 
     /// The only sample rate the preset accepts, in Hz (its models are trained at it); nil when
     /// any rate works.
     public var requiredSampleRate: Double? {
         switch self {
-        case .whisper, .micro: return 16000
+        case .whisper, .micro, .openWakeWord: return 16000
         case .librosa, .torchaudio, .kaldi: return nil
         }
     }
@@ -31,6 +36,11 @@ public enum MelPreset: String, Codable, Sendable, CaseIterable {
                 "The micro preset expects 16 kHz audio (the TFLite-Micro frontend and the microWakeWord models "
                 + "run at 16 kHz), but the input is \(rate) Hz. Add --sample-rate 16000 to let meltap resample it "
                 + "(meltap file and meltap run), or resample it first (`sox in.wav -r 16000 -b 16 out.wav`).")
+        case .openWakeWord:
+            return MelConfigurationError(
+                "The openwakeword preset expects 16 kHz audio (openWakeWord's models run at 16 kHz), but the input "
+                + "is \(rate) Hz. Add --sample-rate 16000 to let meltap resample it (meltap file and meltap run), "
+                + "or resample it first (`sox in.wav -r 16000 -b 16 out.wav`).")
         default:
             return MelConfigurationError(
                 "The whisper preset expects 16 kHz audio (Whisper models are trained at 16 kHz), but the input is "
@@ -83,7 +93,26 @@ public enum MelPreset: String, Codable, Sendable, CaseIterable {
                 maximumFrequency: Double(MicroParameters.upperBandLimit), melScale: .htk, melNorm: .none,
                 filterbank: .micro, output: .micro, topDB: nil,
                 outputScale: Double(MicroParameters.outputScale))
+        case .openWakeWord:
+            // The float pipeline's description holds exactly: a 400-sample periodic Hann centred
+            // in 512 (librosa style), float64 FFT, on int16-scale samples; `OpenWakeWordFrontend`
+            // adds the int16 rounding, the per-group floor (topDB, 80 dB) and dB / 10 + 2.
+            typealias P = OpenWakeWordParameters
+            return MelConfiguration(
+                preset: rawValue, sampleRate: sr, fftLength: P.fftLength, hopLength: P.hopLength,
+                windowLength: P.windowLength, window: .hann, fftPrecision: .double, framing: .none,
+                inputScale: 32768, power: 2, melBandCount: P.melBandCount, minimumFrequency: P.minimumFrequency,
+                maximumFrequency: P.maximumFrequency, melScale: .slaney, melNorm: .slaney, filterbank: .librosa,
+                output: .openWakeWord, referencePower: 1, amin: 1e-10, topDB: Double(P.floorDistance),
+                floorGroupLength: P.groupLength, outputDivisor: Double(P.outputDivisor),
+                outputOffset: Double(P.outputOffset))
         }
+    }
+
+    /// The openwakeword preset's fixed parameters, for error messages.
+    static var openWakeWordSummary: String {
+        "n_fft 512, hop_length 160, a 400-sample Hann, 32 Slaney mel bands over 60–3800 Hz, "
+            + "the floor max − 80 dB per group of 8 frames, dB / 10 + 2"
     }
 
     /// Kaldi's `round_to_power_of_two`.
@@ -147,7 +176,18 @@ public struct MelOverrides: Sendable, Equatable {
             try c.validate()
             return c
         }
-        if output == .micro {
+        if preset == .openWakeWord {
+            try refuseFixedOverrides(of: .openWakeWord, summary: Self.openWakeWordSummaryForOverrides)
+            let c = preset.configuration(sampleRate: sampleRate)
+            try c.validate()
+            return c
+        }
+        if output == .micro || output == .openWakeWord {
+            if output == .openWakeWord {
+                throw MelConfigurationError(
+                    "--output openwakeword is openWakeWord's melspectrogram model, which only the openwakeword preset "
+                    + "runs. Use --preset openwakeword, or choose another --output.")
+            }
             throw MelConfigurationError(
                 "--output micro is the TFLite-Micro frontend's integer pipeline, which only the micro preset runs. "
                 + "Use --preset micro, or choose another --output.")
@@ -166,7 +206,7 @@ public struct MelOverrides: Sendable, Equatable {
             switch preset {
             case .librosa: c.hopLength = max(1, c.windowLength / 4)
             case .torchaudio: c.hopLength = max(1, c.windowLength / 2)
-            case .kaldi, .whisper, .micro: break
+            case .kaldi, .whisper, .micro, .openWakeWord: break
             }
         }
         if let window { c.window = window }
@@ -202,35 +242,49 @@ extension MelOverrides {
     /// The micro preset reproduces the TFLite-Micro frontend bit for bit, so nothing about it can
     /// change: throws, naming the command-line options, when an override differs from its value.
     func refuseMicroOverrides() throws(MelConfigurationError) {
-        let micro = MelPreset.micro.configuration(sampleRate: Double(MicroParameters.sampleRate))
+        try refuseFixedOverrides(
+            of: .micro,
+            summary: "The micro preset reproduces the TFLite-Micro frontend bit for bit, so its parameters are fixed "
+                + "(n_fft 512, hop_length 160, win_length 480, 40 mel bands over 125–7500 Hz, uint16 × 0.0390625)")
+    }
+
+    /// The openwakeword preset's opening words for `refuseFixedOverrides`.
+    static var openWakeWordSummaryForOverrides: String {
+        "The openwakeword preset reproduces openWakeWord's melspectrogram model, so its parameters are fixed "
+            + "(\(MelPreset.openWakeWordSummary))"
+    }
+
+    /// Throws, naming the command-line options, when an override differs from `preset`'s value
+    /// (a preset that reproduces one model's frontend exactly: micro, openwakeword); `summary`
+    /// opens the message.
+    func refuseFixedOverrides(of preset: MelPreset, summary: String) throws(MelConfigurationError) {
+        let fixed = preset.configuration(sampleRate: preset.requiredSampleRate ?? 16000)
         let f = MelConfigurationError.format
         var given: [String] = []
-        if let v = fftLength, v != micro.fftLength { given.append("--n-fft \(v)") }
-        if let v = hopLength, v != micro.hopLength { given.append("--hop-length \(v)") }
-        if let v = windowLength, v != micro.windowLength { given.append("--win-length \(v)") }
-        if let v = window, v != micro.window { given.append("--window \(v.rawValue)") }
-        if let v = fftPrecision, v != micro.fftPrecision { given.append("--fft-precision \(v.rawValue)") }
-        if let v = framing, v != micro.framing { given.append("--framing \(v.rawValue)") }
-        if let v = melBandCount, v != micro.melBandCount { given.append("--n-mels \(v)") }
-        if let v = minimumFrequency, v != micro.minimumFrequency { given.append("--fmin \(f(v))") }
-        if let v = maximumFrequency, (v > 0 ? v : micro.sampleRate / 2 + v) != micro.maximumFrequency {
+        if let v = fftLength, v != fixed.fftLength { given.append("--n-fft \(v)") }
+        if let v = hopLength, v != fixed.hopLength { given.append("--hop-length \(v)") }
+        if let v = windowLength, v != fixed.windowLength { given.append("--win-length \(v)") }
+        if let v = window, v != fixed.window { given.append("--window \(v.rawValue)") }
+        if let v = fftPrecision, v != fixed.fftPrecision { given.append("--fft-precision \(v.rawValue)") }
+        if let v = framing, v != fixed.framing { given.append("--framing \(v.rawValue)") }
+        if let v = melBandCount, v != fixed.melBandCount { given.append("--n-mels \(v)") }
+        if let v = minimumFrequency, v != fixed.minimumFrequency { given.append("--fmin \(f(v))") }
+        if let v = maximumFrequency, (v > 0 ? v : fixed.sampleRate / 2 + v) != fixed.maximumFrequency {
             given.append("--fmax \(f(v))")
         }
-        if let v = melScale, v != micro.melScale { given.append("--mel-scale \(v.rawValue)") }
-        if let v = melNorm, v != micro.melNorm { given.append("--mel-norm \(v.rawValue)") }
-        if let v = power, v != micro.power { given.append("--power \(f(v))") }
-        if let v = output, v != micro.output { given.append("--output \(v.rawValue)") }
+        if let v = melScale, v != fixed.melScale { given.append("--mel-scale \(v.rawValue)") }
+        if let v = melNorm, v != fixed.melNorm { given.append("--mel-norm \(v.rawValue)") }
+        if let v = power, v != fixed.power { given.append("--power \(f(v))") }
+        if let v = output, v != fixed.output { given.append("--output \(v.rawValue)") }
         if let v = mfccCount { given.append("--n-mfcc \(v)") }
-        if let v = topDB, v >= 0 { given.append("--top-db \(f(v))") }
+        if let v = topDB, (v >= 0 ? v : nil) != fixed.topDB { given.append("--top-db \(f(v))") }
         if useEnergy == true { given.append("--use-energy") }
         if dbReference != nil || referenceValue != nil { given.append("--db-ref") }
         guard !given.isEmpty else { return }
         let list = given.count == 1 ? given[0]
             : given.dropLast().joined(separator: ", ") + " and " + given[given.count - 1]
         throw MelConfigurationError(
-            "The micro preset reproduces the TFLite-Micro frontend bit for bit, so its parameters are fixed "
-            + "(n_fft 512, hop_length 160, win_length 480, 40 mel bands over 125–7500 Hz, uint16 × 0.0390625); "
-            + "\(list) \(given.count == 1 ? "does" : "do") not apply. Drop \(given.count == 1 ? "it" : "them"), "
+            summary + "; \(list) \(given.count == 1 ? "does" : "do") not apply. Drop \(given.count == 1 ? "it" : "them"), "
             + "or choose another preset.")
     }
 }

@@ -32,6 +32,10 @@ extension MelConfiguration {
             try validateMicro()
             return
         }
+        if preset == MelPreset.openWakeWord.rawValue || output == .openWakeWord {
+            try validateOpenWakeWord()
+            return
+        }
         guard RealFFT.supportedLengths.contains(fftLength), fftLength % 2 == 0 else {
             throw fail("n_fft must be an even number from 16 to 1048576; got \(fftLength). "
                        + "Common values are 400, 512, 1024 and 2048.")
@@ -123,6 +127,18 @@ extension MelConfiguration {
             + "(n_fft 512, hop_length 160, win_length 480, 40 mel bands over 125–7500 Hz, uint16 × 0.0390625); "
             + "this configuration changes \(changed.isEmpty ? "a field" : changed.joined(separator: ", ")). "
             + "Use MelPreset.micro.configuration(sampleRate: 16000) unchanged.")
+    }
+
+    /// The openwakeword preset's configuration is fixed: every field equal to
+    /// `MelPreset.openWakeWord`'s at 16 kHz, since it reproduces one trained model's frontend.
+    private func validateOpenWakeWord() throws(MelConfigurationError) {
+        if let error = MelPreset.openWakeWord.sampleRateError(sampleRate) { throw error }
+        let expected = MelPreset.openWakeWord.configuration(sampleRate: sampleRate)
+        guard self != expected else { return }
+        throw MelConfigurationError(
+            "The openwakeword output is openWakeWord's melspectrogram model, whose parameters are fixed "
+            + "(\(MelPreset.openWakeWordSummary)); only the openwakeword preset runs it, unchanged. "
+            + "Use --preset openwakeword without overrides, or choose another --output.")
     }
 
     /// Throws when n_fft makes FFTW allocate memory on every frame, which the realtime callback
@@ -218,8 +234,12 @@ extension MelConfiguration {
     }
 
     /// Frames the reference produces for `sampleCount` input samples.
+    /// (openwakeword: whole groups of 8 only, as its model is called on 8 frames at a time).
     public func frameCount(sampleCount n: Int) -> Int {
         guard n > 0 else { return 0 }
+        if output == .openWakeWord {
+            return OpenWakeWordFrontend.emittedFrameCount(n < frameLength ? 0 : 1 + (n - frameLength) / hopLength)
+        }
         switch framing {
         case .centerZero, .centerReflect:
             return 1 + n / hopLength - (dropLastFrame ? 1 : 0)
@@ -232,15 +252,21 @@ extension MelConfiguration {
 
     /// Algorithmic latency in analysis samples: from a frame's reference instant to its last
     /// input sample. n_fft/2 for centred framing (the frame is centred on its reference), the
-    /// window length for `none`, the window less half a hop for `kaldi-no-snip`. Part of
+    /// window length for `none`, the window less half a hop for `kaldi-no-snip`. openwakeword: the
+    /// frame (n_fft) plus the 7 hops a frame is held until its group of 8 is complete. Part of
     /// `StreamDescription.latency`.
     public var algorithmicLatency: Int {
+        if output == .openWakeWord { return fftLength + (OpenWakeWordParameters.groupLength - 1) * hopLength }
         switch framing {
         case .centerZero, .centerReflect: return fftLength / 2
         case .none: return windowLength
         case .kaldiNoSnip: return windowLength - hopLength / 2
         }
     }
+
+    /// Whether the analysis rounds every sample to int16 first (`MicroParameters.int16Sample`): the
+    /// micro and openwakeword presets, whose models take int16 audio.
+    public var analysesInt16Samples: Bool { filterbank == .micro || output == .openWakeWord }
 
     /// Frames per second.
     public var frameRate: Double { sampleRate / Double(hopLength) }

@@ -35,7 +35,7 @@ public struct FeatureInversion: Sendable {
             throw InversionError("The micro preset's integer features pass through noise reduction and per-channel "
                                  + "gain control whose state is not stored, so they cannot be turned back into a "
                                  + "spectrum. Analyse the audio with --preset librosa to invert it.")
-        case .power, .db, .whisper, .log, .spectrogram, .spectrogramDB:
+        case .power, .db, .whisper, .log, .spectrogram, .spectrogramDB, .openWakeWord:
             break
         }
         if c.filterbank == .kaldi || c.filterbank == .micro {
@@ -67,6 +67,7 @@ public struct FeatureInversion: Sendable {
                     value = c.power == 1 ? power.squareRoot() : power  // amplitude_to_db squared first
                 case .whisper: value = pow(10, 4 * x - 4)              // (log10(mel) + 4) / 4
                 case .log: value = exp(x)
+                case .openWakeWord: value = pow(10, x - 2)             // dB / 10 + 2 (the floor is lost)
                 default: value = x
                 }
                 out[t * bands + b] = Float(value)

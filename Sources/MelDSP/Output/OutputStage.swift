@@ -189,8 +189,9 @@ struct OutputStage: @unchecked Sendable {
                 let gainFactor = Math.exp(-gain * (logEps + Math.log1p(smooth / eps)))
                 out[i] = Float(biasPower * Math.expm1(r * Math.log1p(s * gainFactor / bias)))
             }
-        case .micro:
-            // Never built for micro: MicroFrontend computes the whole frame (MelAnalyzer).
+        case .micro, .openWakeWord:
+            // Never built for these: MicroFrontend and OpenWakeWordFrontend (which runs a `.db`
+            // stage) compute the whole frame (MelAnalyzer).
             for i in 0..<n { out[i] = bands[i] }
         }
     }

@@ -161,7 +161,7 @@ extension FeatureOption {
         .choice("mel-scale", \.melScale, help: "Mel scale: slaney or htk."),
         .choice("mel-norm", \.melNorm, help: "Filter normalisation: slaney (area) or none."),
         .number("power", \.power, help: "2 for power, 1 for magnitude."),
-        .choice("output", \.output, help: "What each frame holds: power (mel power or magnitude), db (power_to_db; with --power 1, amplitude_to_db), log (natural log, Kaldi), whisper (Whisper's normalised log-mel), mfcc, pcen, spectrogram (the linear |STFT|^power, n_fft/2 + 1 bins, no mel bank) or spectrogram-db (that spectrogram in dB, as db)."),
+        .choice("output", \.output, help: "What each frame holds: power (mel power or magnitude), db (power_to_db; with --power 1, amplitude_to_db), log (natural log, Kaldi), whisper (Whisper's normalised log-mel), mfcc, pcen, spectrogram (the linear |STFT|^power, n_fft/2 + 1 bins, no mel bank) spectrogram-db (that spectrogram in dB, as db) or openwakeword (only with --preset openwakeword, which sets it)."),
         .integer("n-mfcc", \.mfccCount, help: "Number of MFCC coefficients with --output mfcc."),
         topDB,
         dbReference,

@@ -13,11 +13,11 @@ final class AnalysedAudioWriter {
     /// Per channel, the samples not yet written (channels run ahead of one another within a block).
     private var pending: [[Float]]
 
-    /// - Parameter isMicro: 16-bit PCM (the int16 samples the micro frontend analyses) instead of
-    ///   32-bit float.
-    init(path: String, sampleRate: Int, channelCount: Int, isMicro: Bool, existing: ExistingOutput) throws {
+    /// - Parameter int16: 16-bit PCM (the int16 samples the micro and openwakeword presets
+    ///   analyse, `MelConfiguration.analysesInt16Samples`) instead of 32-bit float.
+    init(path: String, sampleRate: Int, channelCount: Int, int16: Bool, existing: ExistingOutput) throws {
         writer = try AudioFileWriter(path: path, sampleRate: sampleRate, channelCount: channelCount,
-                                     format: isMicro ? .wavPCM16 : .wavFloat, existing: existing)
+                                     format: int16 ? .wavPCM16 : .wavFloat, existing: existing)
         pending = [[Float]](repeating: [], count: channelCount)
     }
 

@@ -152,7 +152,7 @@ public final class FileAnalyzer: Sendable {
 
         let audioOut = try options.saveAudioPath.map {
             try AnalysedAudioWriter(path: $0, sampleRate: Int(analysisRate), channelCount: channels.count,
-                                    isMicro: configuration.preset == "micro", existing: existing)
+                                    int16: configuration.analysesInt16Samples, existing: existing)
         }
         defer { if !succeeded { audioOut?.discard() } }
 
