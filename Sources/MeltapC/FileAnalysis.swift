@@ -73,6 +73,42 @@ public func meltapFileAnalyze(_ path: UnsafePointer<CChar>?, _ preset: UnsafePoi
     }
 }
 
+/// `meltap_analyze_samples`: see include/meltap.h. `FileAnalyzer.analyse(samples:…)`, the
+/// driver of `meltap file` reading the caller's samples instead of a file; the rows stay in
+/// memory (no temporary file). The samples are borrowed for the call only.
+@c(meltap_analyze_samples)
+public func meltapAnalyzeSamples(_ samples: UnsafePointer<Float>?, _ count: Int, _ sampleRate: Double,
+                                 _ preset: UnsafePointer<CChar>?, _ options: UnsafePointer<CChar>?) -> OpaquePointer? {
+    guard let samples, count > 0 else {
+        setLastError("meltap_analyze_samples: no samples (NULL or a count of \(count)); give at least one sample.")
+        return nil
+    }
+    guard count <= StreamAnalyzer.maximumCount else {
+        setLastError("meltap_analyze_samples: \(count) samples is more than one call takes "
+                     + "(\(StreamAnalyzer.maximumCount)); analyse the signal in parts with an analyzer.")
+        return nil
+    }
+    let range = AnalysisRate.range
+    guard sampleRate >= Double(range.lowerBound), sampleRate <= Double(range.upperBound) else {
+        setLastError("meltap_analyze_samples: please give the sample rate in Hz from \(range.lowerBound) to "
+                     + "\(range.upperBound), e.g. 16000; got \(sampleRate).")
+        return nil
+    }
+    do {
+        let parsed = try FileAnalysisOptions.parse(preset: string(preset), options: string(options), use: .file)
+        let analysed = try FileAnalyzer(options: parsed)
+            .analyse(samples: UnsafeBufferPointer(start: samples, count: count), sampleRate: sampleRate)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let json = (try? encoder.encode(analysed.configuration)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        let handle = FileResult(shape: analysed.shape, values: analysed.values, sidecar: json)
+        return OpaquePointer(Unmanaged.passRetained(handle).toOpaque())
+    } catch {
+        setLastError(message(of: error))
+        return nil
+    }
+}
+
 /// `meltap_file_write`: see include/meltap.h.
 @c(meltap_file_write)
 public func meltapFileWrite(_ path: UnsafePointer<CChar>?, _ output: UnsafePointer<CChar>?,
