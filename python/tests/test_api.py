@@ -224,3 +224,25 @@ def test_subscriber_gives_no_part_of_a_frame_cut_short_and_raises_on_no_server(s
     dead.close()
     with pytest.raises(meltap.MeltapError):
         meltap.Subscriber(socket_path + ".dead", timeout=1)
+
+
+def test_repeated_calls_reuse_the_analyzer_and_keep_the_bits():
+    # meltap_analyze_samples keeps one FileAnalyzer per preset and options (its FFT plans, mel
+    # banks and reset analyzers): later calls, other options between them, give the same bits.
+    y, other = signal(16000), signal(16000, 0.7)
+    expected = meltap_file(y, 16000, "librosa", ["--n-mels", "40"])
+    for _ in range(3):
+        assert meltap.features(y, 16000, "librosa", n_mels=40).tobytes() == expected.tobytes()
+        meltap.features(other, 16000, "librosa", n_mels=40)
+        meltap.features(other, 16000, "whisper")
+        with pytest.raises(meltap.MeltapError):
+            meltap.features(y, 16000, "librosa", n_mels=0)
+
+
+def test_bundling_lists_the_c_libraries_and_no_base_or_swift_library():
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "_build"))
+    import meltap_build
+    names = [p.name for p in meltap_build._dependencies(Path(meltap._lib._name))]
+    assert any(n.startswith("libsndfile") for n in names) and any(n.startswith("libfftw3f") for n in names)
+    assert not [n for n in names if meltap_build.BASE.match(n) or "swift" in n.lower()], names
