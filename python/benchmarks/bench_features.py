@@ -7,7 +7,9 @@ a different signal: asrfront caches on identical input), and the ratio asrfront 
     PYTHONPATH=python taskset -c 0 .venv/bin/python python/benchmarks/bench_features.py
 
 --batch also measures features_batch's throughput with 1 and 2 threads (unpinned: give it 2
-cores). asrfront comes with the lead's venv (scripts/install-deps, MELTAP_PEERS=1).
+cores, and OPENBLAS_NUM_THREADS=1: numpy's OpenBLAS threads busy-wait on the cores otherwise,
+which cost up to a third of the 2-thread figure here). asrfront comes with the lead's venv
+(scripts/install-deps, MELTAP_PEERS=1).
 """
 
 from __future__ import annotations
@@ -65,8 +67,8 @@ def main() -> None:
         print(f"  asrfront / meltap = {a / m:.2f}")
 
     if args.batch:
-        inputs = signals(16, 10.0)
-        print("features_batch, 16 signals of 10 s, whisper:")
+        inputs = signals(16, 30.0)
+        print("features_batch, 16 signals of 30 s, whisper:")
         one = report("threads=1", timed(lambda _: meltap.features_batch(inputs, 16000, threads=1), inputs + [inputs[0]], 5))
         two = report("threads=2", timed(lambda _: meltap.features_batch(inputs, 16000, threads=2), inputs + [inputs[0]], 5))
         print(f"  throughput 2 threads / 1 thread = {one / two:.2f}")
