@@ -141,7 +141,7 @@ def _samples(y: Any, name: str = "y") -> np.ndarray:
     array = np.asarray(y)
     if array.ndim != 1:
         raise MeltapError(f"Please give mono samples as a 1-D array; {name} has shape {array.shape} "
-                          "(for channels, analyse each row: features_batch(list(y), sr)).")
+                          "(for a (samples, channels) array as soundfile reads it: features_batch(list(y.T), sr)).")
     if not np.issubdtype(array.dtype, np.floating):
         raise MeltapError(f"Please give float samples (float32 or float64, -1 to 1); {name} has dtype {array.dtype} "
                           "(for int16 PCM, divide by 32768).")
