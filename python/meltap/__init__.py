@@ -7,7 +7,7 @@ into the library, so Python threads analyse in parallel (``features_batch``).
     >>> import meltap, numpy as np
     >>> y = np.zeros(16000, np.float32)
     >>> meltap.features(y, 16000, preset="whisper").shape      # (frames, 80), as meltap file
-    (101, 80)
+    (100, 80)
     >>> batch = meltap.features_batch([y, y[:8000]], 16000, threads=2)
     >>> array, sidecar = meltap.load("speech.wav")               # doctest: +SKIP
     >>> a = meltap.Analyzer("whisper", 48000)                    # streaming, as meltap run
@@ -244,12 +244,14 @@ def features(y: Any, sr: int, preset: str = "whisper", *, analysis_rate: int | N
             (negative: below Nyquist), ``mel_scale``, ``mel_norm``, ``power``, ``output``
             (e.g. ``"db"``, ``"log"``, ``"mfcc"``, ``"pcen"``), ``n_mfcc``, ``top_db`` (``None``
             for no clamp), ``db_ref``, ``use_energy`` (bool), ``fft_precision``, ``resampler``
-            (``"zita"``, ``"sinc-best"`` …) and ``clamp`` (``"global"``, the default, or
-            ``"running"``, the live rule). See ``meltap file --help`` for each.
+            (``"zita"``, ``"sinc-best"`` …), ``clamp`` (``"global"``, the default, or
+            ``"running"``, the live rule) and ``layout`` (``"bands-first"`` for (bands, frames)).
+            See ``meltap file --help`` for each.
 
     Returns:
-        A new float32 array (frames, bands), C order, owned by the caller. The clamps (top_db,
-        Whisper's max - 8) use the whole signal's maximum, as the reference libraries do.
+        A new float32 array (frames, bands), C order, owned by the caller (a view of the
+        library's result buffer, freed with the array: no copy). The clamps (top_db, Whisper's
+        max - 8) use the whole signal's maximum, as the reference libraries do.
 
     Raises:
         MeltapError: bad samples (dtype, shape, empty, NaN/inf), a rate out of range, an

@@ -246,3 +246,15 @@ def test_bundling_lists_the_c_libraries_and_no_base_or_swift_library():
     names = [p.name for p in meltap_build._dependencies(Path(meltap._lib._name))]
     assert any(n.startswith("libsndfile") for n in names) and any(n.startswith("libfftw3f") for n in names)
     assert not [n for n in names if meltap_build.BASE.match(n) or "swift" in n.lower()], names
+
+
+def test_the_module_docstring_examples_run():
+    import doctest
+    assert doctest.testmod(meltap).failed == 0
+
+
+def test_every_argument_of_features_is_explained():
+    import inspect
+    doc = meltap.features.__doc__
+    for name in inspect.signature(meltap.features).parameters:
+        assert f"{name}:" in doc or f"**{name}:" in doc, name
