@@ -123,7 +123,9 @@ void meltap_file_result_destroy(meltap_file_result *result);
  * clamp, the same bits, with no file written. The samples are read during the call only. The
  * result's sidecar is the resolved configuration JSON (no file, so no file fields).
  * NULL on failure (no samples, a rate out of range, bad options). Thread-safe: calls on
- * different threads run at once. */
+ * different threads run at once. The library keeps the parsed options, FFT plans and mel banks
+ * of up to 32 preset and options texts between calls, so short clips cost little more than
+ * their frames. */
 meltap_file_result *meltap_analyze_samples(const float *samples, ptrdiff_t count, double sample_rate,
                                            const char *preset, const char *options);
 

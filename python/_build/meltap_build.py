@@ -73,15 +73,25 @@ def _bundle() -> None:
         shutil.copy2(dependency.resolve(), bundled / dependency.name)  # under its soname, as ldd named it
 
 
+def _unbundle() -> None:
+    """Removes the copies from the source tree once they are in the wheel: a stale
+    meltap/libmeltap.so would otherwise shadow `make lib`'s for PYTHONPATH=python users."""
+    (PACKAGE / "libmeltap.so").unlink(missing_ok=True)
+    shutil.rmtree(PACKAGE / ".libs", ignore_errors=True)
+
+
 def build_wheel(wheel_directory: str, config_settings: dict | None = None,
                 metadata_directory: str | None = None) -> str:
     _bundle()
-    return _setuptools.build_wheel(wheel_directory, config_settings, metadata_directory)
+    try:
+        return _setuptools.build_wheel(wheel_directory, config_settings, metadata_directory)
+    finally:
+        _unbundle()
 
 
 def build_editable(wheel_directory: str, config_settings: dict | None = None,
                    metadata_directory: str | None = None) -> str:
-    _bundle()
+    _bundle()  # kept in the tree: an editable install loads them from there
     return _setuptools.build_editable(wheel_directory, config_settings, metadata_directory)
 
 
