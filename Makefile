@@ -3,7 +3,7 @@
 #   make test   installs what is needed and runs every test (CI runs this)
 SWIFT ?= swift
 
-.PHONY: deps demo test build release lib bench bench-peers bench-dataset bench-realtime clean
+.PHONY: deps demo test build release lib wheel bench bench-peers bench-dataset bench-realtime clean
 
 deps:
 	./scripts/install-deps
@@ -14,6 +14,11 @@ release: deps
 # libmeltap.so (include/meltap.h) and its meltap.pc, in .build/meltap-lib/lib.
 lib: deps
 	./scripts/build-lib
+
+# The Python package as a wheel in .build/wheel/: libmeltap and the C libraries it needs bundled
+# (python/_build/meltap_build.py). `pip install ./python` does the same build and installs it.
+wheel: deps
+	.venv/bin/python -m pip wheel --no-deps -w .build/wheel ./python
 
 demo: release
 	./scripts/demo

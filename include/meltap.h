@@ -118,6 +118,17 @@ const float *meltap_file_result_data(const meltap_file_result *result);
 const char *meltap_file_result_sidecar(const meltap_file_result *result);
 void meltap_file_result_destroy(meltap_file_result *result);
 
+/* Analyses `count` mono samples at `sample_rate` Hz (1000 to 768000) in memory exactly as
+ * `meltap file` analyses a float WAV holding them: the same driver, resampling and whole-file
+ * clamp, the same bits, with no file written. The samples are read during the call only. The
+ * result's sidecar is the resolved configuration JSON (no file, so no file fields).
+ * NULL on failure (no samples, a rate out of range, bad options). Thread-safe: calls on
+ * different threads run at once. The library keeps the parsed options, FFT plans and mel banks
+ * of up to 32 preset and options texts between calls, so short clips cost little more than
+ * their frames. */
+meltap_file_result *meltap_analyze_samples(const float *samples, ptrdiff_t count, double sample_rate,
+                                           const char *preset, const char *options);
+
 /* `meltap file INPUT -o OUTPUT`: writes OUTPUT (.npy) and its .json sidecar. An existing output
  * is replaced only when `replace` is non-zero. 0 on success, -1 on failure. */
 int meltap_file_write(const char *path, const char *output_npy, const char *preset, const char *options,

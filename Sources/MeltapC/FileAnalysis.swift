@@ -4,6 +4,7 @@ import Foundation
 import MelDSP
 import MelFiles
 import MelPipeline
+import Synchronization
 
 /// A finished file analysis behind `meltap_file_result *`: the array `meltap file` writes, in
 /// its layout, and the sidecar JSON text beside it. Immutable; freed by
@@ -66,6 +67,83 @@ public func meltapFileAnalyze(_ path: UnsafePointer<CChar>?, _ preset: UnsafePoi
         let array = try NpyArray.load(path: result.featurePath)
         let sidecar = try String(contentsOfFile: result.sidecarPath, encoding: .utf8)
         let handle = FileResult(shape: array.shape, values: array.values, sidecar: sidecar)
+        return OpaquePointer(Unmanaged.passRetained(handle).toOpaque())
+    } catch {
+        setLastError(message(of: error))
+        return nil
+    }
+}
+
+/// A `FileAnalyzer` for one preset and options text, kept between `meltap_analyze_samples`
+/// calls, with the configuration JSON it returned per analysis rate. Reusing it skips, per call,
+/// the option parsing, the configuration's resolution and JSON encoding, the FFT planning and
+/// the mel bank (`FileAnalyzer` keeps reset analyzers; a reused one gives the same bits as a new
+/// one): for a 0.5 s clip these were most of the call. Shared by threads: `FileAnalyzer` runs
+/// any number of analyses at once.
+private final class CachedAnalyzer: Sendable {
+    let analyzer: FileAnalyzer
+    /// Per analysis rate, the resolved configuration as sorted-keys JSON text.
+    private let configurationText = Mutex<[Double: String]>([:])
+
+    init(_ analyzer: FileAnalyzer) { self.analyzer = analyzer }
+
+    func configurationJSON(of analysed: AnalysedSamples) -> String {
+        if let known = configurationText.withLock({ $0[analysed.analysisRate] }) { return known }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let json = (try? encoder.encode(analysed.configuration)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        configurationText.withLock { $0[analysed.analysisRate] = json }
+        return json
+    }
+}
+
+/// The cached analyzers by preset and options text (as given: "n-mels=40" and "n-mels=40,"
+/// are two entries). At most `cachedAnalyzerLimit`; when full it is emptied (analyses running
+/// keep their analyzer alive).
+private let cachedAnalyzers = Mutex<[String: CachedAnalyzer]>([:])
+private let cachedAnalyzerLimit = 32
+
+/// The cached analyzer for `preset` and `options`, made (and kept) on first use.
+/// - Throws: `CallError` for an unknown preset or option or a bad value: nothing is cached then.
+private func cachedAnalyzer(preset: String?, options: String?) throws(CallError) -> CachedAnalyzer {
+    let key = (preset ?? "") + "\u{0}" + (options ?? "")
+    if let known = cachedAnalyzers.withLock({ $0[key] }) { return known }
+    let made = CachedAnalyzer(FileAnalyzer(options: try FileAnalysisOptions.parse(preset: preset, options: options,
+                                                                                  use: .file)))
+    return cachedAnalyzers.withLock { cache in
+        if let raced = cache[key] { return raced }
+        if cache.count >= cachedAnalyzerLimit { cache.removeAll() }
+        cache[key] = made
+        return made
+    }
+}
+
+/// `meltap_analyze_samples`: see include/meltap.h. `FileAnalyzer.analyse(samples:…)`, the
+/// driver of `meltap file` reading the caller's samples instead of a file; the rows stay in
+/// memory (no temporary file). The samples are borrowed for the call only.
+@c(meltap_analyze_samples)
+public func meltapAnalyzeSamples(_ samples: UnsafePointer<Float>?, _ count: Int, _ sampleRate: Double,
+                                 _ preset: UnsafePointer<CChar>?, _ options: UnsafePointer<CChar>?) -> OpaquePointer? {
+    guard let samples, count > 0 else {
+        setLastError("meltap_analyze_samples: no samples (NULL or a count of \(count)); give at least one sample.")
+        return nil
+    }
+    guard count <= StreamAnalyzer.maximumCount else {
+        setLastError("meltap_analyze_samples: \(count) samples is more than one call takes "
+                     + "(\(StreamAnalyzer.maximumCount)); analyse the signal in parts with an analyzer.")
+        return nil
+    }
+    let range = AnalysisRate.range
+    guard sampleRate >= Double(range.lowerBound), sampleRate <= Double(range.upperBound) else {
+        setLastError("meltap_analyze_samples: please give the sample rate in Hz from \(range.lowerBound) to "
+                     + "\(range.upperBound), e.g. 16000; got \(sampleRate).")
+        return nil
+    }
+    do {
+        let cached = try cachedAnalyzer(preset: string(preset), options: string(options))
+        let analysed = try cached.analyzer.analyse(samples: UnsafeBufferPointer(start: samples, count: count),
+                                                   sampleRate: sampleRate)
+        let handle = FileResult(shape: analysed.shape, values: analysed.values, sidecar: cached.configurationJSON(of: analysed))
         return OpaquePointer(Unmanaged.passRetained(handle).toOpaque())
     } catch {
         setLastError(message(of: error))

@@ -158,6 +158,39 @@ func run(_ executable: String, _ arguments: [String], input: String? = nil, outp
         #expect(sidecar.contains("\"axisOrder\"") && sidecar.contains("bands-first"), "sidecar: \(sidecar.prefix(400))")
     }
 
+    @Test(arguments: [("whisper", ""), ("librosa", "n-mels=64,output=db"), ("kaldi", "sample-rate=16000,layout=bands-first"),
+                      ("micro", "")])
+    func samplesInMemoryGiveMeltapFilesArrayBitForBit(preset: String, options: String) throws {
+        let directory = makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        let meltap = try releaseBinary("meltap")
+        for rate in [48000, 16000] {
+            let signal = try Self.writeSignal(rate: rate, into: directory)
+            let npy = directory + "/expected.npy"
+            let made = try run(meltap, ["file", signal.wav, "-o", npy, "--force", "--no-progress", "--preset", preset]
+                                   + Self.flags(options))
+            try #require(made.status == 0, "meltap file failed: \(made.errors)")
+            let expected = try NpyArray.load(path: npy)
+            let samples = try Data(contentsOf: URL(fileURLWithPath: signal.raw))
+            for call in 0..<2 {  // the second call reuses the cached analyzer
+                let result = try #require(samples.withUnsafeBytes {
+                    meltapAnalyzeSamples($0.bindMemory(to: Float.self).baseAddress, $0.count / 4, Double(rate), preset, options)
+                }, "\(String(cString: meltapLastError()))")
+                defer { meltapFileResultDestroy(result) }
+                let shape = (0..<meltapFileResultDimensions(result)).map { meltapFileResultDimension(result, $0) }
+                let values = Array(UnsafeBufferPointer(start: meltapFileResultData(result), count: meltapFileResultCount(result)))
+                #expect(shape == expected.shape, "\(preset) \(options) at \(rate) Hz, call \(call)")
+                #expect(values.withUnsafeBytes { Data($0) } == expected.values.withUnsafeBytes { Data($0) },
+                        "\(preset) \(options) at \(rate) Hz, call \(call): meltap_analyze_samples differs from meltap file")
+            }
+        }
+        var one: Float = 0
+        #expect(Self.failure(meltapAnalyzeSamples(nil, 10, 16000, nil, nil) == nil, "NULL samples").contains("no samples"))
+        #expect(Self.failure(meltapAnalyzeSamples(&one, 0, 16000, nil, nil) == nil, "no samples").contains("at least one"))
+        #expect(Self.failure(meltapAnalyzeSamples(&one, 1, 999, nil, nil) == nil, "rate").contains("from 1000 to 768000"))
+        #expect(Self.failure(meltapAnalyzeSamples(&one, 1, 16000, "nope", nil) == nil, "preset").contains("Unknown preset"))
+    }
+
     /// Calls `body`, expects it to fail, and returns the message `meltap_last_error` gives.
     static func failure(_ failed: Bool, _ what: String) -> String {
         #expect(failed, "\(what) should fail")

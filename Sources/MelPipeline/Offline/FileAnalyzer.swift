@@ -113,6 +113,66 @@ public final class FileAnalyzer: Sendable {
         try OutputPath.check(sidecarPath, existing: existing)
         if let saveAudio = options.saveAudioPath { try OutputPath.check(saveAudio, existing: existing) }
         let reader = try AudioFileReader(path: input)
+        return try drive(reader, name: input, featurePath: featurePath, existing: existing, progress: progress,
+                         isCancelled: isCancelled) { run, rows in
+            let sidecar = FeatureSidecar.fileAnalysis(
+                stream: run.stream, options: options, input: input, reader: reader, sampleFrames: run.samplesRead,
+                configurationJSON: run.resolved.json, rowShape: rows.rowShape, frames: run.frames)
+            do {
+                try sidecar.write(to: sidecarPath, existing: existing, cache: run.resolved.sidecarText)
+            } catch {
+                try? FileManager.default.removeItem(atPath: featurePath)  // the file finish() just moved there
+                throw error
+            }
+            return FileAnalysisResult(
+                featurePath: featurePath, sidecarPath: sidecarPath, audioPath: options.saveAudioPath,
+                shape: rows.shape(frames: run.frames), frames: run.frames,
+                analysisRate: run.analysisRate, inputRate: run.inputRate, resampler: run.resampler,
+                audioSeconds: Double(run.samplesRead) / run.inputRate, configuration: run.resolved.configuration,
+                stream: run.stream, sidecar: sidecar)
+        }
+    }
+
+    /// Analyses samples in memory exactly as `analyse(_:into:)` analyses a file holding them
+    /// (the same blocks, resampler, analyzers, clamp and layout; a float WAV of `samples` gives
+    /// the same bits), with no file written: the array is returned.
+    ///
+    /// - Parameters:
+    ///   - samples: interleaved, `channelCount` per sample frame, at `sampleRate` Hz (-1 to 1).
+    ///     Borrowed for the call only.
+    ///   - name: names the signal in error messages ("the signal has 2 channels …").
+    /// - Throws: as `analyse(_:into:)`: the options, the channels, no samples.
+    public func analyse(samples: UnsafeBufferPointer<Float>, channelCount: Int = 1, sampleRate: Double,
+                        name: String = "the signal") throws -> AnalysedSamples {
+        let source = MemorySampleSource(samples: samples, channelCount: channelCount, sampleRate: sampleRate)
+        return try drive(source, name: name, featurePath: nil, existing: .refuse, progress: nil,
+                         isCancelled: { false }) { run, rows in
+            AnalysedSamples(shape: rows.shape(frames: run.frames), values: rows.keptRows, analysisRate: run.analysisRate,
+                            configuration: run.resolved.configuration, configurationJSON: run.resolved.json,
+                            stream: run.stream)
+        }
+    }
+
+    /// How `drive` ran, for its caller's sidecar and result.
+    private struct Run {
+        var frames: Int
+        var samplesRead: Int64
+        var inputRate: Double
+        var analysisRate: Double
+        var resolved: Resolved
+        /// nil when the input was at the analysis rate.
+        var resampler: ResamplerQuality?
+        var stream: StreamDescription
+    }
+
+    /// The driver: reads `reader` block by block, resamples and analyses each channel, writes the
+    /// rows (to `featurePath`, or keeps them when nil) and finishes them; then `complete` makes
+    /// the result. Nothing of the outputs is left when anything, `complete` included, throws.
+    private func drive<Source: SampleSource, Result>(
+        _ reader: Source, name input: String, featurePath: String?, existing: ExistingOutput,
+        progress: FileAnalysisProgress?, isCancelled: () -> Bool,
+        complete: (Run, RowWriter) throws -> Result
+    ) throws -> Result {
         let inputRate = reader.sampleRate
         let analysisRate = options.analysisRate(inputRate: inputRate)
         let resolved = try resolve(analysisRate: analysisRate)
@@ -210,20 +270,64 @@ public final class FileAnalyzer: Sendable {
             configuration: configuration, inputSampleRate: inputRate, resampler: resampling?.quality.rawValue,
             resamplerLookahead: resampling?.lookahead ?? 0, channelCount: channels.count, frameWidth: width,
             clampRule: options.clamp)
-        let sidecar = FeatureSidecar.fileAnalysis(
-            stream: stream, options: options, input: input, reader: reader, sampleFrames: samplesRead,
-            configurationJSON: resolved.json, rowShape: rows.rowShape, frames: frames)
-        do {
-            try sidecar.write(to: sidecarPath, existing: existing, cache: resolved.sidecarText)
-        } catch {
-            try? FileManager.default.removeItem(atPath: featurePath)  // the file finish() just moved there
-            throw error
-        }
+        let result = try complete(Run(frames: frames, samplesRead: samplesRead, inputRate: inputRate,
+                                      analysisRate: analysisRate, resolved: resolved, resampler: resampling?.quality,
+                                      stream: stream), rows)
         succeeded = true
-        return FileAnalysisResult(
-            featurePath: featurePath, sidecarPath: sidecarPath, audioPath: options.saveAudioPath,
-            shape: rows.shape(frames: frames), frames: frames,
-            analysisRate: analysisRate, inputRate: inputRate, resampler: resampling?.quality,
-            audioSeconds: Double(samplesRead) / inputRate, configuration: configuration, stream: stream, sidecar: sidecar)
+        return result
+    }
+}
+
+/// The array of `FileAnalyzer.analyse(samples:…)`: what `analyse(_:into:)` writes to the `.npy`.
+public struct AnalysedSamples: Sendable {
+    /// The array's shape in the layout: (frames, bands), (frames, channels, bands), or bands first.
+    public var shape: [Int]
+    /// The values in C order, `shape`'s product floats.
+    public var values: [Float]
+    /// The rate in Hz the analysis ran at.
+    public var analysisRate: Double
+    public var configuration: MelConfiguration
+    /// `configuration` as the sidecar records it.
+    public var configurationJSON: JSONValue
+    public var stream: StreamDescription
+}
+
+/// Interleaved samples the driver reads block by block: an audio file, or samples in memory.
+protocol SampleSource: AnyObject {
+    /// Hz.
+    var sampleRate: Double { get }
+    var channelCount: Int { get }
+    /// Sample frames in all, as far as known (a file's header), or 0.
+    var frameCount: Int64 { get }
+    /// Reads up to `frames` sample frames into `buffer` (`frames * channelCount` floats).
+    /// - Returns: the sample frames read; 0 at the end.
+    func read(into buffer: UnsafeMutablePointer<Float>, frames: Int) throws -> Int
+}
+
+extension AudioFileReader: SampleSource {}
+
+/// Samples in memory read as a file is. Borrows `samples`: the caller keeps them alive and
+/// unchanged while the driver runs. Not thread-safe.
+final class MemorySampleSource: SampleSource {
+    let samples: UnsafeBufferPointer<Float>
+    let channelCount: Int
+    let sampleRate: Double
+    /// Samples (not frames) read so far.
+    private var position = 0
+
+    init(samples: UnsafeBufferPointer<Float>, channelCount: Int, sampleRate: Double) {
+        self.samples = samples
+        self.channelCount = max(1, channelCount)
+        self.sampleRate = sampleRate
+    }
+
+    var frameCount: Int64 { Int64(samples.count / channelCount) }
+
+    func read(into buffer: UnsafeMutablePointer<Float>, frames: Int) -> Int {
+        let n = min(frames, (samples.count - position) / channelCount)
+        guard n > 0, let base = samples.baseAddress else { return 0 }
+        buffer.update(from: base + position, count: n * channelCount)
+        position += n * channelCount
+        return n
     }
 }

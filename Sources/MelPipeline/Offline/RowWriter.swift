@@ -5,7 +5,7 @@ import MelDSP
 import MelFiles
 
 /// Writes a file analysis's rows into its `.npy` (atomically: a temporary file renamed by
-/// `finish()`).
+/// `finish()`), or keeps them in memory (no path: `FileAnalyzer.analyse(samples:…)`).
 ///
 /// Rows go straight to the file unless the whole file is needed first: the deferred clamp
 /// (`OfflineFinisher`: top_db, Whisper's clamp, dB references at the file's maximum) and the
@@ -13,7 +13,10 @@ import MelFiles
 ///
 /// Ownership: owns its `NpyWriter`; call `finish()` on success or `discard()` otherwise.
 final class RowWriter {
-    private let writer: NpyWriter
+    /// nil in memory: every row is kept, and `keptRows` is the result after `finish()`.
+    private let writer: NpyWriter?
+    /// Values per row in the file: `trailingShape`'s product.
+    private let rowLength: Int
     /// Channels per row.
     private let channelCount: Int
     /// Values per frame as analysed (with the deferred MFCC: the dB bands, `OfflineFinisher`).
@@ -27,14 +30,16 @@ final class RowWriter {
     private let finisher: OfflineFinisher?
     /// Whether rows are kept until `finish()`.
     private let keepsRows: Bool
-    /// Every row so far when `keepsRows`, row-major, `frameWidth` values per channel.
-    private var keptRows: [Float] = []
+    /// Every row so far when `keepsRows`, row-major, `frameWidth` values per channel; in memory,
+    /// after `finish()`, the finished array in its layout.
+    private(set) var keptRows: [Float] = []
 
     /// - Parameters:
+    ///   - path: the `.npy` to write, or nil to keep the array in memory (`keptRows`).
     ///   - expectedFrames: the frames the input's header promises, to size the kept rows up front
     ///     (a wrong guess only costs a regrowth); nil when unknown.
     /// - Throws: what `NpyWriter` throws when the file cannot be created.
-    init(path: String, existing: ExistingOutput, configuration: MelConfiguration, clamp: ClampRule,
+    init(path: String?, existing: ExistingOutput, configuration: MelConfiguration, clamp: ClampRule,
          layout: FeatureAxisOrder, channelCount: Int, keepsChannelAxis: Bool, frameWidth: Int,
          expectedFrames: Int?) throws {
         self.channelCount = channelCount
@@ -44,8 +49,10 @@ final class RowWriter {
         trailingShape = keepsChannelAxis ? [channelCount, outputWidth] : [outputWidth]
         finisher = clamp == .deferred && OfflineFinisher.isNeeded(configuration)
             ? OfflineFinisher(configuration: configuration) : nil
-        keepsRows = finisher != nil || layout == .bandsFirst
-        writer = try NpyWriter(path: path, trailingShape: trailingShape, mode: .atomic, existing: existing)
+        rowLength = trailingShape.reduce(1, *)
+        keepsRows = path == nil || finisher != nil || layout == .bandsFirst
+        let rowShape = trailingShape
+        writer = try path.map { try NpyWriter(path: $0, trailingShape: rowShape, mode: .atomic, existing: existing) }
         if keepsRows, let expectedFrames {
             keptRows = RowWriter.reservedRows(capacity: (expectedFrames + 4) * frameWidth * channelCount)
         }
@@ -77,28 +84,31 @@ final class RowWriter {
 
     /// Writes (or keeps) whole rows, row-major.
     func append(_ rows: [Float]) throws {
-        if keepsRows { keptRows.append(contentsOf: rows) } else { try writer.appendRows(rows) }
+        if keepsRows { keptRows.append(contentsOf: rows) } else { try writer?.appendRows(rows) }
     }
 
-    /// Writes the kept rows, finished and arranged, and renames the file into place.
+    /// Writes the kept rows, finished and arranged, and renames the file into place; in memory,
+    /// leaves them finished and arranged in `keptRows`.
     /// - Returns: the frames written.
     func finish() throws -> Int {
         if keepsRows {
             finishKeptRows()
-            let frames = keptRows.count / max(1, writer.rowLength)
+            let frames = keptRows.count / max(1, rowLength)
             if layout == .bandsFirst {
                 keptRows = layout.arrange(framesFirst: keptRows, frames: frames, channels: channelCount,
                                           bands: outputWidth)
-                writer.finalShape = shape(frames: frames)
+                writer?.finalShape = shape(frames: frames)
             }
+            guard let writer else { return frames }
             try writer.appendRows(keptRows)  // large: straight from the array, no buffer copy
             keptRows = []
         }
+        guard let writer else { return 0 }  // unreachable: without a file every row is kept
         return try writer.finish()  // frames: every layout appends rows of one frame's size
     }
 
     /// Removes the temporary file; nothing is left of this output.
-    func discard() { writer.discard() }
+    func discard() { writer?.discard() }
 
     /// Applies the global clamp to the kept rows. Channels are finished separately: the
     /// reference clamps each signal at its own maximum.
