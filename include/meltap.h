@@ -18,7 +18,7 @@
  *  - Samples and frame values are 32-bit floats. A frame is meltap_analyzer_frame_width() floats.
  *
  * Options
- *  preset is one of librosa (the default, for NULL or ""), torchaudio, kaldi, whisper, micro,
+ *  preset is one of librosa (the default, for NULL or ""), torchaudio, kaldi, whisper, micro, openwakeword,
  *  as `meltap file --preset`. options is NULL, "" or comma-separated key=value pairs with
  *  `meltap file`'s long option names without the dashes, as `meltap run --stream` takes them:
  *      "n-mels=80,fmax=-400,framing=kaldi-no-snip"      "output=db,top-db=none"
@@ -55,7 +55,7 @@ extern "C" {
 int meltap_version(void);
 /* meltap's version as text ("0.1.0"), as `meltap --version` and every sidecar give it. */
 const char *meltap_version_string(void);
-/* The preset names, comma-separated: "librosa,torchaudio,kaldi,whisper,micro". */
+/* The preset names, comma-separated: "librosa,torchaudio,kaldi,whisper,micro,openwakeword". */
 const char *meltap_presets(void);
 /* The message of the last call that failed on this thread, or "". */
 const char *meltap_last_error(void);

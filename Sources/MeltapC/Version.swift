@@ -24,7 +24,7 @@ func strdupStatic(_ text: String) -> UnsafeMutablePointer<CChar> {
     return pointer
 }
 
-/// `meltap_presets`: the preset names, comma-separated ("librosa,torchaudio,kaldi,whisper,micro"),
+/// `meltap_presets`: the preset names, comma-separated ("librosa,torchaudio,kaldi,whisper,micro,openwakeword"),
 /// as `--preset` takes them. Static storage; never free it.
 @c(meltap_presets)
 public func meltapPresets() -> UnsafePointer<CChar> { presetNames }

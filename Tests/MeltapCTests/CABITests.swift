@@ -271,7 +271,7 @@ func run(_ executable: String, _ arguments: [String], input: String? = nil, outp
         #expect(Self.failure(meltapSubscriberNext(nil, 0, nil, 0, nil, nil, nil, nil) == -1, "NULL subscriber")
             .contains("the subscriber is NULL"))
         #expect(meltapABIVersion() == 100)
-        #expect(String(cString: meltapPresets()) == "librosa,torchaudio,kaldi,whisper,micro")
+        #expect(String(cString: meltapPresets()) == "librosa,torchaudio,kaldi,whisper,micro,openwakeword")
         #expect(String(cString: meltapVersionString()) == "0.1.0")
     }
 

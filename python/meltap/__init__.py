@@ -110,7 +110,7 @@ def version() -> str:
 
 
 def presets() -> list[str]:
-    """The preset names ``preset=`` takes: librosa, torchaudio, kaldi, whisper, micro."""
+    """The preset names ``preset=`` takes: librosa, torchaudio, kaldi, whisper, micro, openwakeword."""
     return _lib.meltap_presets().decode().split(",")
 
 

@@ -35,7 +35,7 @@ def meltap_file(y: np.ndarray, sr: int, preset: str, flags: list[str]) -> np.nda
 
 CASES = [("whisper", {}, []), ("librosa", {"n_mels": 64, "output": "db"}, ["--n-mels", "64", "--output", "db"]),
          ("kaldi", {"analysis_rate": 16000, "n_mels": 80}, ["--sample-rate", "16000", "--n-mels", "80"]),
-         ("micro", {}, [])]
+         ("micro", {}, []), ("openwakeword", {}, [])]
 
 
 @pytest.mark.parametrize("preset,overrides,flags", CASES)
@@ -73,7 +73,7 @@ def test_running_and_whole_signal_clamps_differ_here():
 
 
 def test_presets_and_config():
-    assert meltap.presets() == ["librosa", "torchaudio", "kaldi", "whisper", "micro"]
+    assert meltap.presets() == ["librosa", "torchaudio", "kaldi", "whisper", "micro", "openwakeword"]
     analyzer = meltap.Analyzer("whisper", 48000)
     assert analyzer.frame_width == 80 and analyzer.analysis_rate == 16000
     assert analyzer.config["melBandCount"] == 80
