@@ -40,12 +40,7 @@ import Testing
 
     /// Runs the support script to completion; throws with its output on failure.
     static func runSupport(_ session: JackSession, _ arguments: [String]) throws -> String {
-        let child = try Child(python, [support] + arguments, environment: ProcessInfo.processInfo.environment,
-                              directory: session.directory, label: "support")
-        guard child.waitForExit(timeout: 180), child.process.terminationStatus == 0 else {
-            throw HarnessError("openwakeword_support.py \(arguments.first ?? ""): \(child.errors)\(child.output)")
-        }
-        return child.output
+        try session.runScript(python, support, arguments, timeout: 180)
     }
 
     /// One family's results: per segment and model, the largest probability and whether it fired.

@@ -29,12 +29,7 @@ import Testing
 
     /// Runs the support script to completion; throws with its output on failure.
     static func runSupport(_ session: JackSession, _ arguments: [String]) throws -> String {
-        let child = try Child(python, [support] + arguments, environment: ProcessInfo.processInfo.environment,
-                              directory: session.directory, label: "support")
-        guard child.waitForExit(timeout: 120), child.process.terminationStatus == 0 else {
-            throw HarnessError("wakeword_support.py \(arguments.first ?? ""): \(child.errors)\(child.output)")
-        }
-        return child.output
+        try session.runScript(python, support, arguments, timeout: 120)
     }
 
     @Test("Wake words spoken into JACK are detected by their models, and by no other; live frames equal file mode and pymicro-features")

@@ -57,7 +57,10 @@ public final class JackServer {
         try launch()
         let wait = try Child("jack_wait", PrivateJackServer.jackWaitArguments, environment: environment,
                              directory: directory, label: "jack_wait-\(generation)")
-        guard wait.waitForExit(timeout: 20), wait.process.terminationStatus == 0 else {
+        // jack_wait gives up after its own 10 s; a jackd that exits first (a full registry, a bad
+        // option) has failed already, and saying so at once saves the rest of the wait.
+        _ = eventually(timeout: 20) { !wait.process.isRunning || self.child?.process.isRunning != true }
+        guard wait.waitForExit(timeout: 0.2), wait.process.terminationStatus == 0 else {
             wait.stop()
             child?.stop(timeout: 15)
             throw HarnessError("jackd \(name) did not start: \(child?.errors ?? "")" + jackStartHint)
@@ -161,6 +164,19 @@ public final class JackSession {
             throw HarnessError("meltap did not register \(expectPort): \(meltap.errors)\(meltap.output)")
         }
         return meltap
+    }
+
+    /// Runs `script` with `python` to its end in the session's directory and returns its standard
+    /// output; throws with its standard error and output when it fails or runs past `timeout` s.
+    public func runScript(_ python: String, _ script: String, _ arguments: [String], timeout: Double) throws -> String {
+        let child = try Child(python, [script] + arguments, environment: ProcessInfo.processInfo.environment,
+                              directory: directory, label: "support")
+        guard child.waitForExit(timeout: timeout), child.process.terminationStatus == 0 else {
+            if child.process.isRunning { child.stop(signal: SIGKILL) }
+            let name = URL(fileURLWithPath: script).lastPathComponent
+            throw HarnessError("\(name) \(arguments.first ?? ""): \(child.errors)\(child.output)")
+        }
+        return child.output
     }
 
     /// Starts meltap-testsource.

@@ -17,15 +17,14 @@
           DETECTED MODEL probability P sample S
       where S is the number of 16 kHz samples fed when it fired; and once per model MAX MODEL P.
 """
-import io
 import json
-import subprocess
 import sys
 import wave
 
 import numpy as np
 
-RATE = 48000
+from wakeword_support import RATE, speak  # the same speech, at the same 48 kHz
+
 OWW_MODELS = ("okay_nabu", "hey_jarvis", "hey_mycroft", "alexa", "hey_rhasspy")
 # (text, espeak-ng voice, words per minute, openWakeWord model, microWakeWord model)
 PHRASES = [
@@ -41,15 +40,6 @@ PHRASES = [
 ]
 # (family, model, text): no claim either way (see above).
 UNCLAIMED = [("micro", "hey_jarvis", "hey jarvis"), ("oww", "hey_mycroft", "hey mycroft")]
-
-
-def speak(text, voice, speed):
-    import soxr
-    wav = subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "--stdout", text],
-                         capture_output=True, check=True).stdout
-    w = wave.open(io.BytesIO(wav))
-    x = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float64) / 32768
-    return soxr.resample(x, w.getframerate(), RATE, quality="HQ")
 
 
 def utterances(raw_path, json_path):

@@ -34,9 +34,10 @@ PHRASES = [
 ]
 
 
-def speak(text):
+def speak(text, voice="en", speed=150):
+    """`text` spoken by espeak-ng (`voice`, `speed` words a minute), resampled to RATE with soxr (HQ), at ±1."""
     import soxr
-    wav = subprocess.run(["espeak-ng", "-v", "en", "-s", "150", "--stdout", text],
+    wav = subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "--stdout", text],
                          capture_output=True, check=True).stdout
     w = wave.open(io.BytesIO(wav))
     x = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float64) / 32768
