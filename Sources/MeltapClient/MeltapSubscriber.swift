@@ -250,15 +250,29 @@ public final class MeltapSubscriber {
             if count > 0 {
                 receiveBuffer.withUnsafeBytes { decoder.append(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
             } else if count == 0 {
+                try finishStream()
                 return nil
             } else {
                 let code = errno
                 if code == EAGAIN || code == EWOULDBLOCK {
                     throw MeltapClientError(.timedOut, "no data from \(socketPath) within the receive timeout")
                 }
-                if code == ECONNRESET { return nil }
+                if code == ECONNRESET {
+                    try finishStream()
+                    return nil
+                }
                 throw MeltapClientError(.systemCall, "recv from \(socketPath) failed: \(errnoText(code))")
             }
+        }
+    }
+
+    /// The server closed the connection: a normal end between messages, a protocol error inside
+    /// one (the bytes of a message cut short are never handed out as a frame).
+    private func finishStream() throws {
+        do {
+            try decoder.finish()
+        } catch let error as WireFormatError {
+            throw MeltapClientError(.protocolError, "the stream at \(socketPath) ended inside a message: \(error.message)")
         }
     }
 

@@ -15,7 +15,7 @@ import Testing
     /// `JackLiveTests`).
     @Test("Two streams from one input (whisper@16000, librosa at 48000) both equal file mode")
     func twoStreamsEqualFileMode() throws {
-        let session = try JackSession(period: 256, realtime: true)
+        let session = try JackSession(period: longComparisonPeriod, realtime: true)
         defer { session.finish() }
         let raw = session.path("signal.f32")
         try ResampleLiveTests.signal().withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: raw)) }

@@ -36,7 +36,7 @@ import Testing
     func wakeWordsAreDetectedLive() throws {
         try #require(FileManager.default.isExecutableFile(atPath: Self.python),
                      "no .venv: run scripts/install-deps (it installs pymicro-wakeword, soxr and espeak-ng)")
-        let session = try JackSession(period: 256, realtime: true)
+        let session = try JackSession(period: longComparisonPeriod, realtime: true)
         defer { session.finish() }
         let raw = session.path("speech.f32"), segmentsPath = session.path("speech.json")
         _ = try Self.runSupport(session, ["utterances", raw, segmentsPath])

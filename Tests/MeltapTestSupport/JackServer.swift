@@ -115,6 +115,15 @@ public final class JackServer {
     }
 }
 
+/// The period of the live tests that compare a long stretch of live frames with file mode (the
+/// resampled, multi-stream and wake-word suites). Frames do not depend on the period (the chunk
+/// invariance suites prove it), but such a comparison ends at the first xrun, and this VM's
+/// realtime wake-ups can come over 5 ms late under two CPU hogs: jackd logged "client = meltap
+/// was not finished, state = Triggered" while meltap's longest callback took 0.52 ms, and 30 s
+/// at period 256 saw 2 xruns where period 1024 (21 ms) saw none. The JACK suites test period 256
+/// and buffer-size changes on their own.
+public let longComparisonPeriod = 1024
+
 /// One live test: a scratch directory, a private dummy jackd and every process started in it,
 /// all stopped by PID (newest first) in `finish()`.
 public final class JackSession {

@@ -206,14 +206,13 @@ def test_subscriber_raises_on_refusal_protocol_error_and_vanished_server(socket_
     server.stop()
 
 
-def test_subscriber_gives_no_part_of_a_frame_cut_short_and_raises_on_no_server(socket_path):
-    # The server vanishes inside a frame: the stream ends (MeltapSubscriber does not yet report
-    # the truncation as a protocol error; WireDecoder.finish is not called) and no partial
-    # frame is handed out.
+def test_subscriber_raises_on_a_frame_cut_short_and_on_no_server(socket_path):
+    # The server vanishes inside a frame: a protocol error that says so, and no partial frame
+    # is handed out.
     server = Server(socket_path, header() + frame(0, np.ones(4, np.float32)) + frame(1, np.ones(4, np.float32))[:20])
     stream = meltap.Subscriber(socket_path, timeout=5)
     assert stream.next(timeout=5).sequence == 0
-    with pytest.raises(EOFError):
+    with pytest.raises(meltap.MeltapError, match="ended inside a message"):
         stream.next(timeout=5)
     server.stop()
     stream.close()
