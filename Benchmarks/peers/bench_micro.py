@@ -16,15 +16,12 @@ frames. Usage (after `swift build -c release`):
 import argparse
 import os
 import resource
-import subprocess
 import sys
-import tempfile
-import wave
 
 for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[name] = "1"
 import numpy as np  # noqa: E402  (after the thread limits)
-from bench_signal import signal  # noqa: E402
+from bench_signal import meltap_core_times, meltap_file_int16, signal  # noqa: E402
 from pymicro_features import MicroFrontend  # noqa: E402
 
 SR, HOP, REPS = 16000, 160, 3
@@ -60,26 +57,11 @@ def time_pymicro(data):
 
 
 def time_meltap_core(bench, seconds):
-    out = subprocess.run([bench, "--preset", "micro", "--seconds", str(seconds), "--repetitions", str(REPS)],
-                         check=True, capture_output=True, text=True).stdout
-    for line in out.splitlines():
-        cols = line.split()
-        if len(cols) == 11 and cols[0] == "micro":
-            return float(cols[8]), float(cols[9])
-    raise RuntimeError(f"meltap-bench printed no micro row:\n{out}")
+    return meltap_core_times(bench, "micro", seconds, REPS)
 
 
 def check_meltap_file(meltap, data, expected):
-    with tempfile.TemporaryDirectory() as work:
-        wav, npy = os.path.join(work, "signal.wav"), os.path.join(work, "signal.npy")
-        with wave.open(wav, "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(SR)
-            w.writeframes(data.astype("<i2").tobytes())
-        subprocess.run([meltap, "file", wav, "-o", npy, "--preset", "micro", "--no-progress"], check=True,
-                       capture_output=True)
-        got = np.load(npy)
+    got = meltap_file_int16(meltap, data, SR, "micro")
     want = expected.astype(np.float32) * np.float32(0.0390625)
     if got.shape != want.shape:
         return f"shape {got.shape}, pymicro-features {want.shape}"

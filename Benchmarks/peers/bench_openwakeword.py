@@ -19,16 +19,13 @@ import argparse
 import ctypes as C
 import os
 import resource
-import subprocess
 import sys
-import tempfile
 import time
-import wave
 
 for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[name] = "1"
 import numpy as np  # noqa: E402  (after the thread limits)
-from bench_signal import signal  # noqa: E402
+from bench_signal import meltap_core_times, meltap_file_int16, signal  # noqa: E402
 
 SR, REPS = 16000, 3
 
@@ -93,26 +90,11 @@ def time_model(data, threads):
 
 
 def time_meltap_core(bench, seconds):
-    out = subprocess.run([bench, "--preset", "openwakeword", "--seconds", str(seconds), "--repetitions", str(REPS)],
-                         check=True, capture_output=True, text=True).stdout
-    for line in out.splitlines():
-        cols = line.split()
-        if len(cols) == 11 and cols[0] == "openwakeword":
-            return float(cols[8]), float(cols[9])
-    raise RuntimeError(f"meltap-bench printed no openwakeword row:\n{out}")
+    return meltap_core_times(bench, "openwakeword", seconds, REPS)
 
 
 def compare_meltap_file(meltap, data, expected):
-    with tempfile.TemporaryDirectory() as work:
-        wav, npy = os.path.join(work, "signal.wav"), os.path.join(work, "signal.npy")
-        with wave.open(wav, "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(SR)
-            w.writeframes(data.astype("<i2").tobytes())
-        subprocess.run([meltap, "file", wav, "-o", npy, "--preset", "openwakeword", "--no-progress"], check=True,
-                       capture_output=True)
-        got = np.load(npy)
+    got = meltap_file_int16(meltap, data, SR, "openwakeword")
     if got.shape != expected.shape:
         return f"shape {got.shape}, model {expected.shape}"
     return f"max |difference| {np.abs(got - expected).max():.2e} over {expected.size} values"

@@ -1,5 +1,10 @@
-"""The benchmark signal of Benchmarks/melbase/melbase.c and meltap-bench, in numpy: shared by
-bench_peers.py and bench_micro.py."""
+"""The benchmark signal of Benchmarks/melbase/melbase.c and meltap-bench, in numpy, and the two
+meltap runs the int16 frontends' benchmarks share (bench_micro.py, bench_openwakeword.py)."""
+import os
+import subprocess
+import tempfile
+import wave
+
 import numpy as np
 
 
@@ -17,3 +22,28 @@ def signal(sr, secs):
     noise = ((s >> np.uint64(8)).astype(np.float32) / np.float32(16777216.0) - np.float32(0.5)) * np.float32(0.1)
     sine = np.float32(0.3) * np.sin(np.arange(n, dtype=np.float32) * np.float32(0.05))
     return (sine + noise).astype(np.float32)
+
+
+def meltap_core_times(bench, preset, seconds, repetitions):
+    """meltap-bench's row for `preset`: (ns per frame, × real time), best of `repetitions`."""
+    out = subprocess.run([bench, "--preset", preset, "--seconds", str(seconds), "--repetitions", str(repetitions)],
+                         check=True, capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        cols = line.split()
+        if len(cols) == 11 and cols[0] == preset:
+            return float(cols[8]), float(cols[9])
+    raise RuntimeError(f"meltap-bench printed no {preset} row:\n{out}")
+
+
+def meltap_file_int16(meltap, data, sr, preset):
+    """`meltap file --preset PRESET` on `data` (int16 values) written as a 16-bit mono WAV at `sr`."""
+    with tempfile.TemporaryDirectory() as work:
+        wav, npy = os.path.join(work, "signal.wav"), os.path.join(work, "signal.npy")
+        with wave.open(wav, "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(sr)
+            w.writeframes(data.astype("<i2").tobytes())
+        subprocess.run([meltap, "file", wav, "-o", npy, "--preset", preset, "--no-progress"], check=True,
+                       capture_output=True)
+        return np.load(npy)
