@@ -187,8 +187,8 @@ public final class MelAnalyzer: @unchecked Sendable {
         if !s.pointee.started {
             let take = min(preludeLength - s.pointee.preludeCount, samples.count)
             if take > 0, let base = samples.baseAddress {
-                let destination = prelude + s.pointee.preludeCount
-                for i in 0..<take { destination[i] = base[i] }
+                UnsafeMutableRawPointer(prelude + s.pointee.preludeCount)
+                    .copyMemory(from: base, byteCount: take * MemoryLayout<Float>.stride)
             }
             s.pointee.preludeCount += take
             s.pointee.inputCount += take
@@ -286,11 +286,13 @@ public final class MelAnalyzer: @unchecked Sendable {
         state.pointee.streamPosition += count
         while count > 0 {
             let run = min(count, f - position)
-            let lower = ring + position, upper = ring + position + f
-            for i in 0..<run {
-                lower[i] = source[i]
-                upper[i] = source[i]
-            }
+            // Two memmoves: the element-wise loop was not vectorised (the three pointers may
+            // alias as far as the compiler knows) and was 8 % of a 64-channel callback's profile.
+            // (copyMemory rather than update(from:count:), which the performance checker counts
+            // as possibly deallocating: its generic path releases non-trivial elements.)
+            let bytes = run * MemoryLayout<Float>.stride
+            UnsafeMutableRawPointer(ring + position).copyMemory(from: source, byteCount: bytes)
+            UnsafeMutableRawPointer(ring + position + f).copyMemory(from: source, byteCount: bytes)
             source += run
             count -= run
             position = 0
