@@ -3,7 +3,7 @@
 #   make test   installs what is needed and runs every test (CI runs this)
 SWIFT ?= swift
 
-.PHONY: deps demo test build release lib wheel bench bench-peers bench-dataset bench-realtime clean
+.PHONY: deps demo test build release lib wheel deb bench bench-peers bench-dataset bench-realtime clean
 
 deps:
 	./scripts/install-deps
@@ -19,6 +19,12 @@ lib: deps
 # (python/_build/meltap_build.py). `pip install ./python` does the same build and installs it.
 wheel: deps
 	.venv/bin/python -m pip wheel --no-deps -w .build/wheel ./python
+
+# meltap_<version>_amd64.deb in .build/deb/: the binary with the Swift runtime linked statically,
+# man pages, completions and the systemd user unit (scripts/make-deb; scripts/check-deb installs it
+# into a throwaway root). `apt-get install ./.build/deb/meltap_*.deb` on a Debian 12 box.
+deb: deps
+	./scripts/make-deb
 
 demo: release
 	./scripts/demo

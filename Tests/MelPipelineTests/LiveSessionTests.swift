@@ -112,7 +112,8 @@ final class SineSource {
         let subscriber = try MeltapSubscriber(socketPath: "\(directory)/kws.sock", receiveTimeout: .milliseconds(200))
         #expect(subscriber.header.sampleRate == 16000 && subscriber.header.bandCount == 80)
         let configuration = try JSONValue(json: subscriber.header.configurationJSON)
-        #expect(configuration["inputSampleRate"]?.doubleValue == 48000 && configuration["resampler"]?.stringValue == "zita",
+        #expect(configuration["inputSampleRate"]?.doubleValue == 48000 && configuration["resampler"]?.stringValue == "zita"
+                    && configuration["meltapVersion"]?.stringValue == meltapVersion,
                 "\(String(decoding: subscriber.header.configurationJSON, as: UTF8.self))")
         let output = "\(directory)/kws.npy"
         let recorder = try Recorder(path: output, socketPath: "\(directory)/kws.sock", header: subscriber.header,

@@ -51,8 +51,8 @@ public final class StreamPublishing: FrameSink, @unchecked Sendable {
     public var socketPath: String { publisher.socketPath }
 
     /// The stream header for `description` (docs/wire-format.md): configuration JSON with sorted
-    /// keys (plus `inputSampleRate`, the rate frame times count in, and `resampler`, its name or
-    /// "none"), channels `in_1`…, `StreamDescription.latency` in analysis samples, and the clamp
+    /// keys (plus `inputSampleRate`, the rate frame times count in, `resampler`, its name or
+    /// "none", and `meltapVersion`, the serving program's version), channels `in_1`…, `StreamDescription.latency` in analysis samples, and the clamp
     /// rule's user name.
     public static func header(for description: StreamDescription) -> StreamHeader {
         let configuration = description.configuration
@@ -123,12 +123,13 @@ public struct StreamConfiguration: Encodable {
         self.resampler = resampler
     }
 
-    private enum ExtraKeys: String, CodingKey { case inputSampleRate, resampler }
+    private enum ExtraKeys: String, CodingKey { case inputSampleRate, resampler, meltapVersion }
 
     public func encode(to encoder: any Encoder) throws {
         try configuration.encode(to: encoder)
         var container = encoder.container(keyedBy: ExtraKeys.self)
         try container.encode(inputSampleRate, forKey: .inputSampleRate)
         try container.encode(resampler, forKey: .resampler)
+        try container.encode(meltapVersion, forKey: .meltapVersion)
     }
 }
