@@ -136,6 +136,6 @@ let package = Package(
         .testTarget(name: "MelPipelineTests", dependencies: ["MelPipeline", "MelJack", "MelDSP", "MelFiles", "MelServer",
                                                            "MeltapClient", "MelTransport", "CJack"]),
         .testTarget(name: "MeltapCLITests", dependencies: ["MelDSP", "MelFiles", "MelServer", "MeltapClient", "CJack", "MelSystem",
-                                                         "MeltapTestSupport"]),
+                                                         "MeltapTestSupport", "MelPipeline", "CSndFile"]),
     ]
 )

@@ -116,8 +116,9 @@ struct DSPOptions: ParsableArguments {
 }
 
 /// Says on standard error that `old` is an old spelling, still taken in this version only.
-func printDeprecation(_ old: String, instead new: String) {
-    printError("meltap: note: \(old) is deprecated and will be removed in the next version; write \(new) instead.")
+func printDeprecation(_ old: String, instead new: String, because reason: String = "") {
+    printError("meltap: note: \(old) is deprecated and will be removed in the next version; write \(new) instead."
+               + (reason.isEmpty ? "" : " " + reason))
 }
 
 /// Writes a line to standard error.

@@ -135,7 +135,8 @@ struct FileCommand: ParsableCommand {
     func printDeprecations() {
         if outputFile != nil { printDeprecation("--output-file", instead: "-o or --output") }
         if let legacy = try? outputs().legacyFeatures {
-            printDeprecation("--output \(legacy.rawValue) (the feature type)", instead: "--features \(legacy.rawValue); --output now names the output path, as -o")
+            printDeprecation("--output \(legacy.rawValue) for the feature type", instead: "--features \(legacy.rawValue)",
+                             because: "--output now names the output path, as -o does.")
         }
     }
 
@@ -263,11 +264,14 @@ extension FileCommand {
                 ? "the run was stopped before every file was analysed"
                 : "\(summary.failures.count) file\(summary.failures.count == 1 ? "" : "s") failed (reasons above)"
             let otherSettings = summary.failures.filter(\.madeWithOtherSettings).count
+            let failed = summary.failures.count
+            let whose = otherSettings == failed
+                ? (failed == 1 ? "Its outputs were" : "Their outputs were")
+                : "\(otherSettings) of them \(otherSettings == 1 ? "has" : "have") outputs"
             let remedy = otherSettings == 0
                 ? "Run the same command again to continue: complete outputs are skipped."
-                : "\(otherSettings) of them \(otherSettings == 1 ? "has" : "have") outputs made with other settings, which "
-                    + "running the same command again does not change: add --force to replace them, or choose another "
-                    + "output directory with -o."
+                : "\(whose) made with other settings, which running the same command again does not change: "
+                    + "add --force to replace them, or choose another output directory with -o."
             throw CleanExit.failure("\(what). \(remedy)")
         }
     }

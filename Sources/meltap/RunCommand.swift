@@ -172,7 +172,8 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         if let legacyFeatures {
-            printDeprecation("--output \(legacyFeatures.rawValue)", instead: "--features \(legacyFeatures.rawValue)")
+            printDeprecation("--output \(legacyFeatures.rawValue)", instead: "--features \(legacyFeatures.rawValue)",
+                             because: "--output names an output path in meltap file, record and invert.")
         }
         let configuration = try resolvedConfiguration()
         if printConfig {
