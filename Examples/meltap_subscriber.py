@@ -88,7 +88,7 @@ def default_socket_directory():
     /run/user/UID exists, else /tmp/meltap-UID."""
     runtime = os.environ.get("XDG_RUNTIME_DIR", "")
     if runtime and os.path.isdir(runtime):
-        return runtime.rstrip("/") + "/meltap" if runtime != "/" else "/meltap"
+        return (runtime[:-1] if runtime.endswith("/") else runtime) + "/meltap"
     user_runtime = f"/run/user/{os.getuid()}"
     if os.path.isdir(user_runtime):
         return user_runtime + "/meltap"

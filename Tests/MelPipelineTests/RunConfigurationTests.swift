@@ -132,7 +132,7 @@ import Testing
         ("[clients]\nname = \"a\"\n", 1, "clients", "[client]"),
         // A value the preset cannot take: at the key's line, not the table's (issue 24).
         ("[features]\npreset = \"whisper\"\nn-mels = 0\n", 3, "features.n-mels", "n_mels"),
-        ("[client]\ninputs = 1\n\n[[stream]]\nname = \"kws\"\npreset = \"kaldi\"\nn-fft = 512\n\n# the bands\nn-mels = 0\n",
+        ("[client]\ninputs = 1\n\n[[stream]]\nname = \"kws\"\npreset = \"librosa\"\nn-fft = 512\n\n# the bands\nn-mels = 0\n",
          10, "stream[0].n-mels", "n_mels"),
         ("[[stream]]\nname = \"a\"\n\n[[stream]]\nname = \"b\"\nwindow = \"hanning\"\n", 6, "stream[1].window", "hann"),
         ("[[stream]]\nname = \"a\"\n[[stream]]\nname = \"a\"\n", 4, "stream[1].name", "twice"),

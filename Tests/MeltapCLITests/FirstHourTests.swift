@@ -126,8 +126,9 @@ import Testing
         guard let start = lines.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix(option + " ") }) else { return "" }
         var paragraph = [lines[start]]
         for line in lines[(start + 1)...] {
+            // The next option starts at two spaces; its description's lines are indented further.
             let trimmed = line.trimmingCharacters(in: .whitespaces)
-            if trimmed.hasPrefix("-") || trimmed.isEmpty { break }
+            if trimmed.isEmpty || line.hasPrefix("  -") { break }
             paragraph.append(trimmed)
         }
         return paragraph.joined(separator: " ")
