@@ -69,8 +69,11 @@ let package = Package(
         // publishers and frame dumps, the recorder, a private jackd, stop signals, the file driver of
         // `meltap file` (Offline/, no JACK) and the dataset driver of `meltap file DIR -o OUTDIR`
         // (discovery, jobs, resume, manifest).
+        // The git commit for `meltap --version`, written before each build by Plugins/GitCommit.
+        .target(name: "MelBuildInfo", plugins: ["GitCommit"]),
+        .plugin(name: "GitCommit", capability: .buildTool()),
         .target(name: "MelPipeline", dependencies: [
-            "MelDSP", "MelResample", "MelFiles", "MelTransport", "MelServer", "MeltapClient", "MelJack",
+            "MelBuildInfo", "MelDSP", "MelResample", "MelFiles", "MelTransport", "MelServer", "MeltapClient", "MelJack",
             "MelSystem", "CSndFile",
             // `meltap run --config FILE` (Config/).
             .product(name: "TOMLKit", package: "TOMLKit"),
@@ -133,6 +136,6 @@ let package = Package(
         .testTarget(name: "MelPipelineTests", dependencies: ["MelPipeline", "MelJack", "MelDSP", "MelFiles", "MelServer",
                                                            "MeltapClient", "MelTransport", "CJack"]),
         .testTarget(name: "MeltapCLITests", dependencies: ["MelDSP", "MelFiles", "MelServer", "MeltapClient", "CJack", "MelSystem",
-                                                         "MeltapTestSupport"]),
+                                                         "MeltapTestSupport", "MelPipeline", "CSndFile"]),
     ]
 )

@@ -1,3 +1,4 @@
+#!/usr/bin/env -S sh -c 'exec "$(dirname "$0")/../.venv/bin/python" "$0" "$@"'
 """Reads frames from `meltap run` (wire format v1, docs/wire-format.md); needs only numpy.
 
 Module:
@@ -9,14 +10,17 @@ Module:
         f.values     float32 ndarray of the header's band count
 
 Script (channels numbered from 1, as on meltap's command lines and in its sidecars):
-    python meltap_subscriber.py SOCKET [CHANNEL ...]
-prints one line per frame: CHANNEL SEQUENCE TIME FLAGS VALUE...
+    Examples/meltap_subscriber.py [SOCKET] [CHANNEL ...]
+prints one line per frame: CHANNEL SEQUENCE TIME FLAGS VALUE... SOCKET defaults to
+default_socket_path(): meltap.sock in $XDG_RUNTIME_DIR/meltap, else /run/user/UID/meltap when
+/run/user/UID exists, else /tmp/meltap-UID (the rule meltap itself follows).
 
 The client is as strict as the server: it checks the magic and version of each message from
 its 12-byte prefix and refuses a declared payload over MAX_PAYLOAD (1 MiB) before buffering
 it, so a broken or hostile server cannot make it buffer without bound.
 """
 import json
+import os
 import socket
 import struct
 import sys
@@ -77,13 +81,55 @@ def messages(sock):
         buf += chunk
 
 
+def default_socket_directory():
+    """meltap's default socket directory, the rule of Sources/MelSystem/SocketDirectory.swift (this
+    is its one copy in Python; python/tests checks that it agrees with libmeltap's):
+    $XDG_RUNTIME_DIR/meltap when that variable names a directory, else /run/user/UID/meltap when
+    /run/user/UID exists, else /tmp/meltap-UID."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    if runtime and os.path.isdir(runtime):
+        return (runtime[:-1] if runtime.endswith("/") else runtime) + "/meltap"
+    user_runtime = f"/run/user/{os.getuid()}"
+    if os.path.isdir(user_runtime):
+        return user_runtime + "/meltap"
+    return f"/tmp/meltap-{os.getuid()}"
+
+
+def default_socket_path(client="meltap", stream=""):
+    """Where `meltap run --name CLIENT` serves by default: CLIENT.sock, or CLIENT.STREAM.sock for a
+    --stream, in default_socket_directory()."""
+    return f"{default_socket_directory()}/{client}{'.' + stream if stream else ''}.sock"
+
+
+def connect(path):
+    """A socket connected to the meltap at `path`; an OSError naming the path and what to do when
+    nothing is there or nobody serves it."""
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(os.fspath(path))
+    except FileNotFoundError:
+        s.close()
+        directory = os.path.dirname(os.fspath(path)) or "."
+        others = sorted(n for n in os.listdir(directory) if n.endswith(".sock")) if os.path.isdir(directory) else []
+        hint = (f"; sockets there: {', '.join(others)}" if others else
+                "; is `meltap run` running? It prints the path it publishes on")
+        raise FileNotFoundError(f"no meltap socket at {path}{hint}") from None
+    except ConnectionRefusedError:
+        s.close()
+        raise ConnectionRefusedError(f"nobody serves the socket {path} (a meltap that has stopped); "
+                                     "start `meltap run` again") from None
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
 def frames(path, indices=(), header=None):
     """Yields a Frame per received frame of the channels `indices` (0-based wire indices; empty
     means all). `header`, a dict, is kept up to date with the stream description. Raises Refused
     with the server's explanation if it turns the subscriber away."""
     indices = list(indices)
-    with socket.socket(socket.AF_UNIX) as s:
-        s.connect(path)
+    with connect(path) as s:
         s.sendall(PREFIX.pack(b"MTAP", 1, SUBSCRIBE, 4 + 4 * len(indices))
                   + struct.pack(f"<{len(indices) + 1}I", len(indices), *indices))
         for kind, p in messages(s):
@@ -101,19 +147,20 @@ def frames(path, indices=(), header=None):
 
 
 def main(argv):
-    if len(argv) < 2 or argv[1] in ("-h", "--help"):
+    if len(argv) >= 2 and argv[1] in ("-h", "--help"):
         print(__doc__.strip())
-        return 0 if len(argv) >= 2 else 2
+        return 0
+    path, rest = (argv[1], argv[2:]) if len(argv) >= 2 and not argv[1].isdigit() else (default_socket_path(), argv[1:])
     try:
-        channels = [int(c) for c in argv[2:]]
+        channels = [int(c) for c in rest]
     except ValueError:
-        print(f"meltap_subscriber: channels are numbers from 1; got {argv[2:]}", file=sys.stderr)
+        print(f"meltap_subscriber: channels are numbers from 1; got {rest}", file=sys.stderr)
         return 2
     if any(c < 1 for c in channels):
         print("meltap_subscriber: channels are numbered from 1 (1 is in_1)", file=sys.stderr)
         return 2
     try:
-        for f in frames(argv[1], [c - 1 for c in channels]):
+        for f in frames(path, [c - 1 for c in channels]):
             print(f.index + 1, f.sequence, f.time, f.flags, *f.values.tolist(), flush=True)
     except Refused as refusal:
         print(f"meltap_subscriber: the server refused this subscriber: {refusal}", file=sys.stderr)

@@ -1,3 +1,4 @@
+#!/usr/bin/env -S sh -c 'exec "$(dirname "$0")/../.venv/bin/python" "$0" "$@"'
 """Wake-word detection on a live meltap `openwakeword` stream, with the openWakeWord models that ship in
 pyopen-wakeword ("okay nabu", "hey jarvis", "hey mycroft", "alexa", "hey rhasspy").
 
@@ -32,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from meltap_subscriber import default_socket_path
 from meltap_subscriber import (FLAG_DISCONTINUITY, FLAG_GAP, FLAG_RECONFIGURED, FLAG_SERVER_RESTART,
                                ProtocolError, Refused, frames)
 
@@ -104,7 +106,9 @@ def check_header(header, socket_path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("socket", help="The socket `meltap run --preset openwakeword` prints when it starts.")
+    parser.add_argument("socket", nargs="?", default=default_socket_path(),
+                        help="The socket `meltap run --preset openwakeword` prints when it starts (default: %(default)s, "
+                             "meltap.sock in meltap's default socket directory).")
     parser.add_argument("--model", action="append", choices=MODELS,
                         help="A model to run; repeat for several (default hey_jarvis).")
     parser.add_argument("--channel", type=int, default=1, help="The channel to listen to, 1 being in_1.")

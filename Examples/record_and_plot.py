@@ -1,3 +1,4 @@
+#!/usr/bin/env -S sh -c 'exec "$(dirname "$0")/../.venv/bin/python" "$0" "$@"'
 """Records N seconds of one channel from `meltap run` into a numpy array, saves it as .npy and
 plots it (if matplotlib is installed).
 
@@ -8,7 +9,7 @@ import sys
 
 import numpy as np
 
-from meltap_subscriber import frames
+from meltap_subscriber import default_socket_path, frames
 
 
 def record(socket_path, seconds, channel):
@@ -29,10 +30,13 @@ def record(socket_path, seconds, channel):
 
 def main():
     parser = argparse.ArgumentParser(description="Record frames from meltap and plot them.")
-    parser.add_argument("socket", help="The socket path `meltap run` prints when it starts.")
+    parser.add_argument("socket", nargs="?", default=default_socket_path(),
+                        help="The socket path `meltap run` prints when it starts (default: %(default)s, "
+                             "meltap.sock in meltap's default socket directory).")
     parser.add_argument("--seconds", type=float, default=5.0, help="How long to record, in seconds.")
     parser.add_argument("--channel", type=int, default=1, help="The channel to record, 1 being in_1.")
-    parser.add_argument("--out", default="frames.npy", help="Where to save the array (.npy).")
+    parser.add_argument("-o", "--output", "--out", dest="out", default="frames.npy",
+                        help="Where to save the array (.npy).")
     args = parser.parse_args()
     if args.channel < 1:
         parser.error("channels are numbered from 1 (1 is in_1)")

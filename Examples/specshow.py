@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env -S sh -c 'exec "$(dirname "$0")/../.venv/bin/python" "$0" "$@"'
 """Draw a meltap feature file with librosa.display.specshow.
 
     python Examples/specshow.py FEATURES.npy [-o OUT.png]

@@ -57,6 +57,13 @@ int meltap_version(void);
 const char *meltap_version_string(void);
 /* The preset names, comma-separated: "librosa,torchaudio,kaldi,whisper,micro,openwakeword". */
 const char *meltap_presets(void);
+/* Where `meltap run --name CLIENT` serves by default: CLIENT.sock (CLIENT.STREAM.sock for a
+ * --stream; stream NULL or "" for none) in the default socket directory, the first of
+ * $XDG_RUNTIME_DIR/meltap (when that variable names a directory), /run/user/UID/meltap (when
+ * /run/user/UID exists) and /tmp/meltap-UID. client NULL means "meltap". Writes the path and a
+ * NUL into buffer when capacity allows, and returns the path's length in bytes (without the
+ * NUL): a result >= capacity means the buffer was too small and nothing was written. */
+ptrdiff_t meltap_default_socket_path(const char *client, const char *stream, char *buffer, ptrdiff_t capacity);
 /* The message of the last call that failed on this thread, or "". */
 const char *meltap_last_error(void);
 

@@ -1,9 +1,10 @@
 /*
  * subscribe.c: frames of a running `meltap run`, from C with libmeltap (include/meltap.h).
  *
- *   subscribe SOCKET [FRAMES]
+ *   subscribe [SOCKET [FRAMES]]
  *
- * Connects to the socket `meltap run` prints, prints the stream header, then one line per frame
+ * Connects to the socket `meltap run` prints (without SOCKET, meltap.sock in the default socket
+ * directory, meltap_default_socket_path), prints the stream header, then one line per frame
  * (sequence, channel, frame time, flags, the first values) until FRAMES frames (default: until
  * the stream ends). Waits at most 5 s for each frame.
  * Build:  make lib
@@ -16,12 +17,21 @@
 #include <stdlib.h>
 
 int main(int argc, char **argv) {
-    if (argc < 2 || argc > 3) {
-        fprintf(stderr, "usage: subscribe SOCKET [FRAMES]\n");
+    if (argc > 3) {
+        fprintf(stderr, "usage: subscribe [SOCKET [FRAMES]]\n");
         return 2;
     }
     long wanted = argc == 3 ? atol(argv[2]) : -1;
-    meltap_subscriber *subscriber = meltap_subscriber_connect(argv[1], NULL, 0, 5000);
+    char default_path[4096];
+    const char *path = argv[1];
+    if (argc < 2) {
+        if (meltap_default_socket_path(NULL, NULL, default_path, sizeof default_path) >= (ptrdiff_t)sizeof default_path) {
+            fprintf(stderr, "subscribe: the default socket path is too long; give SOCKET\n");
+            return 2;
+        }
+        path = default_path;
+    }
+    meltap_subscriber *subscriber = meltap_subscriber_connect(path, NULL, 0, 5000);
     if (!subscriber) {
         fprintf(stderr, "subscribe: %s\n", meltap_last_error());
         return 1;

@@ -1,16 +1,19 @@
 // A small subscriber: prints one line per frame from a running `meltap run`.
-// Usage: swift-subscriber SOCKET [CHANNEL ...]
+// Usage: swift-subscriber [SOCKET] [CHANNEL ...]
 //   swift run swift-subscriber /run/user/1000/meltap/meltap.sock 0
+// Without SOCKET: meltap.sock in the default socket directory (MeltapSubscriber.defaultSocketPath).
 import Foundation
 import MeltapClient
 
-let arguments = CommandLine.arguments.dropFirst()
-guard let socketPath = arguments.first else {
-    print("Usage: swift-subscriber SOCKET [CHANNEL ...]\n"
-          + "SOCKET is the path `meltap run` prints when it starts; CHANNELs are 0-based (default: all).")
-    exit(2)
+var arguments = CommandLine.arguments.dropFirst()
+if arguments.first == "-h" || arguments.first == "--help" {
+    print("Usage: swift-subscriber [SOCKET] [CHANNEL ...]\n"
+          + "SOCKET is the path `meltap run` prints when it starts (default: \(MeltapSubscriber.defaultSocketPath()));\n"
+          + "CHANNELs are 0-based (default: all).")
+    exit(0)
 }
-let channels = arguments.dropFirst().compactMap { Int($0) }
+let socketPath = arguments.first.map { Int($0) == nil } == true ? arguments.removeFirst() : MeltapSubscriber.defaultSocketPath()
+let channels = arguments.compactMap { Int($0) }
 
 do {
     let subscriber = try MeltapSubscriber(socketPath: socketPath, channels: channels.isEmpty ? nil : channels)

@@ -111,7 +111,7 @@ public final class JackClient: @unchecked Sendable {
         let parts = try Self.makeParts(configurations, inputRate: rate, options: options, count: channels)
         for (index, part) in parts.enumerated() where part.analyzers[0].frameWidth > Self.maximumFrameWidth {
             throw JackClientError(
-                "Stream \(index + 1) has \(part.analyzers[0].frameWidth) values per frame (n_fft/2 + 1 with --output "
+                "Stream \(index + 1) has \(part.analyzers[0].frameWidth) values per frame (n_fft/2 + 1 with --features "
                 + "spectrogram), more than a live stream carries (\(Self.maximumFrameWidth), n_fft 65536). Use a smaller "
                 + "--n-fft, or analyse the recording offline with meltap file.")
         }

@@ -104,15 +104,21 @@ public final class FramePublisher: Sendable {
                             counters: counters, maximumSubscribers: maximumSubscribers, socketPath: socketPath)
     }
 
-    /// The directory of default socket paths: `$XDG_RUNTIME_DIR/meltap`, or `/tmp/meltap-<uid>`
-    /// when `XDG_RUNTIME_DIR` is unset. Not created by this call.
+    /// The directory of default socket paths, `SocketDirectory.default` (its doc states the
+    /// rule). Not created by this call.
     public static var defaultSocketDirectory: String { SocketPath.defaultDirectory() }
 
-    /// `$XDG_RUNTIME_DIR/meltap/<clientName>.sock`, or `/tmp/meltap-<uid>/<clientName>.sock`
-    /// when `XDG_RUNTIME_DIR` is unset. Creates the directory (mode 0700) and throws if it is
-    /// not owned by this user or is writable by group or others.
+    /// `<defaultSocketDirectory>/<clientName>.sock`. Creates the directory (mode 0700) and
+    /// throws if it is not owned by this user or is writable by group or others.
     public static func defaultSocketPath(clientName: String) throws -> String {
         try SocketPath.defaultPath(clientName: clientName)
+    }
+
+    /// Creates the socket directory `path` (`--socket-dir`) when it is missing: mode 0700, and
+    /// missing parents only inside the user's runtime or temporary directory. An existing
+    /// directory is left as it is. Throws with what to do when it cannot.
+    public static func createSocketDirectory(_ path: String) throws {
+        try SocketPath.createMissingDirectory(path)
     }
 
     /// Answers status requests (`WireMessage.statusRequest`) with the JSON `source` makes, called

@@ -43,17 +43,12 @@ enum SocketPath {
     /// `sun_path` holds 108 bytes including the terminating NUL.
     static let maximumLength = UnixSocketAddress.maximumPathLength
 
-    /// `$XDG_RUNTIME_DIR/meltap`, else `/tmp/meltap-<uid>`; not created here.
-    static func defaultDirectory() -> String {
-        if let runtime = getenv("XDG_RUNTIME_DIR").map({ String(cString: $0) }), !runtime.isEmpty,
-           isDirectory(runtime) {
-            return runtime + "/meltap"
-        }
-        return "/tmp/meltap-\(getuid())"
-    }
+    /// The default socket directory, `SocketDirectory.default` (its doc states the rule); not
+    /// created here.
+    static func defaultDirectory() -> String { SocketDirectory.default }
 
-    /// `$XDG_RUNTIME_DIR/meltap/<name>.sock`, else `/tmp/meltap-<uid>/<name>.sock`; creates the
-    /// directory with mode 0700 and checks it is ours and not writable by group or others.
+    /// `<default directory>/<name>.sock`; creates the directory with mode 0700 and checks it is
+    /// ours and not writable by group or others.
     static func defaultPath(clientName: String) throws -> String {
         guard !clientName.isEmpty, !clientName.contains("/"), clientName != ".", clientName != ".." else {
             throw FramePublisherError(.invalidName,
@@ -62,15 +57,49 @@ enum SocketPath {
         }
         let directory = defaultDirectory()
         try makePrivateDirectory(directory)
-        let path = directory + "/" + clientName + ".sock"
+        let path = directory + "/" + SocketDirectory.fileName(client: clientName)
         try checkLength(path)
         return path
     }
 
-    static func isDirectory(_ path: String) -> Bool {
+    /// Creates the socket directory `path` (`--socket-dir`) when it is missing, as
+    /// `makePrivateDirectory` does (mode 0700 given to `mkdir`, so the umask can only take bits
+    /// away and there is no moment with wider access). Missing parents are created too, each
+    /// mode 0700, but only inside the user's own runtime or temporary directory
+    /// (`SocketDirectory.creatableRoots`); elsewhere a missing parent is an error. A directory
+    /// that exists is left as it is: its mode is the user's choice (group access for
+    /// `--socket-mode 660`).
+    static func createMissingDirectory(_ path: String) throws {
+        var directory = path
+        while directory.count > 1 && directory.hasSuffix("/") { directory.removeLast() }
+        var missing: [String] = []
         var info = stat()
-        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+        var current = directory
+        while lstat(current, &info) != 0 {
+            let code = errno
+            guard code == ENOENT else {
+                throw FramePublisherError(.systemCall, "cannot inspect \(current): \(errnoText(code))")
+            }
+            missing.append(current)
+            let parent = directoryName(of: current)
+            if parent == current { break }
+            current = parent
+        }
+        guard !missing.isEmpty else { return }
+        if missing.count > 1 {
+            let roots = SocketDirectory.creatableRoots
+            guard roots.contains(where: { current == $0 || current.hasPrefix($0 == "/" ? "/" : $0 + "/") }) else {
+                throw FramePublisherError(.systemCall,
+                                          "the socket directory \(directory) is missing, and so is its parent "
+                                          + "\(directoryName(of: directory)); meltap creates missing parents only inside "
+                                          + "your runtime or temporary directory (\(roots.joined(separator: ", "))). "
+                                          + "Create it (mkdir -p \(directoryName(of: directory))) or choose another --socket-dir")
+            }
+        }
+        for missingDirectory in missing.reversed() { try makePrivateDirectory(missingDirectory) }
     }
+
+    static func isDirectory(_ path: String) -> Bool { SocketDirectory.isDirectory(path) }
 
     /// Creates `path` with mode 0700 if missing; then requires a real directory (not a symlink)
     /// owned by this user with no group/other write bit.

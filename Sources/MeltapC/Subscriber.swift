@@ -47,12 +47,28 @@ private func subscriberHandle(_ handle: OpaquePointer?) -> SubscriberHandle? {
     handle.map { Unmanaged<SubscriberHandle>.fromOpaque(UnsafeRawPointer($0)).takeUnretainedValue() }
 }
 
+/// `meltap_default_socket_path`: see include/meltap.h. The rule is `SocketDirectory`'s.
+@c(meltap_default_socket_path)
+public func meltapDefaultSocketPath(_ client: UnsafePointer<CChar>?, _ stream: UnsafePointer<CChar>?,
+                                    _ buffer: UnsafeMutablePointer<CChar>?, _ capacity: Int) -> Int {
+    let path = MeltapSubscriber.defaultSocketPath(client: string(client).flatMap { $0.isEmpty ? nil : $0 } ?? "meltap",
+                                                  stream: string(stream) ?? "")
+    let bytes = Array(path.utf8)
+    if let buffer, bytes.count < capacity {
+        bytes.withUnsafeBufferPointer { source in
+            source.withMemoryRebound(to: CChar.self) { buffer.update(from: $0.baseAddress!, count: bytes.count) }
+        }
+        buffer[bytes.count] = 0
+    }
+    return bytes.count
+}
+
 /// `meltap_subscriber_connect`: see include/meltap.h.
 @c(meltap_subscriber_connect)
 public func meltapSubscriberConnect(_ path: UnsafePointer<CChar>?, _ channels: UnsafePointer<Int32>?,
                                     _ channelCount: Int, _ timeoutMilliseconds: Int32) -> OpaquePointer? {
     guard let socketPath = string(path), !socketPath.isEmpty else {
-        setLastError("meltap_subscriber_connect: the socket path is NULL or empty; give the path meltap run prints.")
+        setLastError("meltap_subscriber_connect: the socket path is NULL or empty; give the path meltap run prints (meltap_default_socket_path gives the default one).")
         return nil
     }
     guard channelCount >= 0, channelCount == 0 || channels != nil else {

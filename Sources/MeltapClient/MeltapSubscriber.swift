@@ -90,6 +90,14 @@ public final class MeltapSubscriber {
     private var receiveBuffer = [UInt8](repeating: 0, count: 64 * 1024)
     private let channelFilter: Set<UInt32>?
 
+    /// Where `meltap run --name CLIENT` serves by default: `CLIENT.sock`, or `CLIENT.STREAM.sock`
+    /// for a `--stream`, in the default socket directory (`SocketDirectory.default`:
+    /// `$XDG_RUNTIME_DIR/meltap`, else `/run/user/UID/meltap` when `/run/user/UID` exists, else
+    /// `/tmp/meltap-UID`). Nothing is created or checked.
+    public static func defaultSocketPath(client: String = "meltap", stream: String = "") -> String {
+        SocketDirectory.default + "/" + SocketDirectory.fileName(client: client, stream: stream)
+    }
+
     /// Connects, sends the channel subscription and waits for the stream header.
     ///
     /// - Parameters:

@@ -53,8 +53,10 @@ struct DSPOptions: ParsableArguments {
     @Option(help: Self.help("power"))
     var power: Double?
 
-    @Option(help: Self.help("output"))
-    var output: OutputKind?
+    /// The feature type (`output` in `--stream` and a `--config` file). Called `--output` before
+    /// 0.2, now the output path's name; `FileCommand` and `RunCommand` still take the old spelling.
+    @Option(name: .customLong("features"), help: Self.help("output"))
+    var features: OutputKind?
 
     @Option(name: .customLong("n-mfcc"), help: Self.help("n-mfcc"))
     var mfccCount: Int?
@@ -77,8 +79,13 @@ struct DSPOptions: ParsableArguments {
     }
 
     /// The overrides given on the command line, read and checked by `FeatureOption.all` as a
-    /// `--stream` value or a `--config` file's key would be.
-    func overrides() throws -> MelOverrides {
+    /// `--stream` value or a `--config` file's key would be. `legacyFeatures`: the feature type
+    /// given with the old spelling `--output KIND`, used when `--features` is not given.
+    func overrides(legacyFeatures: OutputKind? = nil) throws -> MelOverrides {
+        if let legacyFeatures, let features, legacyFeatures != features {
+            throw ValidationError("Please give the feature type once, with --features; got --features \(features.rawValue) and the old spelling --output \(legacyFeatures.rawValue).")
+        }
+        let output = features ?? legacyFeatures
         let given: [(String, FeatureOption.Value?)] = [
             ("n-fft", fftLength.map(FeatureOption.Value.integer)),
             ("hop-length", hopLength.map(FeatureOption.Value.integer)),
@@ -106,6 +113,12 @@ struct DSPOptions: ParsableArguments {
         }
         return o
     }
+}
+
+/// Says on standard error that `old` is an old spelling, still taken in this version only.
+func printDeprecation(_ old: String, instead new: String, because reason: String = "") {
+    printError("meltap: note: \(old) is deprecated and will be removed in the next version; write \(new) instead."
+               + (reason.isEmpty ? "" : " " + reason))
 }
 
 /// Writes a line to standard error.

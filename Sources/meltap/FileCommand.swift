@@ -9,13 +9,14 @@ struct FileCommand: ParsableCommand {
         commandName: "file",
         abstract: "Compute mel features of audio files and save them as NumPy .npy files, one file or a whole dataset.",
         discussion: """
-            meltap file reads WAV (16, 24 or 32-bit integer, or float), FLAC and Ogg Vorbis through libsndfile, \
+            meltap file reads WAV (16, 24 or 32-bit integer, or float), FLAC, Ogg Vorbis and Opus, MP3, AIFF \
+            and the other formats of libsndfile, \
             runs the same DSP core as the live client, and writes a float32 .npy array that numpy.load reads. \
             Beside it goes OUT.json, the fully resolved configuration, so the features can be reproduced.
 
             Shapes: one channel gives (frames, bands). With --all-channels the shape is (frames, channels, bands): \
             frame t of every channel sits in row t, channels in file order. "bands" is the frame width: n_mels, \
-            n_mfcc for --output mfcc, n_fft/2 + 1 for --output spectrogram and spectrogram-db, plus one leading energy \
+            n_mfcc for --features mfcc, n_fft/2 + 1 for --features spectrogram and spectrogram-db, plus one leading energy \
             column with --use-energy. --layout bands-first writes (bands, frames) or (channels, bands, frames) instead.
 
             top_db (dB and MFCC output) and Whisper's clamp at the maximum minus 8 need the whole signal. By default \
@@ -27,7 +28,8 @@ struct FileCommand: ParsableCommand {
             behind and an existing OUT.npy is untouched.
 
             Dataset mode: given several inputs or a directory, -o names an output directory (created if needed). \
-            Directories are searched recursively for the files libsndfile reads (.wav, .flac, .ogg, .aiff, …; hidden \
+            Directories are searched recursively for the files meltap file reads, by extension \
+            (\(DatasetInputs.audioExtensions.sorted().map { "." + $0 }.joined(separator: " ")); hidden \
             files are skipped), and relative paths are mirrored: DIR/a/b.wav gives OUTDIR/a/b.npy and OUTDIR/a/b.json. \
             --jobs files are analysed at once (default: one per core). On a terminal one line shows the files done, \
             hours of audio per second and the time left. A file that fails does not stop the others; the summary at \
@@ -40,21 +42,28 @@ struct FileCommand: ParsableCommand {
             Examples:
               meltap file speech.wav -o speech.npy --preset whisper
               meltap file take.flac -o take.npy --preset kaldi --n-mels 80 --fmax=-400 --framing kaldi-no-snip
-              meltap file stereo.wav -o both.npy --all-channels --output db
+              meltap file stereo.wav -o both.npy --all-channels --features db
               meltap file take48k.wav -o take.npy --preset whisper --sample-rate 16000 --save-audio take16k.wav
               meltap file corpus/ -o feats/ --preset whisper --jobs 8 --manifest feats/manifest.jsonl
               meltap file a.wav b.flac -o feats/ --preset kaldi --n-mels 80
             """)
 
     @Argument(help: ArgumentHelp(
-        "The audio file to read (WAV, FLAC, Ogg Vorbis …). Several files, or directories, analyse a dataset into the output directory -o.",
+        "The audio file to read (WAV, FLAC, Ogg Vorbis or Opus, MP3, AIFF …). Several files, or directories, analyse a dataset into the output directory -o.",
         valueName: "input"))
     var inputs: [String] = []
 
-    @Option(name: [.short, .customLong("output-file")], help: ArgumentHelp(
-        "Where to write the features: a .npy file for one input (the sidecar goes beside it with the extension .json), or a directory for several inputs or a directory of them.",
+    /// `-o, --output`: one value, the output path. Before 0.2, `--output KIND` was the feature
+    /// type (now `--features`); an array keeps both values of `-o OUT --output KIND` so that the
+    /// old spelling still works for this version (`outputs()`).
+    @Option(name: [.short, .long], help: ArgumentHelp(
+        "Where to write the features (required): a .npy file for one input (the sidecar goes beside it with the extension .json), or a directory for several inputs or a directory of them. The feature type is --features.",
         valueName: "out.npy | outdir"))
-    var outputFile: String
+    var output: [String] = []
+
+    /// The old spelling of `-o` (before 0.2).
+    @Option(name: .customLong("output-file"), help: .hidden)
+    var outputFile: String?
 
     @Option(help: ArgumentHelp(
         "Dataset mode: how many files to analyse at once, one thread each. The default is the number of cores.",
@@ -101,10 +110,41 @@ struct FileCommand: ParsableCommand {
     /// Several inputs, or a directory: `-o` is an output directory.
     var isDataset: Bool { DatasetInputs.isDataset(inputs) }
 
+    /// The output path, and a feature type given with the old spelling `--output KIND`
+    /// (`-o OUT.npy --output db`, or `--output-file OUT.npy --output db`).
+    func outputs() throws -> (path: String, legacyFeatures: OutputKind?) {
+        var paths = output + (outputFile.map { [$0] } ?? [])
+        var legacyFeatures: OutputKind?
+        if paths.count > 1, let index = paths.firstIndex(where: { OutputKind(rawValue: $0) != nil }),
+           paths.filter({ OutputKind(rawValue: $0) != nil }).count == 1 {
+            legacyFeatures = OutputKind(rawValue: paths.remove(at: index))
+        }
+        guard let path = paths.first else {
+            throw ValidationError("Please give the output path with -o, e.g. meltap file speech.wav -o speech.npy (or -o OUTDIR for several files or a directory).")
+        }
+        guard paths.count == 1 else {
+            throw ValidationError("Please give one output path; got \(paths.map { "'\($0)'" }.joined(separator: " and ")). (The feature type is --features.)")
+        }
+        return (path, legacyFeatures)
+    }
+
+    /// The output path (`-o`); valid after `validate()`.
+    var outputPath: String { (try? outputs().path) ?? "" }
+
+    /// Notes on standard error for the old spellings used.
+    func printDeprecations() {
+        if outputFile != nil { printDeprecation("--output-file", instead: "-o or --output") }
+        if let legacy = try? outputs().legacyFeatures {
+            printDeprecation("--output \(legacy.rawValue) for the feature type", instead: "--features \(legacy.rawValue)",
+                             because: "--output now names the output path, as -o does.")
+        }
+    }
+
     func validate() throws {
         if inputs.isEmpty {
             throw ValidationError("Please give the audio file to analyse, e.g. meltap file speech.wav -o speech.npy (or several files or a directory with -o OUTDIR).")
         }
+        let outputFile = try outputs().path
         if let jobs, jobs < 1 {
             throw ValidationError("Please give --jobs as 1 or more; got \(jobs).")
         }
@@ -144,17 +184,18 @@ struct FileCommand: ParsableCommand {
     func analysisOptions() throws -> FileAnalysisOptions {
         let channels: ChannelSelection = allChannels ? .all : channel.map { .channel($0) } ?? (mono ? .average : .only)
         return FileAnalysisOptions(
-            preset: dsp.preset, overrides: try dsp.overrides(), sampleRate: resampling.sampleRate.map(Double.init),
+            preset: dsp.preset, overrides: try dsp.overrides(legacyFeatures: outputs().legacyFeatures), sampleRate: resampling.sampleRate.map(Double.init),
             resampler: resampling.resampler, channels: channels, clamp: clamp, layout: layout, saveAudioPath: saveAudio)
     }
 
     func run() throws {
+        printDeprecations()
         if isDataset { return try runDataset() }
         let started = Date()
         let analyzer = FileAnalyzer(options: try analysisOptions(), report: { printError($0) })
         let result: FileAnalysisResult
         do {
-            result = try analyzer.analyse(inputs[0], into: outputFile, existing: force ? .replace : .refuse,
+            result = try analyzer.analyse(inputs[0], into: outputPath, existing: force ? .replace : .refuse,
                                           progress: noProgress ? nil : ProgressBar())
         } catch let error as MelConfigurationError {
             throw CleanExit.failure(error.description)
@@ -191,19 +232,19 @@ extension FileCommand {
     func runDataset() throws {
         let items: [DatasetItem]
         do {
-            items = try DatasetInputs.discover(inputs, outputDirectory: outputFile)
+            items = try DatasetInputs.discover(inputs, outputDirectory: outputPath)
         } catch let error as PipelineError {
             throw CleanExit.failure(error.description)
         }
         guard !items.isEmpty else {
-            throw CleanExit.failure("No audio files found in \(inputs.joined(separator: ", ")): meltap looks for the extensions libsndfile reads (\(DatasetInputs.audioExtensions.sorted().joined(separator: ", "))). Check the directory, or name the files.")
+            throw CleanExit.failure("No audio files found in \(inputs.joined(separator: ", ")): meltap looks for the extensions meltap file reads (\(DatasetInputs.audioExtensions.sorted().joined(separator: ", "))). Check the directory, or name the files.")
         }
         HeapRetention.keepFreedMemory()
         // One analyzer for every file: it resolves the configuration once per analysis rate, and
         // prints each warning or note once per run.
         let analyzer = FileAnalyzer(options: try analysisOptions(), report: { printError($0) })
         let runner = DatasetRunner(
-            items: items, outputDirectory: outputFile,
+            items: items, outputDirectory: outputPath,
             options: DatasetOptions(jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount, force: force,
                                     manifestPath: manifest, showProgress: !noProgress),
             analyzer: analyzer)
@@ -222,7 +263,16 @@ extension FileCommand {
             let what = summary.failures.isEmpty
                 ? "the run was stopped before every file was analysed"
                 : "\(summary.failures.count) file\(summary.failures.count == 1 ? "" : "s") failed (reasons above)"
-            throw CleanExit.failure("\(what). Run the same command again to continue: complete outputs are skipped.")
+            let otherSettings = summary.failures.filter(\.madeWithOtherSettings).count
+            let failed = summary.failures.count
+            let whose = otherSettings == failed
+                ? (failed == 1 ? "Its outputs were" : "Their outputs were")
+                : "\(otherSettings) of them \(otherSettings == 1 ? "has" : "have") outputs"
+            let remedy = otherSettings == 0
+                ? "Run the same command again to continue: complete outputs are skipped."
+                : "\(whose) made with other settings, which running the same command again does not change: "
+                    + "add --force to replace them, or choose another output directory with -o."
+            throw CleanExit.failure("\(what). \(remedy)")
         }
     }
 }

@@ -30,7 +30,7 @@ struct InvertCommand: ParsableCommand {
             convergence ||S - S'|| / ||S|| of the features (0 is a perfect match).
 
             Examples:
-              meltap file speech.wav -o speech.npy --output db
+              meltap file speech.wav -o speech.npy --features db
               meltap invert speech.npy -o speech-gl.wav
               meltap invert speech.npy -o speech-gl.wav --n-iter 100 --seed 7 --force
             """)
@@ -38,8 +38,15 @@ struct InvertCommand: ParsableCommand {
     @Argument(help: "The feature file (.npy) to invert; its sidecar (.json) must be beside it.")
     var features: String
 
-    @Option(name: [.short, .customLong("output-file")], help: ArgumentHelp("Where to write the audio (.wav).", valueName: "audio.wav"))
-    var outputFile: String
+    @Option(name: [.short, .long], help: ArgumentHelp("Where to write the audio (.wav; required).", valueName: "audio.wav"))
+    var output: String?
+
+    /// The old spelling of `-o` (before 0.2).
+    @Option(name: .customLong("output-file"), help: .hidden)
+    var legacyOutputFile: String?
+
+    /// The output path (`-o`, or the old `--output-file`); valid after `validate()`.
+    var outputFile: String { output ?? legacyOutputFile ?? "" }
 
     @Option(name: .customLong("n-iter"), help: "Griffin-Lim iterations. More give a closer match and take longer; librosa's default is 32.")
     var iterations: Int = 32
@@ -54,6 +61,12 @@ struct InvertCommand: ParsableCommand {
     var force = false
 
     func validate() throws {
+        if output != nil && legacyOutputFile != nil {
+            throw ValidationError("Please give the output path once, with -o.")
+        }
+        if output == nil && legacyOutputFile == nil {
+            throw ValidationError("Please give the audio file to write with -o, e.g. -o speech.wav.")
+        }
         if !outputFile.lowercased().hasSuffix(".wav") {
             throw ValidationError("Please give an output path ending in .wav; got '\(outputFile)'.")
         }
@@ -66,6 +79,7 @@ struct InvertCommand: ParsableCommand {
     }
 
     func run() throws {
+        if legacyOutputFile != nil { printDeprecation("--output-file", instead: "-o or --output") }
         do {
             try invert()
         } catch let error as InversionError {

@@ -35,7 +35,7 @@ struct RecordCommand: ParsableCommand {
             """)
 
     @Option(help: ArgumentHelp(
-        "The socket `meltap run` publishes on (it prints it at start). Without it, the default path for the client name meltap.",
+        "The socket `meltap run` publishes on (it prints it at start). Without it, meltap.sock in the default socket directory, else the first stream socket there (meltap.NAME.sock, as meltap status finds them); the one taken is named on standard error.",
         valueName: "path"))
     var socket: String?
 
@@ -86,12 +86,7 @@ struct RecordCommand: ParsableCommand {
         } catch let error as FeatureFileError {
             throw CleanExit.failure(error.message)
         }
-        let socketPath: String
-        do {
-            socketPath = try socket ?? FramePublisher.defaultSocketPath(clientName: "meltap")
-        } catch {
-            throw CleanExit.failure("\(error)")
-        }
+        let socketPath = try SocketChoice.subscriberSocket(socket, command: "record")
         let wanted = try parsedChannels()
         let subscriber: MeltapSubscriber
         do {

@@ -4,6 +4,7 @@ import Glibc
 import MelDSP
 import MelPipeline
 import MelServer
+import MelSystem
 
 /// `meltap run`: a live JACK client computing mel frames on every input port.
 struct RunCommand: ParsableCommand {
@@ -64,7 +65,7 @@ struct RunCommand: ParsableCommand {
     var dumpFrames: String?
 
     @Option(name: .customLong("stream"), help: ArgumentHelp(
-        "A named feature stream from the same inputs, served on its own socket CLIENT.NAME.sock in the socket directory: NAME=PRESET[@RATE][,option=value…], e.g. kws=kaldi@16000,n-mels=80 or viz=librosa. The options are the feature options below without the dashes (\(FeatureOption.names.joined(separator: ", "))). Repeat for several streams; without it, one stream from --preset and the feature options.",
+        "A named feature stream from the same inputs, served on its own socket CLIENT.NAME.sock in the socket directory: NAME=PRESET[@RATE][,option=value…], e.g. kws=kaldi@16000,n-mels=80 or viz=librosa. The options are the feature options below without the dashes (\(FeatureOption.names.joined(separator: ", ")); output is the feature type, --features). Repeat for several streams; without it, one stream from --preset and the feature options.",
         valueName: "spec"))
     var streamSpecs: [String] = []
 
@@ -82,12 +83,12 @@ struct RunCommand: ParsableCommand {
     var consumerPoll: Double?
 
     @Option(help: ArgumentHelp(
-        "Publish frames on this Unix socket. Without it, $XDG_RUNTIME_DIR/meltap/NAME.sock (or /tmp/meltap-UID/NAME.sock). The path is printed at start.",
+        "Publish frames on this Unix socket. Without it, NAME.sock in the default socket directory: \(SocketDirectory.rule). The path is printed at start.",
         valueName: "path"))
     var socket: String?
 
     @Option(help: ArgumentHelp(
-        "The directory of the sockets: CLIENT.sock, or with --stream CLIENT.NAME.sock for each stream. Without it, $XDG_RUNTIME_DIR/meltap (or /tmp/meltap-UID).",
+        "The directory of the sockets: CLIENT.sock, or with --stream CLIENT.NAME.sock for each stream. Without it, the default socket directory: \(SocketDirectory.rule). A missing directory is created with mode 0700 (as after a reboot, for a directory under /run/user); missing parents only inside your runtime or temporary directory.",
         valueName: "dir"))
     var socketDir: String?
 
@@ -109,6 +110,10 @@ struct RunCommand: ParsableCommand {
     var metrics: String?
 
     @OptionGroup var dsp: DSPOptions
+
+    /// The feature type's old spelling (before 0.2), now `--features`.
+    @Option(name: .customLong("output"), help: .hidden)
+    var legacyFeatures: OutputKind?
 
     @OptionGroup(title: "Sample rate") var resampling: ResampleOptions
 
@@ -148,7 +153,7 @@ struct RunCommand: ParsableCommand {
         // With --stream, a top-level --preset is not used (as before config files); top-level
         // feature options and --sample-rate are refused (`problems`).
         c.features = .init(preset: c.streams.isEmpty ? dsp.presetChoice : nil, sampleRate: resampling.sampleRate,
-                           overrides: try dsp.overrides())
+                           overrides: try dsp.overrides(legacyFeatures: legacyFeatures))
         return c
     }
 
@@ -166,6 +171,10 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let legacyFeatures {
+            printDeprecation("--output \(legacyFeatures.rawValue)", instead: "--features \(legacyFeatures.rawValue)",
+                             because: "--output names an output path in meltap file, record and invert.")
+        }
         let configuration = try resolvedConfiguration()
         if printConfig {
             print(configuration.toml(), terminator: "")

@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import MelPipeline
 import MelServer
+import MelSystem
 
 /// `meltap status`: asks running `meltap run` instances how they are doing, over their sockets.
 struct StatusCommand: ParsableCommand {
@@ -27,14 +28,14 @@ struct StatusCommand: ParsableCommand {
             """)
 
     @Option(help: ArgumentHelp(
-        "The socket of the instance to ask. Without it (and without --all), the default socket of a client named meltap: $XDG_RUNTIME_DIR/meltap/meltap.sock (or /tmp/meltap-UID/meltap.sock); when that does not exist (an instance with --stream serves meltap.NAME.sock), every socket in that directory, as --all.",
+        "The socket of the instance to ask. Without it (and without --all), the default socket of a client named meltap: meltap.sock in the default socket directory (\(SocketDirectory.rule)); when that does not exist (an instance with --stream serves meltap.NAME.sock), every socket in that directory, as --all.",
         valueName: "path"))
     var socket: String?
 
     @Flag(help: "Ask every instance with a socket in the socket directory (--socket-dir, or the default one), once per instance.")
     var all = false
 
-    @Option(help: ArgumentHelp("The directory --all looks in. Without it, $XDG_RUNTIME_DIR/meltap (or /tmp/meltap-UID).",
+    @Option(help: ArgumentHelp("The directory --all looks in. Without it, the default socket directory: \(SocketDirectory.rule).",
                                valueName: "dir"))
     var socketDir: String?
 
@@ -56,8 +57,7 @@ struct StatusCommand: ParsableCommand {
         let all = self.all || (socket == nil && access(defaultSocket, F_OK) != 0)
         if all {
             let directory = socketDir ?? FramePublisher.defaultSocketDirectory
-            let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-            sockets = names.filter { $0.hasSuffix(".sock") }.sorted().map { directory + "/" + $0 }
+            sockets = SocketChoice.sockets(in: directory)
             if sockets.isEmpty {
                 throw PipelineError("No meltap sockets in \(directory): no instance is running there. "
                                     + "Start one with `meltap run`, or give --socket-dir or --socket.")

@@ -22,7 +22,7 @@ struct ViewCommand: ParsableCommand {
             status line starting with "status:" follows every second.
             """)
 
-    @Option(help: ArgumentHelp("The socket `meltap run` publishes on (it prints it at start). Without it, the default path for the client name meltap.",
+    @Option(help: ArgumentHelp("The socket `meltap run` publishes on (it prints it at start). Without it, meltap.sock in the default socket directory, else the first stream socket there (meltap.NAME.sock, as meltap status finds them); the one taken is named on standard error.",
                                valueName: "path"))
     var socket: String?
 
@@ -46,10 +46,9 @@ struct ViewCommand: ParsableCommand {
 
     func run() throws {
         StopSignal.install()
-        let socketPath: String
+        let socketPath = try SocketChoice.subscriberSocket(socket, command: "view")
         let subscriber: MeltapSubscriber
         do {
-            socketPath = try socket ?? FramePublisher.defaultSocketPath(clientName: "meltap")
             subscriber = try MeltapSubscriber(socketPath: socketPath, channels: [channel - 1],
                                               receiveTimeout: .milliseconds(200))
         } catch {

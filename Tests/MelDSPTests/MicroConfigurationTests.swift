@@ -46,7 +46,7 @@ import Testing
         let one = rejection { $0.melBandCount = 80 }
         expectMentions(one, ["fixed", "--n-mels 80 does not apply", "Drop it", "another preset"])
         let several = rejection { $0.fftLength = 1024; $0.output = .db; $0.useEnergy = true }
-        expectMentions(several, ["--n-fft 1024, --output db and --use-energy do not apply", "Drop them"])
+        expectMentions(several, ["--n-fft 1024, --features db and --use-energy do not apply", "Drop them"])
         let more = rejection { $0.hopLength = 80; $0.maximumFrequency = -400; $0.topDB = 80; $0.mfccCount = 13 }
         expectMentions(more, ["--hop-length 80", "--fmax -400", "--top-db 80", "--n-mfcc 13"])
     }
@@ -67,7 +67,7 @@ import Testing
 
     @Test func microOutputNeedsThePreset() {
         let message = rejection(.librosa) { $0.output = .micro }
-        expectMentions(message, ["--output micro", "--preset micro"])
+        expectMentions(message, ["--features micro", "--preset micro"])
     }
 
     @Test func handEditedConfigurationIsRefused() {

@@ -118,7 +118,7 @@ import Testing
         #expect {
             try overrides.resolve(preset: .librosa, sampleRate: 16000)
         } throws: { error in
-            "\(error)".contains("Use --output db or spectrogram-db")
+            "\(error)".contains("Use --features db or spectrogram-db")
         }
     }
 }

@@ -86,7 +86,7 @@ let liveTestXrunHold = ProcessInfo.processInfo.environment["MELTAP_TEST_XRUN_HOL
         var configuration = librosaConfiguration()
         configuration.output = .spectrogram
         try liveMatchesOffline(period: 256, channels: 1, signal: "noise", seconds: 2,
-                               features: ["--preset", "librosa", "--output", "spectrogram"], configuration: configuration)
+                               features: ["--preset", "librosa", "--features", "spectrogram"], configuration: configuration)
     }
 
     @Test("jack_metro as a third-party source, aligned by frame time; late ports get connected")
@@ -165,7 +165,7 @@ let liveTestXrunHold = ProcessInfo.processInfo.environment["MELTAP_TEST_XRUN_HOL
                       ["--stream", "whisper=whisper@16000", "--stream", "kaldi=kaldi@16000,n-mels=80",
                        "--stream", "viz=librosa"],
                       // The spectrogram in dB against the running maximum (1025 bins, running ref).
-                      ["--output", "spectrogram-db", "--power", "1", "--db-ref", "max"]])
+                      ["--features", "spectrogram-db", "--power", "1", "--db-ref", "max"]])
     func noAllocationsInRealtimeThread(extraArguments: [String]) throws {
         let inputs = extraArguments.contains("--stream") ? 8 : 2
         let session = try JackSession(period: 256)

@@ -90,7 +90,7 @@ import Testing
         (["--preset", "kaldi", "--n-mels", "80", "--channel", "2"],
          FileAnalysisOptions(preset: .kaldi, overrides: { var o = MelOverrides(); o.melBandCount = 80; return o }(),
                              channels: .channel(2))),
-        (["--output", "db", "--mono", "--layout", "bands-first"],
+        (["--features", "db", "--mono", "--layout", "bands-first"],
          FileAnalysisOptions(overrides: { var o = MelOverrides(); o.output = .db; return o }(), channels: .average,
                              layout: .bandsFirst)),
         (["--preset", "torchaudio", "--sample-rate", "22050", "--resampler", "sinc-fastest", "--all-channels",

@@ -130,7 +130,10 @@ import Testing
         ("[metrics]\nlisten = \"localhost\"\n", 2, "metrics.listen", "ADDRESS:PORT"),
         ("[client]\nresampler = \"sinc-great\"\n", 2, "client.resampler", "sinc-best"),
         ("[clients]\nname = \"a\"\n", 1, "clients", "[client]"),
-        ("[features]\npreset = \"whisper\"\nn-mels = 0\n", 1, "features", "n_mels"),
+        // A value the preset cannot take: at the key's line, not the table's (issue 24).
+        ("[features]\npreset = \"whisper\"\nn-mels = 0\n", 3, "features.n-mels", "n_mels"),
+        ("[client]\ninputs = 1\n\n[[stream]]\nname = \"kws\"\npreset = \"librosa\"\nn-fft = 512\n\n# the bands\nn-mels = 0\n",
+         10, "stream[0].n-mels", "n_mels"),
         ("[[stream]]\nname = \"a\"\n\n[[stream]]\nname = \"b\"\nwindow = \"hanning\"\n", 6, "stream[1].window", "hann"),
         ("[[stream]]\nname = \"a\"\n[[stream]]\nname = \"a\"\n", 4, "stream[1].name", "twice"),
         ("[[stream]]\npreset = \"kaldi\"\n", 1, "stream[0]", "name"),

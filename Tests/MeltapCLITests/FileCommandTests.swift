@@ -283,7 +283,7 @@ import Testing
         let run = try Self.meltap(["file", "--help"])
         #expect(run.status == 0)
         for option in ["--preset", "--n-fft", "--hop-length", "--win-length", "--window", "--n-mels", "--fmin", "--fmax",
-                       "--mel-scale", "--mel-norm", "--power", "--output", "--n-mfcc", "--top-db", "--channel", "--all-channels"] {
+                       "--mel-scale", "--mel-norm", "--power", "--features", "--output", "--n-mfcc", "--top-db", "--channel", "--all-channels"] {
             #expect(run.stdout.contains(option), "help lacks \(option)")
         }
         #expect(run.stdout.contains("(frames, channels, bands)"))

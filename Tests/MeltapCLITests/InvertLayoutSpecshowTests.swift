@@ -32,7 +32,7 @@ import Testing
         try Self.writeStereo(to: wav)
         let frames = dir.appendingPathComponent("frames.npy").path, bands = dir.appendingPathComponent("bands.npy").path
         for (path, layout) in [(frames, "frames-first"), (bands, "bands-first")] {
-            let run = try CLI.meltap(["file", wav, "-o", path, "--all-channels", "--output", "db", "--layout", layout])
+            let run = try CLI.meltap(["file", wav, "-o", path, "--all-channels", "--features", "db", "--layout", layout])
             #expect(run.status == 0, "meltap file --layout \(layout) failed: \(run.stderr)")
         }
         let a = try NpyArray.load(path: frames), b = try NpyArray.load(path: bands)
@@ -59,7 +59,7 @@ import Testing
         let wav = dir.appendingPathComponent("signal.wav").path
         try CLI.writeSignal(16000, to: wav)
         let db = dir.appendingPathComponent("db.npy").path, out = dir.appendingPathComponent("out.wav").path
-        #expect(try CLI.meltap(["file", wav, "-o", db, "--output", "db", "--layout", "bands-first"]).status == 0)
+        #expect(try CLI.meltap(["file", wav, "-o", db, "--features", "db", "--layout", "bands-first"]).status == 0)
         let first = try CLI.meltap(["invert", db, "-o", out, "--seed", "5"])
         #expect(first.status == 0, "meltap invert failed: \(first.stderr)")
         #expect(first.stdout.contains("Spectral convergence"))
@@ -74,7 +74,7 @@ import Testing
         #expect(try AudioFileReader(path: out).readAll() == before)
         // MFCC: refused, saying why and what to do, and nothing written.
         let mfcc = dir.appendingPathComponent("mfcc.npy").path, none = dir.appendingPathComponent("none.wav").path
-        #expect(try CLI.meltap(["file", wav, "-o", mfcc, "--output", "mfcc"]).status == 0)
+        #expect(try CLI.meltap(["file", wav, "-o", mfcc, "--features", "mfcc"]).status == 0)
         let refused = try CLI.meltap(["invert", mfcc, "-o", none])
         #expect(refused.status != 0 && refused.stderr.contains("MFCC") && refused.stderr.contains("instead"))
         #expect(!FileManager.default.fileExists(atPath: none))
@@ -82,8 +82,8 @@ import Testing
 
     /// Bad input: each error says what to do, and nothing is written.
     @Test(arguments: [
-        (["file", "IN", "-o", "OUT.npy", "--output", "db", "--db-ref", "loud"], "Please give --db-ref as max, min or a positive number"),
-        (["file", "IN", "-o", "OUT.npy", "--db-ref", "max"], "Use --output db or spectrogram-db, or drop --db-ref"),
+        (["file", "IN", "-o", "OUT.npy", "--features", "db", "--db-ref", "loud"], "Please give --db-ref as max, min or a positive number"),
+        (["file", "IN", "-o", "OUT.npy", "--db-ref", "max"], "Use --features db or spectrogram-db, or drop --db-ref"),
         (["file", "IN", "-o", "OUT.npy", "--layout", "sideways"], "frames-first"),
         (["invert", "OUT.npy", "-o", "AUDIO.wav", "--n-iter", "0"], "Please give --n-iter from 1 to 10000"),
         (["invert", "OUT.npy", "-o", "AUDIO.mp3"], "Please give an output path ending in .wav"),
@@ -108,7 +108,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let wav = dir.appendingPathComponent("stereo.wav").path, npy = dir.appendingPathComponent("f.npy").path
         try Self.writeStereo(to: wav)
-        #expect(try CLI.meltap(["file", wav, "-o", npy, "--all-channels", "--output", "db", "--db-ref", "max"]).status == 0)
+        #expect(try CLI.meltap(["file", wav, "-o", npy, "--all-channels", "--features", "db", "--db-ref", "max"]).status == 0)
         let png = dir.appendingPathComponent("f.png").path
         let script = CLI.packageRoot.appendingPathComponent("Examples/specshow.py").path
         let draw = try Self.runPython([script, npy, "-o", png])

@@ -6,7 +6,7 @@ import Testing
 
 @Suite(.serialized) struct ServiceUnitTests {
     static let unitPath = FileCommandTests.packageRoot.appendingPathComponent("dist/systemd/meltap.service").path
-    /// Where the unit expects meltap to be installed (README, "Running as a service").
+    /// Where the unit expects meltap to be installed (README, "A headless box: meltap as a service").
     static let installedBinary = "/usr/local/bin/meltap"
 
     struct Verification { var status: Int32; var output: String }
@@ -70,6 +70,37 @@ import Testing
         // Wanted, never required: meltap must still start on a box whose audio server is not a unit.
         #expect(!lines.contains { $0.hasPrefix("Requires=") || $0.hasPrefix("BindsTo=") })
         #expect(lines.contains("WantedBy=default.target"))
+    }
+
+    /// systemd makes the socket directory before every start (it is gone after a reboot, and
+    /// `meltap run` would otherwise have to), private to the user; meltap's default directory
+    /// under a user manager, `$XDG_RUNTIME_DIR/meltap`, is that directory.
+    @Test func unitMakesTheSocketDirectory() throws {
+        let text = try String(contentsOfFile: Self.unitPath, encoding: .utf8)
+        let lines = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        #expect(lines.contains("RuntimeDirectory=meltap"), "the unit has no RuntimeDirectory=meltap")
+        #expect(lines.contains("RuntimeDirectoryMode=0700"), "the unit's runtime directory is not private")
+    }
+
+    /// Every README section the unit cites exists, under the title it gives.
+    @Test func unitCitesReadmeSectionsThatExist() throws {
+        let text = try String(contentsOfFile: Self.unitPath, encoding: .utf8)
+        let readme = try String(contentsOfFile: FileCommandTests.packageRoot.appendingPathComponent("README.md").path,
+                                encoding: .utf8)
+        let headings = Set(readme.split(separator: "\n").filter { $0.hasPrefix("#") }
+            .map { $0.drop { $0 == "#" }.trimmingCharacters(in: .whitespaces) })
+        var cited: [String] = []
+        var rest = Substring(text)
+        while let start = rest.range(of: "README.md, \"") {
+            rest = rest[start.upperBound...]
+            guard let end = rest.firstIndex(of: "\"") else { break }
+            cited.append(String(rest[..<end]))
+            rest = rest[rest.index(after: end)...]
+        }
+        #expect(!cited.isEmpty, "the unit cites no README section")
+        for title in cited {
+            #expect(headings.contains(title), "the unit cites README section \"\(title)\", which does not exist")
+        }
     }
 
     /// The check above can fail: systemd-analyze flags each of these broken copies.

@@ -275,6 +275,34 @@ func run(_ executable: String, _ arguments: [String], input: String? = nil, outp
         #expect(String(cString: meltapVersionString()) == "0.1.0")
     }
 
+    /// `meltap_default_socket_path`: the rule of `SocketDirectory`, the sizes as documented, and
+    /// subscribe.c without SOCKET connecting there (a publisher at the default path).
+    @Test func defaultSocketPathAndTheExampleWithoutSocket() throws {
+        let directory = makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        let length = meltapDefaultSocketPath("box", "kws", nil, 0)
+        var buffer = [CChar](repeating: 1, count: length + 1)
+        #expect(meltapDefaultSocketPath("box", "kws", &buffer, length) == length)
+        #expect(buffer[0] == 1, "a buffer one byte short is left untouched")
+        #expect(meltapDefaultSocketPath("box", "kws", &buffer, length + 1) == length)
+        #expect(String(cString: buffer) == SocketDirectory.default + "/box.kws.sock")
+        #expect(meltapDefaultSocketPath(nil, nil, &buffer, buffer.count) > 0 && String(cString: buffer).hasSuffix("/meltap.sock"))
+
+        let subscribe = try CLibrary.compile("Examples/c/subscribe.c", into: directory)
+        let runtime = directory + "/runtime"
+        try FileManager.default.createDirectory(atPath: runtime + "/meltap", withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        let publisher = FramePublisher(socketPath: runtime + "/meltap/meltap.sock", queueBound: 100)
+        defer { publisher.stop() }
+        try publisher.start(header: testHeader(channelCount: 1, bandCount: 4))
+        let child = try Child(subscribe, [], environment: ["XDG_RUNTIME_DIR": runtime], directory: directory, label: "subscribe")
+        defer { _ = child.stop(signal: SIGKILL, timeout: 5) }
+        #expect(eventually(every: 0.002) { publisher.subscriberCount == 1 }, "subscribe.c did not connect to the default socket")
+        publisher.stop()
+        #expect(child.waitForExit(timeout: 20))
+        #expect(child.output.hasPrefix("header: 4 bands, 1 channels"), "\(child.output.prefix(200)) \(child.errors)")
+    }
+
     @Test func subscribeExampleReceivesThePublishedFrames() throws {
         let directory = makeTemporaryDirectory()
         defer { removeDirectory(directory) }

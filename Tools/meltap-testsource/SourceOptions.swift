@@ -18,7 +18,8 @@ struct SourceOptions {
     var waitConnected = false
     var settle = 0.3
     var recordPath: String?
-    var recordSeconds = 10.0
+    /// `--record-seconds`; nil: 10 s, or the whole file for `--signal file:` (`recordLength`).
+    var recordSeconds: Double?
     var exitWhenRecorded = false
     var duration: Double?
 
@@ -49,8 +50,8 @@ struct SourceOptions {
                                  wait the settle time and start. Without it, start at once.
           --settle SECONDS       The wait after --wait-connected, in seconds (default 0.3).
           --record PATH          Write what was sent and received to PATH (format below).
-          --record-seconds S     How many seconds to record (default 10); after that, outputs play
-                                 silence.
+          --record-seconds S     How many seconds to play and record (default 10, or with file:PATH
+                                 the whole file, however long); after that, outputs play silence.
           --exit-when-recorded   Exit once the record is full.
           --duration S           Exit after S seconds. Without it (and --exit-when-recorded), run
                                  until SIGINT or SIGTERM.

@@ -63,7 +63,9 @@ guard let client = meltap_jack_client_open(name, JackNoStartServer, &status) els
     fail("no JACK server is running (JACK_DEFAULT_SERVER=\(ProcessInfo.processInfo.environment["JACK_DEFAULT_SERVER"] ?? "default")); start one with `jackd -d dummy -r 48000 -p 256 &`")
 }
 let sampleRate = Double(jack_get_sample_rate(client))
-let recordCapacity = Int(recordSeconds * sampleRate)
+// Samples per channel played and recorded: --record-seconds, else 10 s, but never less than a
+// whole --signal file when --record-seconds is not given (a file plays to its end).
+let recordCapacity = recordSeconds.map { Int($0 * sampleRate) } ?? max(Int(10 * sampleRate), fileData.count)
 let recordChannels = outputCount + inputCount
 let blockCapacity = recordCapacity / 16 + 16
 

@@ -32,8 +32,8 @@ from typing import Any, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
-__all__ = ["Analyzer", "Frame", "MeltapError", "Subscriber", "features", "features_batch", "load", "presets",
-           "version"]
+__all__ = ["Analyzer", "Frame", "MeltapError", "Subscriber", "default_socket_path", "features", "features_batch",
+           "load", "presets", "version"]
 
 
 class MeltapError(ValueError):
@@ -69,6 +69,7 @@ _declare("meltap_version", ctypes.c_int)
 _declare("meltap_version_string", ctypes.c_char_p)
 _declare("meltap_presets", ctypes.c_char_p)
 _declare("meltap_last_error", ctypes.c_char_p)
+_declare("meltap_default_socket_path", _ssize, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, _ssize)
 _declare("meltap_analyzer_create", ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_double)
 _declare("meltap_analyzer_destroy", None, ctypes.c_void_p)
 _declare("meltap_analyzer_frame_width", _ssize, ctypes.c_void_p)
@@ -406,15 +407,29 @@ class Frame(NamedTuple):
 FLAG_GAP, FLAG_XRUN, FLAG_RECONFIGURED, FLAG_SERVER_RESTART, FLAG_DISCONTINUITY = 1, 2, 4, 8, 16
 
 
+def default_socket_path(client: str = "meltap", stream: str = "") -> str:
+    """Where ``meltap run --name CLIENT`` serves by default (``meltap_default_socket_path``).
+
+    ``CLIENT.sock``, or ``CLIENT.STREAM.sock`` for a ``--stream``, in the default socket
+    directory: ``$XDG_RUNTIME_DIR/meltap`` when that variable names a directory, else
+    ``/run/user/UID/meltap`` when ``/run/user/UID`` exists, else ``/tmp/meltap-UID``.
+    """
+    client_bytes, stream_bytes = client.encode(), stream.encode()
+    length = _lib.meltap_default_socket_path(client_bytes, stream_bytes, None, 0)
+    buffer = ctypes.create_string_buffer(length + 1)
+    _lib.meltap_default_socket_path(client_bytes, stream_bytes, buffer, length + 1)
+    return os.fsdecode(buffer.value)
+
+
 class Subscriber:
     """Frames of a running ``meltap run``, over its Unix socket (``meltap_subscriber_*``).
 
-        with meltap.Subscriber("/tmp/meltap.sock") as stream:
+        with meltap.Subscriber() as stream:      # meltap.sock in the default socket directory
             for frame in stream:                 # until the server ends the stream
                 print(frame.sequence, frame.values[:4])
 
     Args:
-        path: the socket path ``meltap run`` prints.
+        path: the socket path ``meltap run`` prints; None for ``default_socket_path()``.
         channels: the input channels to receive (0 is the first); None for all.
         timeout: seconds to wait for the connection's stream header (None: forever).
 
@@ -423,9 +438,11 @@ class Subscriber:
             a protocol error, or no header within ``timeout``.
     """
 
-    def __init__(self, path: str | os.PathLike[str], channels: Sequence[int] | None = None,
+    def __init__(self, path: str | os.PathLike[str] | None = None, channels: Sequence[int] | None = None,
                  timeout: float | None = 5.0) -> None:
         self._handle = None
+        if path is None:
+            path = default_socket_path()
         wanted = list(channels or [])
         array = (ctypes.c_int32 * max(1, len(wanted)))(*wanted)
         handle = _lib.meltap_subscriber_connect(os.fsencode(path), array, len(wanted), _milliseconds(timeout))

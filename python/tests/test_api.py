@@ -25,7 +25,7 @@ from test_meltap import MELTAP, meltap_file, signal
     ("torchaudio", {}, []),
     ("whisper", {"clamp": "running"}, ["--clamp", "running"]),
     ("librosa", {"output": "mfcc", "n_mfcc": 13, "layout": "bands-first"},
-     ["--output", "mfcc", "--n-mfcc", "13", "--layout", "bands-first"]),
+     ["--features", "mfcc", "--n-mfcc", "13", "--layout", "bands-first"]),
     ("whisper", {"resampler": "sinc-best"}, ["--resampler", "sinc-best"]),
 ])
 def test_features_equal_meltap_file_more_options(preset, overrides, flags):

@@ -33,7 +33,7 @@ def meltap_file(y: np.ndarray, sr: int, preset: str, flags: list[str]) -> np.nda
         return np.load(npy)
 
 
-CASES = [("whisper", {}, []), ("librosa", {"n_mels": 64, "output": "db"}, ["--n-mels", "64", "--output", "db"]),
+CASES = [("whisper", {}, []), ("librosa", {"n_mels": 64, "output": "db"}, ["--n-mels", "64", "--features", "db"]),
          ("kaldi", {"analysis_rate": 16000, "n_mels": 80}, ["--sample-rate", "16000", "--n-mels", "80"]),
          ("micro", {}, []), ("openwakeword", {}, [])]
 

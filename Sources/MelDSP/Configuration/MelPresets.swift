@@ -185,12 +185,12 @@ public struct MelOverrides: Sendable, Equatable {
         if output == .micro || output == .openWakeWord {
             if output == .openWakeWord {
                 throw MelConfigurationError(
-                    "--output openwakeword is openWakeWord's melspectrogram model, which only the openwakeword preset "
-                    + "runs. Use --preset openwakeword, or choose another --output.")
+                    "--features openwakeword is openWakeWord's melspectrogram model, which only the openwakeword preset "
+                    + "runs. Use --preset openwakeword, or choose another --features.")
             }
             throw MelConfigurationError(
-                "--output micro is the TFLite-Micro frontend's integer pipeline, which only the micro preset runs. "
-                + "Use --preset micro, or choose another --output.")
+                "--features micro is the TFLite-Micro frontend's integer pipeline, which only the micro preset runs. "
+                + "Use --preset micro, or choose another --features.")
         }
         var c = preset.configuration(sampleRate: sampleRate)
         let lengthsChanged = fftLength != nil || windowLength != nil
@@ -275,7 +275,7 @@ extension MelOverrides {
         if let v = melScale, v != fixed.melScale { given.append("--mel-scale \(v.rawValue)") }
         if let v = melNorm, v != fixed.melNorm { given.append("--mel-norm \(v.rawValue)") }
         if let v = power, v != fixed.power { given.append("--power \(f(v))") }
-        if let v = output, v != fixed.output { given.append("--output \(v.rawValue)") }
+        if let v = output, v != fixed.output { given.append("--features \(v.rawValue)") }
         if let v = mfccCount { given.append("--n-mfcc \(v)") }
         if let v = topDB, (v >= 0 ? v : nil) != fixed.topDB { given.append("--top-db \(f(v))") }
         if useEnergy == true { given.append("--use-energy") }

@@ -72,7 +72,7 @@ extension MelConfiguration {
         }
         if let dbReference, dbReference != .value, !output.isDecibels {
             throw fail("A dB reference of \(dbReference.rawValue) (librosa ref=np.\(dbReference.rawValue)) needs a dB output; "
-                       + "got --output \(output.rawValue). Use --output db or spectrogram-db, or drop --db-ref.")
+                       + "got --features \(output.rawValue). Use --features db or spectrogram-db, or drop --db-ref.")
         }
         guard amin > 0, referencePower > 0 else {
             throw fail("amin and ref must be positive; got amin \(amin), ref \(referencePower).")
@@ -107,7 +107,7 @@ extension MelConfiguration {
         guard filterbank == .micro && output == .micro else {
             throw MelConfigurationError(
                 "The micro filterbank and output are the TFLite-Micro frontend and only go together, as the "
-                + "micro preset sets them. Use --preset micro, or another filterbank and --output.")
+                + "micro preset sets them. Use --preset micro, or another filterbank and --features.")
         }
         if let error = MelPreset.micro.sampleRateError(sampleRate) { throw error }
         var expected = MelPreset.micro.configuration(sampleRate: sampleRate)
@@ -138,7 +138,7 @@ extension MelConfiguration {
         throw MelConfigurationError(
             "The openwakeword output is openWakeWord's melspectrogram model, whose parameters are fixed "
             + "(\(MelPreset.openWakeWordSummary)); only the openwakeword preset runs it, unchanged. "
-            + "Use --preset openwakeword without overrides, or choose another --output.")
+            + "Use --preset openwakeword without overrides, or choose another --features.")
     }
 
     /// Throws when n_fft makes FFTW allocate memory on every frame, which the realtime callback

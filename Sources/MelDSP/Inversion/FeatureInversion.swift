@@ -25,11 +25,11 @@ public struct FeatureInversion: Sendable {
         switch c.output {
         case .mfcc:
             throw InversionError("MFCCs keep only the first n_mfcc DCT coefficients of the dB mel bands, so the "
-                                 + "finer spectral detail is gone. Invert a --output db (or power) file of the same "
+                                 + "finer spectral detail is gone. Invert a --features db (or power) file of the same "
                                  + "audio instead.")
         case .pcen:
             throw InversionError("PCEN divides each band by its own smoothed, gain-controlled history, which is not "
-                                 + "stored, so the mel energies cannot be recovered. Invert a --output power or db "
+                                 + "stored, so the mel energies cannot be recovered. Invert a --features power or db "
                                  + "file of the same audio instead.")
         case .micro:
             throw InversionError("The micro preset's integer features pass through noise reduction and per-channel "

@@ -255,7 +255,9 @@ public struct RunConfiguration: Equatable, Sendable {
             found.append(("features.sample-rate", problem))
         }
         if streams.isEmpty {
-            if resolving, let problem = Self.resolutionProblem(features) { found.append(("features", problem)) }
+            if resolving, let problem = Self.resolutionProblem(features) {
+                found.append((problem.option.map { "features.\($0)" } ?? "features", problem.message))
+            }
         } else {
             if socket != nil {
                 found.append(("sockets.path", file
@@ -279,7 +281,7 @@ public struct RunConfiguration: Equatable, Sendable {
                 if let rate = stream.features.sampleRate, let problem = AnalysisRate.problem(rate, name: name("sample-rate")) {
                     found.append(("\(key).sample-rate", problem))
                 } else if resolving, let problem = Self.resolutionProblem(stream.features) {
-                    found.append((key, problem))
+                    found.append((problem.option.map { "\(key).\($0)" } ?? key, problem.message))
                 }
             }
         }
@@ -292,15 +294,29 @@ public struct RunConfiguration: Equatable, Sendable {
     }
 
     /// Why `features` cannot be resolved (checked at the requested rate, or 48000 Hz when the
-    /// rate is the server's), or nil.
-    static func resolutionProblem(_ features: FeatureSettings) -> String? {
-        let preset = features.preset ?? .librosa
-        do {
-            _ = try features.overrides.resolve(preset: preset, sampleRate: features.requestedRate ?? 48000)
-            return nil
-        } catch {
-            return "\(error)"
+    /// rate is the server's), or nil; with the option to blame (`n-mels`), so that a config file's
+    /// error points at that key's line rather than its table's: the one option whose removal
+    /// lets the configuration resolve. nil when no single option is the cause (two that
+    /// disagree, or the preset or rate itself).
+    static func resolutionProblem(_ features: FeatureSettings) -> (option: String?, message: String)? {
+        func problem(_ overrides: MelOverrides) -> String? {
+            do {
+                _ = try overrides.resolve(preset: features.preset ?? .librosa, sampleRate: features.requestedRate ?? 48000)
+                return nil
+            } catch {
+                return "\(error)"
+            }
         }
+        guard let message = problem(features.overrides) else { return nil }
+        let given = FeatureOption.values(of: features.overrides)
+        for (index, culprit) in given.enumerated() {
+            var without = MelOverrides()
+            for (other, (option, value)) in given.enumerated() where other != index {
+                _ = option.apply(value, to: &without, spelledAs: option.name)
+            }
+            if problem(without) == nil { return (culprit.option.name, message) }
+        }
+        return (nil, message)
     }
 }
 

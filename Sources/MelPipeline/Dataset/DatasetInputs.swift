@@ -39,7 +39,8 @@ public enum DatasetInputs {
     }
 
     /// Lower-case file name extensions of the formats this libsndfile reads (`SFC_GET_FORMAT_MAJOR`),
-    /// plus the usual other spellings of the same containers (`wave`, `aiff`, `opus`, `oga`, `mp3`).
+    /// plus the usual other spellings of the same containers (`wave`, `aiff`, `opus`, `oga`, and
+    /// `mp3`/`mp2`/`mpga` for libsndfile's MPEG audio, listed as `m1a`).
     public static let audioExtensions: Set<String> = {
         var extensions: Set<String> = []
         var count: Int32 = 0
@@ -49,10 +50,12 @@ public enum DatasetInputs {
             entry.format = index
             _ = sf_command(nil, Int32(SFC_GET_FORMAT_MAJOR), &entry, Int32(MemoryLayout<SF_FORMAT_INFO>.size))
             if let ext = entry.extension { extensions.insert(String(cString: ext).lowercased()) }
+            // libsndfile names MPEG audio by its rare extension m1a; `meltap file` reads .mp3 (and
+            // .mp2) through the same decoder.
+            if entry.format == Int32(SF_FORMAT_MPEG) { extensions.formUnion(["mp3", "mp2", "mpga"]) }
         }
         extensions.formUnion(["wav", "wave", "aif", "aiff", "aifc"])
         if extensions.contains("oga") || extensions.contains("ogg") { extensions.formUnion(["ogg", "oga", "opus"]) }
-        if extensions.contains("mp3") || extensions.contains("mpeg") { extensions.insert("mp3") }
         return extensions
     }()
 

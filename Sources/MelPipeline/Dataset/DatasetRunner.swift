@@ -55,6 +55,9 @@ public struct DatasetSummary: Sendable {
         public var relativePath: String
         /// What went wrong and what to do, as the analysis reported it.
         public var reason: String
+        /// The outputs are complete but were made with other settings: running the same command
+        /// again fails again; `--force` (or another output directory) is the way on.
+        public var madeWithOtherSettings = false
     }
 
     public var outputDirectory: String
@@ -217,8 +220,9 @@ public final class DatasetRunner: Sendable {
                     state.summary.skipped += 1
                     state.bytesSkipped += item.inputBytes
                     state.writeManifest(item, outcome)
-                case .failed(let reason):
-                    state.summary.failures.append(.init(relativePath: item.relativePath, reason: reason))
+                case .failed(let reason, let otherSettings):
+                    state.summary.failures.append(.init(relativePath: item.relativePath, reason: reason,
+                                                        madeWithOtherSettings: otherSettings))
                     state.bytesDone += item.inputBytes
                 case .cancelled:
                     state.summary.notStarted += 1
@@ -233,13 +237,15 @@ public final class DatasetRunner: Sendable {
         init(_ state: sending State) { lock = Mutex(state) }
     }
 
-    private enum ItemResult { case analysed(DatasetOutcome), skipped(DatasetOutcome), failed(String), cancelled }
+    private enum ItemResult {
+        case analysed(DatasetOutcome), skipped(DatasetOutcome), failed(String, otherSettings: Bool = false), cancelled
+    }
 
     private func process(_ item: DatasetItem) -> ItemResult {
         if !options.force, let existing = DatasetRunner.completeOutput(of: item) {
             if let difference = analyzer.options.difference(from: existing.sidecar) {
                 return .failed("\(item.featurePath) is complete but was made with other settings (\(difference)). "
-                               + "Pass --force to replace it, or choose another output directory.")
+                               + "Pass --force to replace it, or choose another output directory.", otherSettings: true)
             }
             return .skipped(existing.outcome)
         }

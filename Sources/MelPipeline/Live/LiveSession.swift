@@ -146,11 +146,14 @@ public final class LiveSession {
 
     /// Where a stream is served: `socket` (one stream only); else `directory`, or the default
     /// directory, with `CLIENT.sock` for the single stream and `CLIENT.NAME.sock` for a named one.
+    /// Either directory is created when missing (mode 0700; `FramePublisher.createSocketDirectory`),
+    /// as after a reboot when `--socket-dir` names a directory under /run/user.
     public static func socketPath(client: String, stream: String, socket: String?, directory: String?) throws -> String {
         if let socket { return socket }
         let file = stream.isEmpty ? client : "\(client).\(stream)"
         guard let directory else { return try FramePublisher.defaultSocketPath(clientName: file) }
-        return (directory.hasSuffix("/") ? directory : directory + "/") + file + ".sock"
+        try FramePublisher.createSocketDirectory(directory)
+        return (directory.hasSuffix("/") ? directory : directory + "/") + SocketDirectory.fileName(client: file)
     }
 
     /// One line per stream: "RATE Hz (resampled from … with …, latency N samples), preset P,

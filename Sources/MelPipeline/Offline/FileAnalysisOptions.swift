@@ -13,7 +13,7 @@ import MelResample
 public struct FileAnalysisOptions: Sendable, Equatable {
     /// The reference frontend to reproduce (`--preset`); every override starts from its values.
     public var preset: MelPreset
-    /// The options given on top of the preset (`--n-fft`, `--n-mels`, `--output` …).
+    /// The options given on top of the preset (`--n-fft`, `--n-mels`, `--features` …).
     public var overrides: MelOverrides
     /// The analysis rate in Hz (librosa's `sr`, `--sample-rate`), or nil for the rate the preset
     /// requires (whisper, micro: 16000) and otherwise the input's own.
