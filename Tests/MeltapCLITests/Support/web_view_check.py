@@ -103,7 +103,7 @@ for (let x = 0; x < c.width; x++) {
   const p = (1 * c.width + x) * 4;
   if (d[p] > 200 && d[p + 1] < 80 && d[p + 2] < 80 && d[p + 3] > 200) xrun++;
 }
-return { xrunColumns: xrun, marks: window.meltap.marks };
+return { xrunColumns: xrun, marks: window.meltap.marks, flagged: window.meltap.flagged };
 """
 
 STATUS_SCRIPT = """
@@ -241,25 +241,23 @@ def run_chirp(args, out):
         report["statusFields"] = status_matches(page, before, after)
 
         # An injected stall: the test source stops (SIGSTOP) for 0.5 s; JACK's graph waits for it,
-        # reports an xrun, and meltap flags the frames around it.
+        # reports an xrun, and meltap flags the frames around it. The page must draw an xrun mark
+        # for a frame popped after the stall began (a frame flagged by it, not an earlier xrun).
         xruns_before = before["xruns"]
-        attempts = 0
+        stalled_at = time.time() * 1000
+        os.kill(args.source_pid, signal.SIGSTOP)
+        time.sleep(0.5)
+        os.kill(args.source_pid, signal.SIGCONT)
 
         def marked():
-            nonlocal attempts
             marks = driver.execute_script(MARKS_SCRIPT, stream, 1)
-            if marks["xrunColumns"] > 0:
-                return marks
-            if attempts < 5 and driver.execute_script("return window.meltap.marks.xrun") == 0:
-                attempts += 1
-                os.kill(args.source_pid, signal.SIGSTOP)
-                time.sleep(0.5)
-                os.kill(args.source_pid, signal.SIGCONT)
-            return None
+            after_stall = [f for f in marks["flagged"] if "xrun" in f["kinds"] and f["stream"] == stream
+                           and f["channel"] == 1 and f["popped"] >= stalled_at]
+            return marks if after_stall and marks["xrunColumns"] > 0 else None
 
-        marks = wait_for("an xrun mark on the page", marked, every=0.05)
+        marks = wait_for("an xrun mark for a frame after the stall", marked, every=0.05)
+        marks.pop("flagged")
         report["marks"] = marks
-        report["stalls"] = attempts
         driver.save_screenshot(str(out / "web-view.png"))
         wait_for("the page's xrun count", lambda: (driver.execute_script(
             "return window.meltap.status && window.meltap.status.xruns") or 0) > xruns_before)

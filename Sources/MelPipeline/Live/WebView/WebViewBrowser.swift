@@ -127,7 +127,7 @@ final class WebViewBrowser: ChannelInboundHandler, @unchecked Sendable {
             var data = frame.unmaskedData
             let code = data.readSlice(length: 2) ?? context.channel.allocator.buffer(capacity: 0)
             let close = WebSocketFrame(fin: true, opcode: .connectionClose, data: code)
-            context.writeAndFlush(wrapOutboundOut(close)).whenComplete { _ in context.close(promise: nil) }
+            context.writeAndFlush(wrapOutboundOut(close)).whenComplete { [channel = context.channel] _ in channel.close(promise: nil) }
         default:
             break
         }
@@ -164,7 +164,7 @@ final class WebViewRefusal: ChannelInboundHandler, @unchecked Sendable {
         var code = context.channel.allocator.buffer(capacity: 2)
         code.write(webSocketErrorCode: .unexpectedServerError)
         let close = WebSocketFrame(fin: true, opcode: .connectionClose, data: code)
-        context.writeAndFlush(wrapOutboundOut(close)).whenComplete { _ in context.close(promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(close)).whenComplete { [channel = context.channel] _ in channel.close(promise: nil) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {}

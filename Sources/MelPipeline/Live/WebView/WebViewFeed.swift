@@ -154,7 +154,7 @@ final class WebViewFrameSink: FrameSink, @unchecked Sendable {
 extension Array where Element == UInt8 {
     /// Appends `value`'s bytes, least significant first.
     fileprivate mutating func appendLittleEndian<T: FixedWidthInteger>(_ value: T) {
-        withUnsafeBytes(of: value.littleEndian) { append(contentsOf: $0) }
+        Swift.withUnsafeBytes(of: value.littleEndian) { append(contentsOf: $0) }
     }
 }
 

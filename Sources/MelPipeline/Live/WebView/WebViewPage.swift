@@ -88,7 +88,8 @@ enum WebViewPage {
         // Everything the page knows, for a reader in the console (and the tests).
         const meltap = window.meltap = {
           hello: null, status: null, web: null, refused: null, views: [], ranges: [],
-          framesReceived: 0, framesDrawn: 0, marks: { xrun: 0, gap: 0, discontinuity: 0 },
+          framesReceived: 0, framesDrawn: 0, bytesReceived: 0, marks: { xrun: 0, gap: 0, discontinuity: 0 },
+          flagged: [],     // the last 200 frames drawn with a mark: stream, channel (1-based), sequence, popped, kinds
           latencies: [],   // ms from the consumer popping a frame to its column drawn, last 2000
         };
 
@@ -103,7 +104,13 @@ enum WebViewPage {
           ws.binaryType = 'arraybuffer';
           ws.onopen = () => setConnection('open', 'live');
           ws.onmessage = (event) => {
-            if (typeof event.data === 'string') onText(JSON.parse(event.data)); else onBatch(new DataView(event.data));
+            if (typeof event.data === 'string') {
+              meltap.bytesReceived += event.data.length;
+              onText(JSON.parse(event.data));
+            } else {
+              meltap.bytesReceived += event.data.byteLength;
+              onBatch(new DataView(event.data));
+            }
           };
           ws.onclose = () => {
             if (meltap.refused) return;
@@ -217,7 +224,7 @@ enum WebViewPage {
             v.lastSequence = sequence;
             const bucket = range.buckets[range.buckets.length - 1];
             bucket.lo = Math.min(bucket.lo, min); bucket.hi = Math.max(bucket.hi, max);
-            v.pending.push({ levels: levels.slice(), min, max, popped, gap,
+            v.pending.push({ levels: levels.slice(), sequence, min, max, popped, gap,
                              xrun: (flags & FLAG.xrun) !== 0,
                              discontinuity: (flags & (FLAG.discontinuity | FLAG.serverRestart | FLAG.reconfigured)) !== 0 });
             // A hidden tab draws nothing; only the last WIDTH frames can still be seen.
@@ -288,11 +295,16 @@ enum WebViewPage {
                   const p = ((bands - 1 - band) * n + x) * 4;
                   data[p] = LUT[i]; data[p + 1] = LUT[i + 1]; data[p + 2] = LUT[i + 2]; data[p + 3] = 255;
                 }
-                for (const kind of ['xrun', 'gap', 'discontinuity']) {
-                  if (!f[kind]) continue;
+                const kinds = ['xrun', 'gap', 'discontinuity'].filter((kind) => f[kind]);
+                for (const kind of kinds) {
                   meltap.marks[kind]++;
                   v.mctx.fillStyle = MARK_COLOUR[kind];
                   v.mctx.fillRect(WIDTH - n + x, LANE[kind], 1, 4);
+                }
+                if (kinds.length > 0) {
+                  meltap.flagged.push({ stream: v.stream.name, channel: v.channel + 1, sequence: f.sequence,
+                                        popped: f.popped, kinds });
+                  if (meltap.flagged.length > 200) meltap.flagged.shift();
                 }
                 meltap.latencies.push(wall - f.popped);
               }

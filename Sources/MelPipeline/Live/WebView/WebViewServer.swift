@@ -324,7 +324,7 @@ final class WebViewHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
                 context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
             }
             let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-            if !keepAlive { done.whenComplete { _ in context.close(promise: nil) } }
+            if !keepAlive { done.whenComplete { [channel = context.channel] _ in channel.close(promise: nil) } }
         }
     }
 
@@ -339,6 +339,7 @@ final class WebViewHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
         case "/", "/index.html": return (.ok, WebViewPage.html, "text/html; charset=utf-8")
         case "/app.js": return (.ok, WebViewPage.script, "text/javascript; charset=utf-8")
         case "/app.css": return (.ok, WebViewPage.style, "text/css; charset=utf-8")
+        case "/favicon.ico": return (.noContent, "", text)
         case "/status.json":
             return (.ok, String(decoding: state.session.status().json(), as: UTF8.self), "application/json")
         case "/metrics":
