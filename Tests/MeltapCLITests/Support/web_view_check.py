@@ -258,9 +258,10 @@ def run_chirp(args, out):
         marks = wait_for("an xrun mark for a frame after the stall", marked, every=0.05)
         marks.pop("flagged")
         report["marks"] = marks
-        driver.save_screenshot(str(out / "web-view.png"))
         wait_for("the page's xrun count", lambda: (driver.execute_script(
             "return window.meltap.status && window.meltap.status.xruns") or 0) > xruns_before)
+        # The marks stay 6.4 s on screen; the status comes within a second.
+        driver.save_screenshot(str(out / "web-view.png"))
         report["latencyMilliseconds"] = driver.execute_script(
             "const l = Float64Array.from(window.meltap.latencies).sort();"
             "return {p50: l[Math.floor(l.length / 2)], p99: l[Math.floor(l.length * 0.99)], max: l[l.length - 1], n: l.length}")
