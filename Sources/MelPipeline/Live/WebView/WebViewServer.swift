@@ -214,8 +214,9 @@ final class WebViewState: @unchecked Sendable {
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
         guard path == "/ws" else { return (.notFound, "Not found: the web view's WebSocket is at /ws.\n") }
         if let refusal = refusesHost(head) { return refusal }
+        // The page's own origin, served directly or behind a TLS proxy that keeps the Host.
         if let origin = head.headers.first(name: "Origin"), let host = head.headers.first(name: "Host"),
-           origin != "http://\(host)" {
+           origin != "http://\(host)" && origin != "https://\(host)" {
             return (.forbidden, "Forbidden: the page at \(origin) may not read this meltap's features; "
                     + "open http://\(host)/ instead.\n")
         }
