@@ -32,6 +32,14 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def written_bytes(pid):
+    """Bytes the process has passed to write-like system calls (sockets included): /proc/PID/io wchar."""
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--meltap", default=str(Path(__file__).resolve().parents[2] / ".build" / "release"))
@@ -62,10 +70,11 @@ def main():
 
         def phase(label):
             first_page = driver.execute_script("return window.meltap && window.meltap.bytesReceived") if driver else None
-            wall0, cpu0 = time.monotonic(), cpu_seconds(meltap.pid)
+            wall0, cpu0, written0 = time.monotonic(), cpu_seconds(meltap.pid), written_bytes(meltap.pid)
             time.sleep(args.seconds)
-            wall1, cpu1 = time.monotonic(), cpu_seconds(meltap.pid)
-            row = {"phase": label, "cpuShareOfOneCore": (cpu1 - cpu0) / (wall1 - wall0)}
+            wall1, cpu1, written1 = time.monotonic(), cpu_seconds(meltap.pid), written_bytes(meltap.pid)
+            row = {"phase": label, "cpuShareOfOneCore": (cpu1 - cpu0) / (wall1 - wall0),
+                   "meltapWrittenBytesPerSecond": (written1 - written0) / (wall1 - wall0)}
             if driver:
                 driver.switch_to.window(tabs[0])
                 page = driver.execute_script(
@@ -106,7 +115,8 @@ def main():
         for row in rows[1:]:
             print(f"{row['phase']}: meltap +{(row['cpuShareOfOneCore'] - base) * 100:.2f} % of one core "
                   f"({row['cpuShareOfOneCore'] * 100:.2f} % against {base * 100:.2f} % with none), "
-                  f"{row['bytesPerSecondPerBrowser'] / 1000:.1f} kB/s per browser, popped → drawn {row['poppedToDrawnMs']} ms")
+                  f"{row['bytesPerSecondPerBrowser'] / 1000:.1f} kB/s per browser (meltap writes "
+              f"{row['meltapWrittenBytesPerSecond'] / 1000:.0f} kB/s in all), popped → drawn {row['poppedToDrawnMs']} ms")
     finally:
         if driver:
             driver.quit()
