@@ -117,8 +117,9 @@ return { fields: out, uptime: window.meltap.status && window.meltap.status.uptim
 
 def ridge_rises(ridge, label):
     """The bright ridge (the brightest pixel of each drawn column) rises over time: split at the
-    chirp's restarts (a fall of over a quarter of the height), every sweep rises on at least 90 %
-    of its steps and by a quarter of the height, and together they span half of it."""
+    chirp's restarts (a fall of over a quarter of the height), every stretch of 40 columns or more
+    rises on at least 90 % of its steps, every whole sweep (187 columns at 93.75 frames/s) climbs
+    from the bottom quarter to the top quarter, and there are no more falls than restarts."""
     height, rows, peaks = ridge["height"], ridge["rows"], ridge["peaks"]
     bands = [height - 1 - row for row, peak in zip(rows, peaks) if peak > 60]
     check(len(bands) >= 200, f"{label}: only {len(bands)} of {len(rows)} columns drawn with a bright ridge")
@@ -130,13 +131,22 @@ def ridge_rises(ridge, label):
         else:
             current.append(band)
     sweeps.append(current)
-    full = [s for s in sweeps if len(s) >= 40]
-    check(full, f"{label}: no stretch of 40 columns without a fall: {[len(s) for s in sweeps]}")
-    for sweep in full:
+    # A restart of the chirp is a click, whose broadband column may peak anywhere: fragments of
+    # under 10 columns are no sweep.
+    sweeps = [s for s in sweeps if len(s) >= 10]
+    long = [s for s in sweeps if len(s) >= 40]
+    check(long, f"{label}: no stretch of 40 columns without a fall: {[len(s) for s in sweeps]}")
+    for sweep in long:
         steps = [b - a for a, b in zip(sweep, sweep[1:])]
         rising = sum(1 for step in steps if step >= 0) / len(steps)
         check(rising >= 0.9, f"{label}: the ridge rises on only {rising:.0%} of a sweep's steps: {sweep}")
-        check(sweep[-1] - sweep[0] >= height / 4, f"{label}: a sweep rises from band {sweep[0]} to {sweep[-1]} only")
+    # Whole sweeps (a fall before and after; the canvas's first and last are cut off) climb from
+    # the bottom quarter to the top quarter.
+    whole = [s for s in sweeps[1:-1] if len(s) >= 100]
+    check(whole, f"{label}: no whole sweep between two restarts on the canvas: {[len(s) for s in sweeps]}")
+    for sweep in whole:
+        check(sweep[0] < height / 4 and sweep[-1] >= height * 3 / 4,
+              f"{label}: a whole sweep rises from band {sweep[0]} to {sweep[-1]} only (of {height})")
     check(max(bands) - min(bands) >= height / 2, f"{label}: the ridge spans bands {min(bands)}..{max(bands)} only")
     # 600 columns at 93.75 frames/s are 3.2 two-second sweeps: at most 4 restarts.
     check(len(sweeps) - 1 <= len(rows) / 150 + 1, f"{label}: {len(sweeps) - 1} falls, more than restarts of the chirp")
