@@ -88,7 +88,7 @@ def main():
             return row
 
         rows = [phase("no browser")]
-        driver = web_view_check.chromium(work, "bench")
+        driver = web_view_check.chromium(work, "bench", profile=work)
         tabs = []
 
         def open_tabs(count):

@@ -57,8 +57,11 @@ def wait_for(what, condition, every=0.1, limit=WAIT_LIMIT):
         time.sleep(every)
 
 
-def chromium(out: Path, name: str):
-    """A headless Chromium from Debian's packages (chromium, chromium-driver): no download."""
+def chromium(out: Path, name: str, profile: Path | None = None):
+    """A headless Chromium from Debian's packages (chromium, chromium-driver): no download. Its
+    profile goes to `profile` (default: the working directory, the test's scratch directory,
+    which the test removes), its driver's log to `out`."""
+    profile = profile or Path.cwd()
     binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if not binary or not driver:
         raise CheckFailed("chromium and chromedriver are not installed: run scripts/install-deps "
@@ -66,7 +69,7 @@ def chromium(out: Path, name: str):
     options = webdriver.ChromeOptions()
     options.binary_location = binary
     for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1100,1500", f"--user-data-dir={out / ('chromium-' + name)}",
+                     "--window-size=1100,1500", f"--user-data-dir={profile / ('chromium-' + name)}",
                      "--no-first-run", "--disable-extensions"]:
         options.add_argument(argument)
     service = Service(executable_path=driver, log_output=str(out / f"chromedriver-{name}.log"))
@@ -220,6 +223,8 @@ def status_matches(page, before, after):
 
 
 def run_chirp(args, out):
+    for stale in ("web-view.png", "web-view-failed.png"):
+        (out / stale).unlink(missing_ok=True)
     driver = chromium(out, "chirp")
     report = {}
     try:
