@@ -47,7 +47,7 @@ func testOutputDirectory(_ name: String) throws -> String {
                                               "--record-seconds", "300"])
         let out = try testOutputDirectory("WebViewTests")
         let report = try session.runScript(python, Self.check, [
-            "chirp", url, "--out", out, "--stream", "viz", "--status-socket", session.path("web.viz.sock"),
+            "chirp", url, "--out", out, "--scratch", session.directory, "--stream", "viz", "--status-socket", session.path("web.viz.sock"),
             "--meltap", try releaseBinary("meltap"), "--source-pid", String(source.pid)], timeout: 300)
         print("web view: \(report)")
         #expect(FileManager.default.fileExists(atPath: out + "/web-view.png"), "no screenshot in \(out)")
@@ -66,7 +66,7 @@ func testOutputDirectory(_ name: String) throws -> String {
         _ = try session.startSource(["--outputs", "2", "--connect", "^crowd:in_", "--signal", "noise", "--record-seconds", "600"])
         let out = try testOutputDirectory("WebViewTests")
         let report = try session.runScript(python, Self.check, [
-            "crowd", url, "--out", out, "--subscriber-socket", session.path("crowd.sock"),
+            "crowd", url, "--out", out, "--scratch", session.directory, "--subscriber-socket", session.path("crowd.sock"),
             "--metrics-url", url + "metrics", "--browsers", "20"], timeout: 600)
         print("web view crowd: \(report)")
         #expect(meltap.stop(signal: SIGTERM, timeout: 10) == 0, "meltap run did not stop cleanly: \(meltap.errors)")

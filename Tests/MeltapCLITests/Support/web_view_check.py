@@ -2,11 +2,11 @@
 for WebViewTests.swift. The Swift test starts jackd, meltap and the test source; this script
 looks at the page and exits non-zero, saying what was wrong, when the page is not as it should be.
 
-    web_view_check.py chirp URL --status-socket SOCK --meltap BIN --source-pid PID --out DIR
+    web_view_check.py chirp URL --status-socket SOCK --meltap BIN --source-pid PID --out DIR --scratch DIR
         The page draws the rising chirp (the bright ridge's band rises over time), marks an
         xrun after the source is stalled (SIGSTOP), and shows `meltap status --json`'s figures;
         saves DIR/web-view.png.
-    web_view_check.py crowd URL --subscriber-socket SOCK --metrics-url URL --out DIR
+    web_view_check.py crowd URL --subscriber-socket SOCK --metrics-url URL --out DIR --scratch DIR
         One stalled WebSocket client and 20 browser tabs connect, a 22nd tab is refused, the tabs
         leave; a Python subscriber (python/meltap) on the stream's socket meanwhile loses no frame.
 
@@ -57,11 +57,10 @@ def wait_for(what, condition, every=0.1, limit=WAIT_LIMIT):
         time.sleep(every)
 
 
-def chromium(out: Path, name: str, profile: Path | None = None):
+def chromium(out: Path, name: str, profile: Path):
     """A headless Chromium from Debian's packages (chromium, chromium-driver): no download. Its
-    profile goes to `profile` (default: the working directory, the test's scratch directory,
-    which the test removes), its driver's log to `out`."""
-    profile = profile or Path.cwd()
+    profile goes to `profile` (the test's scratch directory, which the test removes), its
+    driver's log to `out`."""
     binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if not binary or not driver:
         raise CheckFailed("chromium and chromedriver are not installed: run scripts/install-deps "
@@ -225,7 +224,7 @@ def status_matches(page, before, after):
 def run_chirp(args, out):
     for stale in ("web-view.png", "web-view-failed.png"):
         (out / stale).unlink(missing_ok=True)
-    driver = chromium(out, "chirp")
+    driver = chromium(out, "chirp", Path(args.scratch))
     report = {}
     try:
         driver.get(args.url)
@@ -343,7 +342,7 @@ def run_crowd(args, out):
     subscriber.start()
     wait_for("the subscriber's first frames", lambda: len(subscriber.frames) > 100)
     stalled = stalled_websocket(args.url)
-    driver = chromium(out, "crowd")
+    driver = chromium(out, "crowd", Path(args.scratch))
     report = {}
     try:
         tabs = []
@@ -401,7 +400,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("mode", choices=["chirp", "crowd"])
     parser.add_argument("url")
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--out", required=True, help="where the screenshot and the driver's logs go")
+    parser.add_argument("--scratch", required=True, help="where Chromium's profile goes (removed by the caller)")
     parser.add_argument("--stream", default="viz")
     parser.add_argument("--status-socket")
     parser.add_argument("--meltap")
