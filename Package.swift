@@ -82,6 +82,8 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
+            // `meltap run --http`: the web view's WebSocket (Live/WebView/).
+            .product(name: "NIOWebSocket", package: "swift-nio"),
         ]),
         // The C ABI (`@c` functions, declared by the hand-written include/meltap.h): the streaming
         // analyzer, the offline driver and the subscriber, for C and ctypes callers.
@@ -136,6 +138,7 @@ let package = Package(
         .testTarget(name: "MelPipelineTests", dependencies: ["MelPipeline", "MelJack", "MelDSP", "MelFiles", "MelServer",
                                                            "MeltapClient", "MelTransport", "CJack"]),
         .testTarget(name: "MeltapCLITests", dependencies: ["MelDSP", "MelFiles", "MelServer", "MeltapClient", "CJack", "MelSystem",
-                                                         "MeltapTestSupport", "MelPipeline", "CSndFile"]),
+                                                          "MeltapTestSupport", "MelPipeline", "CSndFile"],
+                    exclude: ["Support"]),
     ]
 )

@@ -109,6 +109,18 @@ struct RunCommand: ParsableCommand {
         valueName: "address:port"))
     var metrics: String?
 
+    @Option(help: ArgumentHelp(
+        "Serve a live web view on http://ADDRESS:PORT/: a scrolling spectrogram of every stream and channel with its frequency axis, colour bar and xrun, gap and discontinuity marks, and the figures of meltap status, updated over a WebSocket. Every frame is sent (quantised to 8 bits per value), in batches 25 times a second. Off unless given. ADDRESS is loopback when omitted (:8080); anyone who can reach the port can read the page, every stream's features, the status (client and port names, socket paths, pid, CPU) and the Prometheus metrics at /metrics, with no password; nobody can change anything through it. A non-loopback ADDRESS also needs --http-allow-remote. Port 0 takes any free port. The URL is printed at start.",
+        valueName: "address:port"))
+    var http: String?
+
+    @Flag(help: "Let --http listen on an address other machines can reach (0.0.0.0, ::, or a network interface's), exposing the features and status to everyone on that network. Without it, meltap refuses such an address.")
+    var httpAllowRemote = false
+
+    @Option(help: ArgumentHelp("Serve at most this many browsers at once on --http (default 8). They count apart from --max-subscribers. The next page is told why and closed. Each browser has its own queue: one that reads too slowly loses frames (shown as gaps on its page), never slowing the others.",
+                               valueName: "count"))
+    var httpMaxClients = 8
+
     @OptionGroup var dsp: DSPOptions
 
     /// The feature type's old spelling (before 0.2), now `--features`.
@@ -120,6 +132,19 @@ struct RunCommand: ParsableCommand {
     /// Checks the command line alone with `RunConfiguration.problems`, the one validator (a
     /// `--config` file, and the file with the command line over it, are checked in `run`).
     func validate() throws {
+        if let http {
+            guard let (host, _) = WebViewAddress.parse(http) else {
+                throw ValidationError("Please give --http as ADDRESS:PORT (e.g. 127.0.0.1:8080, [::1]:8080 or :8080); got '\(http)'.")
+            }
+            if !WebViewAddress.isLoopback(host) && !httpAllowRemote {
+                throw ValidationError("--http \(http) is reachable from other machines, and the page shows every stream's "
+                                      + "features and the instance's status to anyone who opens it. Please add "
+                                      + "--http-allow-remote to mean it, or give a loopback address such as 127.0.0.1:8080.")
+            }
+        }
+        if !(1...1024).contains(httpMaxClients) {
+            throw ValidationError("Please give --http-max-clients from 1 to 1024; got \(httpMaxClients).")
+        }
         if let problem = try commandLineConfiguration().problems(spelling: .commandLine, resolving: false).first {
             throw ValidationError(problem.message)
         }
@@ -191,7 +216,11 @@ struct RunCommand: ParsableCommand {
         defer { server?.stop() }
 
         if let warning = configuration.socketModeWarning { printError("meltap: warning: \(warning)") }
-        let session = try LiveSession(options: LiveSessionOptions(configuration: configuration) { printError($0) })
+        var options = LiveSessionOptions(configuration: configuration) { printError($0) }
+        // The web view's sinks: every stream's frames, packed for browsers on the consumer thread.
+        let webFeed = http.map { _ in WebViewFeed() }
+        if let webFeed { options.extraSinks = { [webFeed.sink(for: $0)] } }
+        let session = try LiveSession(options: options)
         defer { session.stop() }
         for line in session.socketReport { print(line) }
         fflush(nil)
@@ -203,6 +232,13 @@ struct RunCommand: ParsableCommand {
             let shown = host.contains(":") ? "[\(host)]" : host
             print("meltap: metrics on http://\(shown):\(metricsServer!.port)/metrics")
         }
+        var webServer: WebViewServer?
+        defer { webServer?.stop() }
+        if let webFeed, let http, let (host, port) = WebViewAddress.parse(http) {
+            webServer = try WebViewServer(host: host, port: port, session: session, feed: webFeed,
+                                          maximumBrowsers: httpMaxClients)
+            print("meltap: web view on \(webServer!.url)")
+        }
         for line in session.startReport { print(line) }
         fflush(nil)
 
@@ -210,6 +246,11 @@ struct RunCommand: ParsableCommand {
         let stalled = session.waitForStop(duration: configuration.duration) { printError($0) }
 
         metricsServer?.stop()
+        if let webServer {
+            let counts = webServer.counts
+            webServer.stop()
+            print("meltap: web view: \(counts.served) browser(s) served, \(counts.droppedFrames) frame(s) dropped for slow browsers")
+        }
         session.stop()
         for line in session.stopReport(usageAtStart: usageAtStart) { print(line) }
         fflush(nil)
