@@ -20,7 +20,10 @@ extension JackClient {
             }
             collectRetired()
             if shared.pointee.connectionsChanged.exchange(false, ordering: .relaxed) { snapshotConnections() }
-            if shared.pointee.portsChanged.exchange(false, ordering: .relaxed) { connectMatching() }
+            if shared.pointee.portsChanged.exchange(false, ordering: .relaxed) {
+                observeConnections()  // a port that went away took its connections with it
+                connectMatching()
+            }
             let rate = Double(shared.pointee.serverSampleRate.load(ordering: .relaxed))
             if rate > 0, rate != mutable.withLock({ $0.inputSampleRate }) { reconfigure(rate: rate) }
         }
@@ -109,6 +112,8 @@ extension JackClient {
                 let name = String(cString: jack_get_client_name(client))
                 mutable.withLock {
                     $0.active = true; $0.restarts += 1; $0.clientName = name; $0.lastRestart = .now
+                    // The old server's connections went with it (not logged one by one).
+                    $0.connected = Array(repeating: [], count: channelCount)
                 }
                 options.log("reconnected to the JACK server as \(name)")
                 connectMatching()
