@@ -91,7 +91,8 @@ def main():
                                                                       "-p", str(args.period)],
                       directory, "jackd", environment)
         processes.append(jackd)
-        subprocess.run(["jack_wait", "-w", "-t", "10"], env=environment, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["jack_wait", "-w", "-t", "10"], env=environment, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
 
         speech, segments_path = directory / "speech.f32", directory / "speech.json"
         subprocess.run([python, str(SUPPORT), "utterances", str(speech), str(segments_path)], check=True)
