@@ -18,10 +18,11 @@ probability rises above --threshold (0.5, pyopen-wakeword's default), and again 
 
 State starts as pyopen-wakeword's does at the start of its audio, which it prefixes with 8 s of digital silence:
 silent frames (-8) before the first group, silent embeddings before the first embedding. After lost frames
-(gap) or a new timeline (discontinuity, reconfigured, server restart) that state is rebuilt and the script waits
-for the next group boundary: groups count from the stream's frame 0, or from the frame flagged reconfigured or
-server restart, where meltap starts its analyzers afresh. (A subscriber that connects after such a restart
-cannot see where it was and assumes frame 0.)
+(gap) or new analyzers (reconfigured, server restart) that state is rebuilt and the script waits for the next
+group boundary: groups count from the stream's frame 0, or from the frame flagged reconfigured or server
+restart, where meltap starts its analyzers afresh. (A subscriber that connects after such a restart cannot see
+where it was and assumes frame 0.) A discontinuity alone (JACK skipped cycles, or a buffer-size change
+restamped the clock) loses no frames, so the groups and the state go on through it.
 
 Needs pyopen-wakeword (the project's install step puts it in .venv).
 """
@@ -38,7 +39,9 @@ from meltap_subscriber import (FLAG_DISCONTINUITY, FLAG_GAP, FLAG_RECONFIGURED, 
                                ProtocolError, Refused, frames)
 
 MODELS = ("okay_nabu", "hey_jarvis", "hey_mycroft", "alexa", "hey_rhasspy")
-RESTART_FLAGS = FLAG_GAP | FLAG_DISCONTINUITY | FLAG_RECONFIGURED | FLAG_SERVER_RESTART
+# Flags after which the state is rebuilt. Not FLAG_DISCONTINUITY by itself: it loses no frames
+# (docs/wire-format.md), and a rebuild there would drop a wake word spoken across it.
+RESTART_FLAGS = FLAG_GAP | FLAG_RECONFIGURED | FLAG_SERVER_RESTART
 NEW_ANALYZER_FLAGS = FLAG_RECONFIGURED | FLAG_SERVER_RESTART
 GROUP = 8           # frames per melspectrogram call: the floor's group
 WINDOW = 76         # frames per embedding

@@ -16,9 +16,11 @@ with the frame's sequence number and its JACK frame time. A model fires once whe
 probability rises above the model's cutoff, and again only after it has fallen below it.
 
 A model is fed 3 frames at a time, counted from the stream's first frame (frame sequence
-numbers from 0), as pymicro-wakeword does from the start of its audio; after lost frames or a
-new timeline (gap, discontinuity, reconfigured, server restart flags) the models are reset and
-realigned. Features are passed as float64 so the models' input quantisation rounds exactly as it
+numbers from 0), as pymicro-wakeword does from the start of its audio. After lost frames (the
+gap flag, or a jump of the sequence number) or new analyzers (reconfigured, server restart) the
+models are reset and realigned. A discontinuity alone (JACK skipped cycles, or a buffer-size
+change restamped the clock) loses no frames: the sequence goes on, and so do the models, so a
+wake word spoken across it is still detected. Features are passed as float64 so the models' input quantisation rounds exactly as it
 does inside pymicro-wakeword.
 
 Needs pymicro-wakeword (the project's install step puts it in .venv).
@@ -35,7 +37,9 @@ from meltap_subscriber import (FLAG_DISCONTINUITY, FLAG_GAP, FLAG_RECONFIGURED, 
                                ProtocolError, Refused, frames)
 
 MODELS = ("okay_nabu", "alexa", "hey_mycroft", "hey_jarvis")
-RESTART_FLAGS = FLAG_GAP | FLAG_DISCONTINUITY | FLAG_RECONFIGURED | FLAG_SERVER_RESTART
+# Flags after which the models start afresh. Not FLAG_DISCONTINUITY by itself: it loses no frames
+# (docs/wire-format.md), and a reset there would drop a wake word spoken across it.
+RESTART_FLAGS = FLAG_GAP | FLAG_RECONFIGURED | FLAG_SERVER_RESTART
 
 
 def load_models(names):

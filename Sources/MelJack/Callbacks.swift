@@ -63,10 +63,10 @@ func meltapSampleRate(_ rate: jack_nframes_t, _ arg: UnsafeMutableRawPointer?) -
     return 0
 }
 
-/// Port-registration callback (notification thread): rescan `--connect` patterns off this thread
-/// (connecting from inside a notification would deadlock the server).
+/// Port-registration callback (notification thread), for ports appearing and going: the
+/// supervisor frees the inputs of sources that went and rescans the `--connect` patterns, off
+/// this thread (connecting from inside a notification would deadlock the server).
 func meltapPortRegistration(_ port: jack_port_id_t, _ registered: Int32, _ arg: UnsafeMutableRawPointer?) {
-    guard registered != 0 else { return }
     let shared = realtimeState(arg).pointee.engine.shared
     shared.pointee.portsChanged.store(true, ordering: .relaxed)
     shared.pointee.wakeSupervisor()

@@ -26,6 +26,11 @@ extension JackClient {
         return (1...channelCount).map { "\(name):in_\($0)" }
     }
 
+    /// Per input, in channel order: the output ports connected to it, sorted, as the supervisor
+    /// last saw them (it looks after every port-connect and port-registration notification).
+    /// Any thread.
+    public var inputSources: [[String]] { mutable.withLock { $0.connected } }
+
     /// The server's sample rate the frames' input arrives at, Hz (the configuration's
     /// `sampleRate` is the analysis rate; they differ when resampling).
     public var inputSampleRate: Double { mutable.withLock { $0.inputSampleRate } }

@@ -10,17 +10,41 @@ import MelSystem
 /// calls after `start()` (each watched through `libjack(_:_:)`).
 extension JackClient {
     func supervise() {
+        /// When to read our inputs' connections (after a notification, once the graph settled),
+        /// and whether a port-connect notification asked for it (else a port came or went).
+        var readConnectionsAt: ContinuousClock.Instant?
+        var connectionsChanged = false
+        var lastRead = ContinuousClock.now
         while !stopping.load(ordering: .acquiring) {
             waitForWork(seconds: 0.1)
             if stopping.load(ordering: .acquiring) { break }
             // Acquiring: pairs with the shutdown callback's releasing store.
             if shared.pointee.serverGone.exchange(false, ordering: .acquiring) {
                 reconnectAfterShutdown()
+                readConnectionsAt = nil
                 continue
             }
             collectRetired()
-            if shared.pointee.connectionsChanged.exchange(false, ordering: .relaxed) { snapshotConnections() }
-            if shared.pointee.portsChanged.exchange(false, ordering: .relaxed) { connectMatching() }
+            if shared.pointee.connectionsChanged.exchange(false, ordering: .relaxed) {
+                connectionsChanged = true
+                readConnectionsAt = readConnectionsAt ?? .now + connectionSettleTime
+            }
+            if shared.pointee.portsChanged.exchange(false, ordering: .relaxed) {
+                connectMatching()
+                // A port that went away took its connections with it.
+                readConnectionsAt = readConnectionsAt ?? .now + connectionSettleTime
+            }
+            if let at = readConnectionsAt, ContinuousClock.now >= at {
+                readConnectionsAt = nil
+                if connectionsChanged { snapshotConnections() } else { observeConnections() }
+                connectionsChanged = false
+                lastRead = .now
+            } else if readConnectionsAt == nil, ContinuousClock.now - lastRead > .seconds(1) {
+                // Once a second as well: a read that came before the graph settled is put right
+                // without waiting for the next notification.
+                observeConnections()
+                lastRead = .now
+            }
             let rate = Double(shared.pointee.serverSampleRate.load(ordering: .relaxed))
             if rate > 0, rate != mutable.withLock({ $0.inputSampleRate }) { reconfigure(rate: rate) }
         }
@@ -28,6 +52,17 @@ extension JackClient {
         // stop() waits for with a deadline, never the thread that asked to stop.
         closeClient()
         mutable.withLock { $0.supervisorRunning = false }
+    }
+
+    /// How long after a connection or port notification the supervisor reads our connections:
+    /// three periods, at least 50 ms. jack2 publishes connection changes in a double-buffered
+    /// graph state that the server switches at its next cycle
+    /// (`JackGraphManager`'s `JackAtomicState`), while port names change at once; read before the
+    /// switch, a released port's ID that a new port took shows up under the new port's name.
+    var connectionSettleTime: Duration {
+        let rate = mutable.withLock { $0.inputSampleRate }
+        let period = rate > 0 ? Double(blockLength) / rate : 0
+        return .seconds(max(0.05, 3 * period))
     }
 
     /// Sleeps until a callback posts `supervisorWake` or `seconds` pass (`MelSystem.wait(on:seconds:)`).
@@ -109,6 +144,8 @@ extension JackClient {
                 let name = String(cString: jack_get_client_name(client))
                 mutable.withLock {
                     $0.active = true; $0.restarts += 1; $0.clientName = name; $0.lastRestart = .now
+                    // The old server's connections went with it (not logged one by one).
+                    $0.connected = Array(repeating: [], count: channelCount)
                 }
                 options.log("reconnected to the JACK server as \(name)")
                 connectMatching()

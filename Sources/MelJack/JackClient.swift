@@ -65,11 +65,18 @@ public final class JackClient: @unchecked Sendable {
         var restarts: UInt64 = 0
         var reconfigurations: UInt64 = 0
         var lastRestart = ContinuousClock.now
-        /// Source port name → channel, for `--connect` sources.
+        /// Source port name → channel, for `--connect` sources whose port exists (released when
+        /// it is gone).
         var assignment: [String: Int] = [:]
+        /// Released `--connect` sources → the input they had, given back when the same name
+        /// returns and the input is still free. At most one entry per input.
+        var formerInputs: [String: Int] = [:]
         /// Per channel: source ports seen connected, restored after a restart.
         var remembered: [Set<String>]
+        /// Matching sources told that no input is free (each told once while it waits).
         var reportedUnassigned: Set<String> = []
+        /// Per channel: the output ports connected to it when the supervisor last looked, sorted.
+        var connected: [[String]]
     }
 
     /// Opens the client with one stream (the configuration maker's, at `options.analysisSampleRate`).
@@ -84,6 +91,9 @@ public final class JackClient: @unchecked Sendable {
     ///   configuration is invalid for the server's rate, or when ports cannot be registered.
     public init(options: JackClientOptions, streams: [JackStreamSpec]) throws {
         precondition(!streams.isEmpty, "JackClient needs at least one stream")
+        for pattern in options.connectPatterns {
+            if let problem = Self.connectPatternProblem(pattern) { throw JackClientError("--connect \(problem)") }
+        }
         setenv("JACK_NO_START_SERVER", "1", 1)
         _ = jackMessagesQuiet.load(ordering: .relaxed)  // initialise the global before libjack may call the function
         jack_set_error_function(meltapJackMessage)
@@ -136,7 +146,8 @@ public final class JackClient: @unchecked Sendable {
             configurations: configurations, inputSampleRate: rate,
             resamplerLookaheads: AnalyzerSet.lookaheads(parts),
             clientName: String(cString: jack_get_client_name(client)),
-            assignment: assignment, remembered: Array(repeating: [], count: channels)))
+            assignment: assignment, remembered: Array(repeating: [], count: channels),
+            connected: Array(repeating: [], count: channels)))
         try registerPortsAndCallbacks(client)
         ok = true
     }
@@ -164,6 +175,7 @@ public final class JackClient: @unchecked Sendable {
         }
         mutable.withLock { $0.active = true; $0.supervisorRunning = true }
         connectMatching()
+        warnAboutUnmatchedPatterns()
         let thread = Thread { [self] in
             supervise()
             supervisorDone.signal()

@@ -49,7 +49,7 @@ struct RunCommand: ParsableCommand {
     var inputs: Int?
 
     @Option(help: ArgumentHelp(
-        "Connect output ports whose names match this regular expression to meltap's inputs, now and whenever a matching port appears. Repeat the option for several patterns.",
+        "Connect output ports whose names match this regular expression (POSIX extended, as JACK reads them; matched anywhere in the full port name) to meltap's inputs, now and whenever a matching port appears. Each source takes the first free input and keeps it while its port exists; when the port goes (its client quit, or it was removed or renamed) the input is free for the next matching source, and a source that returns under its old name gets its old input back if it is still free. Every connection and disconnection is logged, and `meltap status` shows each input's source. Repeat the option for several patterns.",
         valueName: "regex"))
     var connect: [String] = []
 

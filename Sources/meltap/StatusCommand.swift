@@ -16,7 +16,7 @@ struct StatusCommand: ParsableCommand {
             serving its subscribers meanwhile. Every stream's socket answers for the whole instance.
 
             It prints the uptime; every stream with its preset, analysis rate and resampler, frames, \
-            drops and subscribers; per input channel the frame rate over the last second, gaps (and \
+            drops and subscribers; per input channel the ports connected to it, the frame rate over the last second, gaps (and \
             the frames lost in them), and frames flagged xrun or discontinuity; the JACK callback's \
             duration at p50, p99, p99.9 and maximum, in microseconds and as a share of the period; \
             and the process's CPU share since it started. --json prints the status document itself.

@@ -1,4 +1,5 @@
 import MelDSP
+import MelJack
 import MelResample
 import MelServer
 
@@ -205,6 +206,12 @@ public struct RunConfiguration: Equatable, Sendable {
             check(Limits.inputs.contains(inputs), "client.inputs", file
                   ? "Please give inputs from \(Limits.inputs.lowerBound) to \(Limits.inputs.upperBound); got \(inputs)."
                   : "Please give --inputs between \(Limits.inputs.lowerBound) and \(Limits.inputs.upperBound).")
+        }
+        for pattern in connect ?? [] {
+            if let problem = JackClient.connectPatternProblem(pattern) {
+                found.append(("client.connect", file ? "Please give connect patterns JACK can read: \(problem)"
+                                                      : "Please give a --connect pattern JACK can read: \(problem)"))
+            }
         }
         if let duration {
             check(duration > 0, "client.duration", "Please give a positive \(name("duration")) in seconds\(got(duration)).")

@@ -103,6 +103,9 @@ public struct LiveStatus: Codable, Sendable, Equatable {
         /// Frames flagged xrun and discontinuity.
         public var xrunFrames: UInt64
         public var discontinuityFrames: UInt64
+        /// The output ports connected to the input now, sorted (`JackClient.inputSources`); nil
+        /// in the status of an instance older than this field.
+        public var sources: [String]?
     }
 
     /// The JSON document, keys sorted.
@@ -194,7 +197,7 @@ extension LiveSession {
         let cpuNow = ProcessCPU.now()
         let wall = cpuNow.wall - cpuAtStart.wall
         let user = cpuNow.user - cpuAtStart.user, system = cpuNow.system - cpuAtStart.system
-        let ports = client.portNames
+        let ports = client.portNames, sources = client.inputSources
         let streamStatus = zip(zip(streams, publishings), tallies).map { pair, tally -> LiveStatus.Stream in
             let (stream, publishing) = pair
             let description = stream.description, configuration = description.configuration
@@ -202,7 +205,8 @@ extension LiveSession {
             let channels = tally.snapshot().enumerated().map { index, c in
                 LiveStatus.Channel(channel: index + 1, port: index < ports.count ? ports[index] : "in_\(index + 1)",
                                    frames: c.frames, frameRate: c.rate, gaps: c.gaps, lostFrames: c.lostFrames,
-                                   xrunFrames: c.xrunFrames, discontinuityFrames: c.discontinuityFrames)
+                                   xrunFrames: c.xrunFrames, discontinuityFrames: c.discontinuityFrames,
+                                   sources: index < sources.count ? sources[index] : [])
             }
             return LiveStatus.Stream(
                 name: description.name, socket: publishing.socketPath, preset: configuration.preset,

@@ -43,7 +43,8 @@ extension LiveStatus {
             lines.append("    frames \(stream.frames), dropped \(stream.drops), subscribers \(stream.subscribers), "
                          + "subscriber drops \(stream.subscriberDrops)")
             for channel in stream.channels {
-                lines.append("    \(channel.port): \(f(channel.frameRate, 2)) frames/s, \(channel.frames) frames, "
+                let wiring = channel.sources.map { $0.isEmpty ? "not connected; " : "connected to \($0.joined(separator: ", ")); " } ?? ""
+                lines.append("    \(channel.port): \(wiring)\(f(channel.frameRate, 2)) frames/s, \(channel.frames) frames, "
                              + "gaps \(channel.gaps) (\(channel.lostFrames) frames lost), xrun frames \(channel.xrunFrames), "
                              + "discontinuity frames \(channel.discontinuityFrames)")
             }
