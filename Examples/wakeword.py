@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from meltap_subscriber import default_socket_path
-from meltap_subscriber import (FLAG_DISCONTINUITY, FLAG_GAP, FLAG_RECONFIGURED, FLAG_SERVER_RESTART,
+from meltap_subscriber import (FLAG_GAP, FLAG_RECONFIGURED, FLAG_SERVER_RESTART,
                                ProtocolError, Refused, frames)
 
 MODELS = ("okay_nabu", "alexa", "hey_mycroft", "hey_jarvis")
