@@ -35,7 +35,7 @@ public final class MetricsServer: @unchecked Sendable {
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMap {
-                    channel.pipeline.addHandler(MetricsHandler(exporter: exporter))
+                    channel.pipeline.addHandler(TextHTTPHandler { MetricsResponse.response(to: $0, exporter: exporter) })
                 }
             }
         do {
@@ -161,45 +161,15 @@ struct UncheckedLiveSession: @unchecked Sendable {
     let session: LiveSession
 }
 
-/// GET /metrics → 200 with the text; anything else → 404 or 405.
-final class MetricsHandler: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
-
-    private let exporter: MetricsExporter
-    private var request: HTTPRequestHead?
-
-    init(exporter: MetricsExporter) { self.exporter = exporter }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head): request = head
-        case .body: break
-        case .end:
-            guard let head = request else { return }
-            request = nil
-            let (status, body, type): (HTTPResponseStatus, String, String)
-            if head.method != .GET && head.method != .HEAD {
-                (status, body, type) = (.methodNotAllowed, "meltap serves GET /metrics only.\n", "text/plain; charset=utf-8")
-            } else if head.uri == "/metrics" || head.uri.hasPrefix("/metrics?") {
-                (status, body, type) = (.ok, exporter.scrape(), "text/plain; version=0.0.4; charset=utf-8")
-            } else {
-                (status, body, type) = (.notFound, "Not found: meltap serves its metrics at /metrics.\n", "text/plain; charset=utf-8")
-            }
-            var headers = HTTPHeaders()
-            headers.add(name: "Content-Type", value: type)
-            headers.add(name: "Content-Length", value: String(body.utf8.count))
-            let keepAlive = head.isKeepAlive
-            if !keepAlive { headers.add(name: "Connection", value: "close") }
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))),
-                          promise: nil)
-            if head.method != .HEAD {
-                var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
-                buffer.writeString(body)
-                context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-            }
-            let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-            if !keepAlive { done.whenComplete { _ in context.close(promise: nil) } }
+/// GET /metrics → 200 with the text; anything else → 404 or 405 (served by `TextHTTPHandler`).
+enum MetricsResponse {
+    static func response(to head: HTTPRequestHead, exporter: MetricsExporter) -> TextHTTPResponse {
+        let text = "text/plain; charset=utf-8"
+        if head.method != .GET && head.method != .HEAD {
+            return TextHTTPResponse(status: .methodNotAllowed, body: "meltap serves GET /metrics only.\n", contentType: text)
+        } else if head.uri == "/metrics" || head.uri.hasPrefix("/metrics?") {
+            return TextHTTPResponse(status: .ok, body: exporter.scrape(), contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
+        return TextHTTPResponse(status: .notFound, body: "Not found: meltap serves its metrics at /metrics.\n", contentType: text)
     }
 }

@@ -53,7 +53,7 @@ public final class WebViewServer: @unchecked Sendable {
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let http = WebViewHTTPHandler(state: state)
+                    let http = WebViewHTTP.handler(state: state)
                     let upgrader = NIOWebSocketServerUpgrader(
                         maxFrameSize: 1 << 14,
                         shouldUpgrade: { channel, head in
@@ -291,66 +291,48 @@ final class WebViewState: @unchecked Sendable {
 }
 
 /// GET /, /app.js, /app.css, /status.json, /metrics; /ws when it was not upgraded (a refusal
-/// saying why); anything else 404 or 405.
-final class WebViewHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
-
-    private let state: WebViewState
-    private var request: HTTPRequestHead?
-
-    init(state: WebViewState) { self.state = state }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head): request = head
-        case .body: break
-        case .end:
-            guard let head = request else { return }
-            request = nil
-            let (status, body, type) = response(head)
-            var headers = HTTPHeaders()
-            headers.add(name: "Content-Type", value: type)
-            headers.add(name: "Content-Length", value: String(body.utf8.count))
-            headers.add(name: "Cache-Control", value: "no-store")
-            headers.add(name: "X-Content-Type-Options", value: "nosniff")
-            // Only meltap's own script, style and WebSocket; no frames of this page elsewhere.
-            headers.add(name: "Content-Security-Policy",
-                        value: "default-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
-            let keepAlive = head.isKeepAlive
-            if !keepAlive { headers.add(name: "Connection", value: "close") }
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))),
-                          promise: nil)
-            if head.method != .HEAD {
-                context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
-            }
-            let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-            if !keepAlive { done.whenComplete { [channel = context.channel] _ in channel.close(promise: nil) } }
+/// saying why); anything else 404 or 405. Served by `TextHTTPHandler`, with headers that keep the
+/// page to meltap's own origin.
+enum WebViewHTTP {
+    static func handler(state: WebViewState) -> TextHTTPHandler {
+        TextHTTPHandler { head in
+            var response = Self.response(head, state: state)
+            response.headers = [
+                ("Cache-Control", "no-store"),
+                ("X-Content-Type-Options", "nosniff"),
+                // Only meltap's own script, style and WebSocket; no frames of this page elsewhere.
+                ("Content-Security-Policy",
+                 "default-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'"),
+            ]
+            return response
         }
     }
 
-    private func response(_ head: HTTPRequestHead) -> (HTTPResponseStatus, String, String) {
+    private static func response(_ head: HTTPRequestHead, state: WebViewState) -> TextHTTPResponse {
         let text = "text/plain; charset=utf-8"
-        guard head.method == .GET || head.method == .HEAD else {
-            return (.methodNotAllowed, "meltap's web view serves GET only.\n", text)
+        func reply(_ status: HTTPResponseStatus, _ body: String, _ type: String = text) -> TextHTTPResponse {
+            TextHTTPResponse(status: status, body: body, contentType: type)
         }
-        if let refusal = state.refusesHost(head) { return (refusal.0, refusal.1, text) }
+        guard head.method == .GET || head.method == .HEAD else {
+            return reply(.methodNotAllowed, "meltap's web view serves GET only.\n")
+        }
+        if let refusal = state.refusesHost(head) { return reply(refusal.0, refusal.1) }
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
         switch path {
-        case "/", "/index.html": return (.ok, WebViewPage.html, "text/html; charset=utf-8")
-        case "/app.js": return (.ok, WebViewPage.script, "text/javascript; charset=utf-8")
-        case "/app.css": return (.ok, WebViewPage.style, "text/css; charset=utf-8")
-        case "/favicon.ico": return (.noContent, "", text)
+        case "/", "/index.html": return reply(.ok, WebViewPage.html, "text/html; charset=utf-8")
+        case "/app.js": return reply(.ok, WebViewPage.script, "text/javascript; charset=utf-8")
+        case "/app.css": return reply(.ok, WebViewPage.style, "text/css; charset=utf-8")
+        case "/favicon.ico": return reply(.noContent, "")
         case "/status.json":
-            return (.ok, String(decoding: state.session.status().json(), as: UTF8.self), "application/json")
+            return reply(.ok, String(decoding: state.session.status().json(), as: UTF8.self), "application/json")
         case "/metrics":
-            return (.ok, state.exporter.scrape() + state.metricsText(), "text/plain; version=0.0.4; charset=utf-8")
+            return reply(.ok, state.exporter.scrape() + state.metricsText(), "text/plain; version=0.0.4; charset=utf-8")
         case "/ws":
             // Reached only when the upgrade was refused, or the request was no upgrade at all.
-            if let refusal = state.refusesUpgrade(head) { return (refusal.0, refusal.1, text) }
-            return (.badRequest, "/ws is the web view's WebSocket: connect with a WebSocket client (the page at / does).\n", text)
+            if let refusal = state.refusesUpgrade(head) { return reply(refusal.0, refusal.1) }
+            return reply(.badRequest, "/ws is the web view's WebSocket: connect with a WebSocket client (the page at / does).\n")
         default:
-            return (.notFound, "Not found: meltap's web view is at /, its status at /status.json, metrics at /metrics.\n", text)
+            return reply(.notFound, "Not found: meltap's web view is at /, its status at /status.json, metrics at /metrics.\n")
         }
     }
 }
