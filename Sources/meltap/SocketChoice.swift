@@ -30,8 +30,7 @@ enum SocketChoice {
         let ownStreams = found.filter { $0.hasPrefix(directory + "/" + defaultClient + ".") }
         guard let chosen = found.contains(preferred) ? preferred : (ownStreams.first ?? found.first) else {
             throw CleanExit.failure("no meltap socket in \(directory) (the default socket directory: "
-                                    + "$XDG_RUNTIME_DIR/meltap, else /run/user/UID/meltap when /run/user/UID exists, "
-                                    + "else /tmp/meltap-UID): no instance is running there. Start one with `meltap run`, "
+                                    + "\(SocketDirectory.rule)): no instance is running there. Start one with `meltap run`, "
                                     + "or give --socket with the path it printed.")
         }
         let others = found.filter { $0 != chosen }
