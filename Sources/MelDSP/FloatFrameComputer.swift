@@ -6,9 +6,10 @@ import Glibc
 /// one frame of `frameLength` samples (librosa, torchaudio, Whisper and Kaldi styles).
 /// `MelAnalyzer` is the streaming driver that hands it frames.
 ///
-/// Owns its buffers, freed by `deallocate()`; the FFTW plan and its buffers belong to the
-/// `RealFFT` the owner keeps alive. `compute` is real-time safe. A struct of pointers and
-/// scalars, so calling it from the realtime path involves no reference counting.
+/// Owns its output stage, freed by `deallocate()`; the FFTW plan, the tables and the scratch
+/// belong to the `FrameWorkspace` the owner keeps alive (shared by the channels of a stream).
+/// `compute` is real-time safe. A struct of pointers and scalars, so calling it from the
+/// realtime path involves no reference counting.
 struct FloatFrameComputer {
     /// Values per frame: the output stage's width, plus the energy column with `useEnergy`.
     let width: Int
@@ -24,24 +25,23 @@ struct FloatFrameComputer {
     private let preemphasis: Float
     private let useEnergy: Bool
 
-    /// The window (length win_length), times the input scale for librosa style. Owned.
+    /// The window (length win_length), times the input scale for librosa style, and the same in
+    /// float64 for double-precision FFTs. The workspace's.
     private let window: UnsafeMutablePointer<Float>
-    /// The same window in float64, for double-precision FFTs (librosa). Owned.
     private let windowDouble: UnsafeMutablePointer<Double>
     private let windowLength: Int
     /// Offset of the window inside the FFT input (centred for librosa style, 0 for Kaldi).
     private let windowOffset: Int
-    /// n_fft/2 + 1 power (or magnitude) bins, then three zeros. Owned.
+    /// n_fft/2 + 1 power (or magnitude) bins, then three zeros. The workspace's scratch.
     private let spectrum: UnsafeMutablePointer<Float>
-    /// n_mels mel values before the output stage. Owned.
+    /// n_mels mel values before the output stage. The workspace's scratch.
     private let melBands: UnsafeMutablePointer<Float>
-    /// The mel bank, sparse: band b weighs bins first[b] ..< first[b] + span[b] with the next
-    /// span[b] weights. Spans are padded to a multiple of 4 with zero weights. Owned.
+    /// The sparse mel bank (see `FrameWorkspace`). The workspace's.
     private let bankFirstBin: UnsafeMutablePointer<Int>
     private let bankSpan: UnsafeMutablePointer<Int>
     private let bankWeights: UnsafeMutablePointer<Float>
 
-    /// The FFTW plan and its buffers, owned by the `RealFFT` passed to `init`.
+    /// The FFTW plan, bound to the FFT buffers below; the workspace's.
     private let fftPlan: OpaquePointer
     private let doublePrecision: Bool
     /// power = 1: magnitudes instead of powers.
@@ -51,7 +51,7 @@ struct FloatFrameComputer {
     /// Single-precision FFT buffers (Kaldi style always uses these).
     private let fftInput: UnsafeMutablePointer<Float>
     private let fftOutput: UnsafeMutablePointer<Float>
-    /// Double-precision FFT buffers (unused, one owned element, in single precision).
+    /// Double-precision FFT buffers (a one-element stand-in in single precision).
     private let fftInputDouble: UnsafeMutablePointer<Double>
     private let fftOutputDouble: UnsafeMutablePointer<Double>
     private let outputStage: OutputStage
@@ -64,9 +64,10 @@ struct FloatFrameComputer {
         c.fftPrecision == .double && c.filterbank != .kaldi ? .double : .single
     }
 
-    /// Builds the computer for a valid configuration; `fft` must be
-    /// `RealFFT(length: c.fftLength, precision: fftPrecision(c))` and outlive it.
-    init(configuration c: MelConfiguration, clampRule: ClampRule, fft: RealFFT) {
+    /// Builds the computer for a valid configuration that is not micro, with `workspace`'s plan,
+    /// tables and scratch (`workspace.matches(c)`); the owner keeps the workspace alive.
+    init(configuration c: MelConfiguration, clampRule: ClampRule, workspace: FrameWorkspace) {
+        precondition(workspace.configuration == c, "the frame workspace was built for another configuration")
         frameLength = c.frameLength
         binCount = c.fftLength / 2 + 1
         melBandCount = c.melBandCount
@@ -78,72 +79,30 @@ struct FloatFrameComputer {
 
         windowLength = c.windowLength
         windowOffset = kaldiStyle ? 0 : (c.fftLength - c.windowLength) / 2
-        let w = Window.make(c.window, length: c.windowLength)
-        window = .allocate(capacity: c.windowLength)
-        for i in 0..<c.windowLength { window[i] = kaldiStyle ? w[i] : w[i] * c.inputScale }
-        windowDouble = .allocate(capacity: c.windowLength)
-        let w64 = Window.makeDouble(c.window, length: c.windowLength)
-        for i in 0..<c.windowLength { windowDouble[i] = w64[i] * Double(c.inputScale) }
-
-        // Three zero bins past Nyquist: a padded band may read up to three bins beyond its span.
-        spectrum = .allocate(capacity: binCount + 3)
-        spectrum.initialize(repeating: 0, count: binCount + 3)
-        melBands = .allocate(capacity: c.melBandCount)
-        melBands.initialize(repeating: 0, count: c.melBandCount)
-        let bank = MelFilterbank(configuration: c)
-        bankFirstBin = .allocate(capacity: c.melBandCount)
-        bankSpan = .allocate(capacity: c.melBandCount)
-        var paddedWeights: [Float] = []
-        var source = 0
-        for band in 0..<c.melBandCount {
-            let span = bank.binSpan[band], padded = (span + 3) / 4 * 4
-            bankFirstBin[band] = bank.firstBin[band]
-            bankSpan[band] = padded
-            paddedWeights += bank.weights[source..<source + span]
-            paddedWeights += repeatElement(0, count: padded - span)
-            source += span
-        }
-        bankWeights = .allocate(capacity: max(1, paddedWeights.count))
-        bankWeights.initialize(repeating: 0, count: max(1, paddedWeights.count))
-        for (i, weight) in paddedWeights.enumerated() { bankWeights[i] = weight }
+        window = workspace.window
+        windowDouble = workspace.windowDouble
+        spectrum = workspace.spectrum
+        melBands = workspace.melBands
+        bankFirstBin = workspace.bankFirstBin
+        bankSpan = workspace.bankSpan
+        bankWeights = workspace.bankWeights
 
         magnitudeOnly = c.power == 1
         linearSpectrum = c.output.isLinearSpectrum
+        let fft = workspace.fft
         doublePrecision = fft.precision == .double
-        precondition(fft.length == c.fftLength && fft.precision == Self.fftPrecision(c), "FFT does not fit the configuration")
         fftPlan = fft.plan
-        if doublePrecision {
-            fftInput = .allocate(capacity: 1)
-            fftOutput = .allocate(capacity: 1)
-            fftInputDouble = fft.inputDouble!
-            fftOutputDouble = fft.outputDouble!
-        } else {
-            fftInput = fft.inputSingle!
-            fftOutput = fft.outputSingle!
-            fftInputDouble = .allocate(capacity: 1)
-            fftOutputDouble = .allocate(capacity: 1)
-        }
+        fftInput = fft.inputSingle ?? workspace.unusedSingle
+        fftOutput = fft.outputSingle ?? workspace.unusedSingle
+        fftInputDouble = fft.inputDouble ?? workspace.unusedDouble
+        fftOutputDouble = fft.outputDouble ?? workspace.unusedDouble
         outputStage = OutputStage(configuration: c, clampRule: clampRule)
         avx2 = FrameKernels.avx2Available()
         width = outputStage.width + (c.useEnergy ? 1 : 0)
     }
 
-    /// Frees the buffers it owns (not the FFT's). The owner calls this exactly once.
+    /// Frees the output stage (the workspace frees the rest). The owner calls this exactly once.
     func deallocate() {
-        window.deallocate()
-        windowDouble.deallocate()
-        if doublePrecision {
-            fftInput.deallocate()
-            fftOutput.deallocate()
-        } else {
-            fftInputDouble.deallocate()
-            fftOutputDouble.deallocate()
-        }
-        spectrum.deallocate()
-        melBands.deallocate()
-        bankFirstBin.deallocate()
-        bankSpan.deallocate()
-        bankWeights.deallocate()
         outputStage.deallocate()
     }
 

@@ -63,8 +63,9 @@ public final class MelAnalyzer: @unchecked Sendable {
 
     /// The per-frame computer: the float pipeline, or the micro preset's integer frontend.
     private let computer: FrameComputer
-    /// Keeps the float pipeline's FFTW plan and buffers alive (openwakeword's too); nil for micro.
-    private let fft: RealFFT?
+    /// Keeps the float pipeline's plan, tables and scratch alive (openwakeword's too), possibly
+    /// shared with other analyzers of the same stream; nil for micro.
+    private let workspace: FrameWorkspace?
     private let state: UnsafeMutablePointer<FramerState>
 
     /// Streaming position; plain data behind a pointer so the hot path has no exclusivity checks.
@@ -92,7 +93,11 @@ public final class MelAnalyzer: @unchecked Sendable {
     }
 
     /// Builds the analyzer: validates, plans FFTW, allocates and prefaults every buffer.
-    public init(configuration c: MelConfiguration, clampRule: ClampRule = .running) throws(MelConfigurationError) {
+    /// `sharedWorkspace` (`FrameWorkspace.forAnalyzer(of: c)`, ignored for micro) lends the plan,
+    /// tables and scratch of other analyzers of the same configuration fed from the same thread;
+    /// without it the analyzer builds its own.
+    public init(configuration c: MelConfiguration, clampRule: ClampRule = .running,
+                sharedWorkspace: FrameWorkspace? = nil) throws(MelConfigurationError) {
         try c.validate()
         configuration = c
         self.clampRule = clampRule
@@ -111,19 +116,19 @@ public final class MelAnalyzer: @unchecked Sendable {
         prelude.initialize(repeating: 0, count: max(1, preludeLength))
         padding.initialize(repeating: 0, count: frameLength)
 
+        let workspace = c.filterbank == .micro ? nil : sharedWorkspace ?? FrameWorkspace.forAnalyzer(of: c)
+        self.workspace = workspace
+        if let workspace {
+            precondition(workspace.matches(c), "the frame workspace was built for another configuration")
+        }
         if c.filterbank == .micro {
-            fft = nil
             computer = .micro(MicroFrontend())
             frameWidth = MicroParameters.channelCount
         } else if c.output == .openWakeWord {
-            let fft = RealFFT(length: c.fftLength, precision: .double)
-            self.fft = fft
-            computer = .openWakeWord(OpenWakeWordFrontend(configuration: c, fft: fft))
+            computer = .openWakeWord(OpenWakeWordFrontend(configuration: c, workspace: workspace!))
             frameWidth = OpenWakeWordParameters.melBandCount
         } else {
-            let fft = RealFFT(length: c.fftLength, precision: FloatFrameComputer.fftPrecision(c))
-            let float = FloatFrameComputer(configuration: c, clampRule: clampRule, fft: fft)
-            self.fft = fft
+            let float = FloatFrameComputer(configuration: c, clampRule: clampRule, workspace: workspace!)
             computer = .float(float)
             frameWidth = float.width
         }

@@ -184,8 +184,9 @@ package enum AnalyzerSetError: Error {
 }
 
 extension AnalyzerSet {
-    /// Every stream's analyzers (`channelCount` each), and one prefaulted resampler per channel
-    /// per distinct analysis rate other than `inputRate`, owned by the first stream at that rate.
+    /// Every stream's analyzers (`channelCount` each, sharing one `FrameWorkspace`), and one
+    /// prefaulted resampler per channel per distinct analysis rate other than `inputRate`, owned
+    /// by the first stream at that rate.
     /// - Throws: `AnalyzerSetError`.
     package static func makeParts(_ configurations: [MelConfiguration], inputRate: Double, clampRule: ClampRule,
                                   resamplerQuality: ResamplerQuality, channelCount: Int) throws -> [Parts] {
@@ -193,7 +194,14 @@ extension AnalyzerSet {
         for (index, configuration) in configurations.enumerated() {
             var analyzers: [MelAnalyzer] = []
             do {
-                for _ in 0..<channelCount { analyzers.append(try MelAnalyzer(configuration: configuration, clampRule: clampRule)) }
+                // One workspace for the stream's channels (all fed by the callback, one after
+                // another): one plan, window and mel bank in cache instead of one per channel.
+                try configuration.validate()
+                let workspace = FrameWorkspace.forAnalyzer(of: configuration)
+                for _ in 0..<channelCount {
+                    analyzers.append(try MelAnalyzer(configuration: configuration, clampRule: clampRule,
+                                                     sharedWorkspace: workspace))
+                }
             } catch {
                 throw AnalyzerSetError.analyzer(error)
             }

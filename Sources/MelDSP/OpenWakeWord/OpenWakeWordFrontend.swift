@@ -82,9 +82,11 @@ struct OpenWakeWordFrontend {
         return d
     }
 
-    /// `fft` must be `RealFFT(length: 512, precision: .double)` and outlive the frontend.
-    init(configuration c: MelConfiguration, fft: RealFFT) {
-        decibels = FloatFrameComputer(configuration: Self.decibelConfiguration(c), clampRule: .running, fft: fft)
+    /// `workspace` must match `decibelConfiguration(c)` (`FrameWorkspace.forAnalyzer(of: c)`) and
+    /// outlive the frontend.
+    init(configuration c: MelConfiguration, workspace: FrameWorkspace) {
+        decibels = FloatFrameComputer(configuration: Self.decibelConfiguration(c), clampRule: .running,
+                                      workspace: workspace)
         precondition(decibels.width == OpenWakeWordParameters.melBandCount, "openwakeword: 32 bands expected")
         quantised = .allocate(capacity: OpenWakeWordParameters.fftLength)
         quantised.initialize(repeating: 0, count: OpenWakeWordParameters.fftLength)
