@@ -108,6 +108,32 @@ public struct DatasetSummary: Sendable {
         if let manifestPath { text += " Manifest: \(manifestPath)." }
         return text
     }
+
+    /// The failures for standard error: "meltap: 2 of 300 files failed:" then one indented line
+    /// per file with its reason; empty when none failed.
+    public var failureLines: [String] {
+        guard !failures.isEmpty else { return [] }
+        return ["meltap: \(failures.count) of \(total) file\(total == 1 ? "" : "s") failed:"]
+            + failures.map { "  \($0.relativePath): \($0.reason)" }
+    }
+
+    /// Why the run did not succeed and what to do, or nil when it did.
+    public var failureMessage: String? {
+        guard !succeeded else { return nil }
+        let failed = failures.count
+        let what = failures.isEmpty
+            ? "the run was stopped before every file was analysed"
+            : "\(failed) file\(failed == 1 ? "" : "s") failed (reasons above)"
+        let otherSettings = failures.filter(\.madeWithOtherSettings).count
+        let whose = otherSettings == failed
+            ? (failed == 1 ? "Its outputs were" : "Their outputs were")
+            : "\(otherSettings) of them \(otherSettings == 1 ? "has" : "have") outputs"
+        let remedy = otherSettings == 0
+            ? "Run the same command again to continue: complete outputs are skipped."
+            : "\(whose) made with other settings, which running the same command again does not change: "
+                + "add --force to replace them, or choose another output directory with -o."
+        return "\(what). \(remedy)"
+    }
 }
 
 /// Runs the analysis of a dataset's files on `options.jobs` threads, each file through one shared
