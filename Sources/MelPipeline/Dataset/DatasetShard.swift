@@ -48,6 +48,11 @@ public struct ResolvedShard: Sendable, Equatable {
     public var shard: DatasetShard
     /// E.g. "--shard 2/4" or "SLURM_ARRAY_TASK_ID=5, SLURM_ARRAY_TASK_MIN=4, SLURM_ARRAY_TASK_COUNT=4".
     public var source: String
+
+    public init(shard: DatasetShard, source: String) {
+        self.shard = shard
+        self.source = source
+    }
 }
 
 extension DatasetShard {

@@ -100,12 +100,10 @@ public enum ManifestMerge {
     }
 
     private static func read(_ path: String) throws -> ShardFile {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw PipelineError("Cannot read the shard manifest \(path): \(error.localizedDescription). Check the path.")
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw PipelineError("Cannot read the shard manifest \(path): it does not exist or may not be read. Check the path.")
         }
+        let text = String(decoding: data, as: UTF8.self)
         let rows = text.split(separator: "\n", omittingEmptySubsequences: true)
         let decoder = JSONDecoder()
         struct HeaderLine: Decodable { var shard: ShardHeader }
