@@ -7,14 +7,15 @@
 
 Each audio file below CORPUS becomes one Dask task that runs `meltap.load(path, preset, **options)`
 on a worker, the in-process form of `meltap file` (libmeltap's own reader and driver), and writes
-OUT/a/b.npy and the sidecar OUT/a/b.json beside it, mirroring CORPUS/a/b.wav. The arrays are
-equal bit for bit to what `meltap file CORPUS -o OUT` writes with the same options
+OUT/a/b.npy and the sidecar OUT/a/b.json beside it, mirroring CORPUS/a/b.wav. The files are
+equal byte for byte to what `meltap file CORPUS -o OUT` writes with the same options
 (python/tests/test_dask_example.py checks it), so the two can fill one output directory.
 
 What differs from `meltap file`:
 - Files are found by a fixed list of extensions (AUDIO_EXTENSIONS), not by asking libsndfile.
-- The sidecar is the library's, re-encoded by Python's json module: the same keys and values;
-  the bytes can differ in number spelling (the test says which, if any).
+- The sidecar is the library's, re-encoded by Python's json module with meltap's spacing and
+  sorted keys: the same keys and values, and in the tested cases the same bytes; a number that
+  Python and Swift spell differently would change only its spelling.
 - No manifest, no progress line and no resume check by modification time: a file whose .npy and
   .json both exist is skipped (use --force to redo it), and outputs are written to a temporary
   name and renamed, so a killed run leaves no partial .npy.
