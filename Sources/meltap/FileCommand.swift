@@ -176,8 +176,11 @@ struct FileCommand: ParsableCommand {
             try validateChannels()
             return
         }
-        if jobs != nil || manifest != nil || shard != nil {
-            throw ValidationError("Please use --jobs, --manifest and --shard with several inputs or a directory (dataset mode); for one file they have no use.")
+        if jobs != nil || manifest != nil {
+            throw ValidationError("Please use --jobs and --manifest with several inputs or a directory (dataset mode); for one file they have no use.")
+        }
+        if shard != nil {
+            throw ValidationError("Please use --shard with several inputs or a directory (dataset mode): it splits a dataset between processes.")
         }
         try validateChannels()
         if !outputFile.hasSuffix(".npy") {
