@@ -87,12 +87,12 @@ def analyse(corpus: str, output: str, relative: str, preset: str, options: dict[
         return None
     try:
         array, sidecar = meltap.load(os.path.abspath(os.path.join(corpus, relative)), preset, **options)
-    except meltap.MeltapError as error:
+        npy.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(npy, lambda f: np.save(f, array, allow_pickle=False))
+        text = json.dumps(sidecar, indent=2, sort_keys=True, separators=(",", " : ")) + "\n"
+        write_atomically(sidecar_path, lambda f: f.write(text.encode()))
+    except (meltap.MeltapError, OSError) as error:
         return str(error)
-    npy.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(npy, lambda f: np.save(f, array, allow_pickle=False))
-    text = json.dumps(sidecar, indent=2, sort_keys=True, separators=(",", " : ")) + "\n"
-    write_atomically(sidecar_path, lambda f: f.write(text.encode()))
     return None
 
 

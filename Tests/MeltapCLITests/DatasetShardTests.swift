@@ -180,6 +180,23 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("out").path), "nothing written")
     }
 
+    @Test func moreShardsThanFilesLeaveEmptyShardsThatStillMerge() throws {
+        let dir = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        _ = try Self.corpus(in: dir)
+        let whole = try Self.meltap(["file", "corpus", "-o", "out", "--manifest", "whole.jsonl"] + Self.options, in: dir)
+        #expect(whole.status == 0, "\(whole.stderr)")
+        for k in 1...14 {
+            let run = try Self.meltap(["file", "corpus", "-o", "out", "--shard", "\(k)/14"] + Self.options, in: dir)
+            #expect(run.status == 0 && run.stderr.contains("shard \(k)/14 (from --shard \(k)/14): \(k <= 12 ? 1 : 0) of 12 files."), "\(run.stderr)")
+        }
+        let empty = try String(contentsOf: dir.appendingPathComponent("out/manifest.shard-14-of-14.jsonl"), encoding: .utf8)
+        #expect(empty.split(separator: "\n").count == 1 && empty.hasPrefix("{\"shard\":"), "only the header: \(empty)")
+        let merge = try Self.meltap(["merge-manifests"] + (1...14).map { "out/manifest.shard-\($0)-of-14.jsonl" } + ["-o", "merged.jsonl"], in: dir)
+        #expect(merge.status == 0, "\(merge.stderr)")
+        #expect(try Data(contentsOf: dir.appendingPathComponent("merged.jsonl")) == Data(contentsOf: dir.appendingPathComponent("whole.jsonl")))
+    }
+
     @Test func shardNeedsDatasetMode() throws {
         let dir = try CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
