@@ -197,6 +197,24 @@ import Testing
         #expect(try Data(contentsOf: dir.appendingPathComponent("merged.jsonl")) == Data(contentsOf: dir.appendingPathComponent("whole.jsonl")))
     }
 
+    /// A shard removes the abandoned temporaries of its own outputs only: another shard's may be
+    /// a live process on another machine, whose pid means nothing here.
+    @Test func aShardRemovesOnlyItsOwnAbandonedTemporaries() throws {
+        let dir = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        _ = try Self.corpus(in: dir)
+        let folder = dir.appendingPathComponent("out/a/b")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        // No process has pid 999999999 (above any pid_max): both look abandoned.
+        let own = folder.appendingPathComponent(".long.npy.tmp-999999999-1a2b")      // a/b/long.wav: item 0, shard 1/4
+        let other = folder.appendingPathComponent(".s1.npy.tmp-999999999-3c4d")      // a/b/s1.wav: item 1, shard 2/4
+        for file in [own, other] { try Data("partial".utf8).write(to: file) }
+        let run = try Self.meltap(["file", "corpus", "-o", "out", "--shard", "1/4"] + Self.options, in: dir)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: own.path), "shard 1's own temporary is removed")
+        #expect(FileManager.default.fileExists(atPath: other.path), "shard 2's temporary is left alone")
+    }
+
     @Test func shardNeedsDatasetMode() throws {
         let dir = try CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
