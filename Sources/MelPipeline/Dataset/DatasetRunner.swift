@@ -147,7 +147,9 @@ public struct DatasetSummary: Sendable {
 ///   killed run leaves only hidden temporary files, which the next run removes.
 /// - A failing file is recorded with its reason; the others go on.
 /// - Memory: the item list, the failures, and what `jobs` analyses in flight hold. Results are
-///   streamed to the manifest as they come, never kept.
+///   streamed to the manifest in item order (`ManifestOrder`): only a line that finished ahead of
+///   an earlier file waits, one short line each.
+/// - With `options.shard`, only the shard's share of `items` is analysed (`DatasetShard`).
 public final class DatasetRunner: Sendable {
     /// The items this run analyses: all of them, or the shard's share, sorted.
     public let items: [DatasetItem]
