@@ -37,7 +37,18 @@ struct FileCommand: ParsableCommand {
             command again skips every file whose .npy and .json are complete and newer than the audio, and redoes the \
             rest: a run stopped by Ctrl-C, SIGKILL or a power cut leaves no partial .npy, only hidden temporary files \
             that the next run removes. --force analyses everything again. A complete output made with other settings \
-            is reported as a failure rather than mixed in; use --force or another directory.
+            is reported as a failure rather than mixed in; use --force or another directory. Manifest lines follow the \
+            sorted input list (by relative path), so two runs over the same files write the same manifest.
+
+            Several machines: --shard K/N analyses only shard K of N (K from 1 to N): item i (from 0) of the sorted \
+            input list belongs to shard i mod N + 1, so N processes given the same inputs, -o and flags share the \
+            work with no coordination and together write exactly the files of one unsharded run. \
+            --shard auto takes K and N from a Slurm job array (SLURM_ARRAY_TASK_ID minus SLURM_ARRAY_TASK_MIN, over \
+            SLURM_ARRAY_TASK_STEP, plus 1; N is SLURM_ARRAY_TASK_COUNT). --shard auto/N takes K from a Slurm job array \
+            or from a Kubernetes Indexed Job's JOB_COMPLETION_INDEX (0-based, so K is the index plus 1), and N from \
+            the flag, since Kubernetes does not tell a pod the number of completions. Standard error says which shard \
+            was taken and from where. Without --manifest, each shard writes OUTDIR/manifest.shard-K-of-N.jsonl; \
+            meltap merge-manifests joins them into the manifest an unsharded run writes.
 
             Examples:
               meltap file speech.wav -o speech.npy --preset whisper
@@ -46,6 +57,8 @@ struct FileCommand: ParsableCommand {
               meltap file take48k.wav -o take.npy --preset whisper --sample-rate 16000 --save-audio take16k.wav
               meltap file corpus/ -o feats/ --preset whisper --jobs 8 --manifest feats/manifest.jsonl
               meltap file a.wav b.flac -o feats/ --preset kaldi --n-mels 80
+              meltap file corpus/ -o feats/ --preset whisper --shard 2/4
+              meltap merge-manifests feats/manifest.shard-*.jsonl -o feats/manifest.jsonl
             """)
 
     @Argument(help: ArgumentHelp(
@@ -74,6 +87,11 @@ struct FileCommand: ParsableCommand {
         "Dataset mode: also write a JSON-lines manifest here, one line per file with complete features: path (the .npy), input, frames, seconds of audio and configHash (a fingerprint of the resolved configuration).",
         valueName: "path.jsonl"))
     var manifest: String?
+
+    @Option(help: ArgumentHelp(
+        "Dataset mode: analyse only shard K of N of the sorted inputs (K from 1 to N), or take the shard from a Slurm job array (auto) or from a Slurm array or Kubernetes Indexed Job of N (auto/N). See the discussion below.",
+        valueName: "K/N | auto | auto/N"))
+    var shard: String?
 
     @OptionGroup(title: "Features") var dsp: DSPOptions
 
@@ -161,6 +179,9 @@ struct FileCommand: ParsableCommand {
         if jobs != nil || manifest != nil {
             throw ValidationError("Please use --jobs and --manifest with several inputs or a directory (dataset mode); for one file they have no use.")
         }
+        if shard != nil {
+            throw ValidationError("Please use --shard with several inputs or a directory (dataset mode): it splits a dataset between processes.")
+        }
         try validateChannels()
         if !outputFile.hasSuffix(".npy") {
             throw ValidationError("Please give an output path ending in .npy (a NumPy array file); got '\(outputFile)'.")
@@ -196,7 +217,7 @@ struct FileCommand: ParsableCommand {
         let result: FileAnalysisResult
         do {
             result = try analyzer.analyse(inputs[0], into: outputPath, existing: force ? .replace : .refuse,
-                                          progress: noProgress ? nil : ProgressBar())
+                                          progress: noProgress ? nil : FileProgressBar())
         } catch let error as MelConfigurationError {
             throw CleanExit.failure(error.description)
         } catch let error as AudioFileError {
@@ -239,6 +260,20 @@ extension FileCommand {
         guard !items.isEmpty else {
             throw CleanExit.failure("No audio files found in \(inputs.joined(separator: ", ")): meltap looks for the extensions meltap file reads (\(DatasetInputs.audioExtensions.sorted().joined(separator: ", "))). Check the directory, or name the files.")
         }
+        let environment = ProcessInfo.processInfo.environment
+        var manifest = self.manifest
+        let resolved: ResolvedShard?
+        do {
+            resolved = try shard.map { try DatasetShard.resolve($0, environment: environment) }
+        } catch let error as PipelineError {
+            throw CleanExit.failure(error.description)
+        }
+        if let resolved {
+            manifest = manifest ?? (outputPath as NSString).appendingPathComponent(resolved.shard.manifestName)
+            printError("meltap: shard \(resolved.shard) (from \(resolved.source)): \(resolved.shard.select(items).count) of \(items.count) files.")
+        } else if let task = environment["SLURM_ARRAY_TASK_ID"] {
+            printError("meltap: note: this is task \(task) of a Slurm job array, but every file is analysed. Add --shard auto to analyse only this task's share.")
+        }
         HeapRetention.keepFreedMemory()
         // One analyzer for every file: it resolves the configuration once per analysis rate, and
         // prints each warning or note once per run.
@@ -246,7 +281,7 @@ extension FileCommand {
         let runner = DatasetRunner(
             items: items, outputDirectory: outputPath,
             options: DatasetOptions(jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount, force: force,
-                                    manifestPath: manifest, showProgress: !noProgress),
+                                    manifestPath: manifest, showProgress: !noProgress, shard: resolved?.shard),
             analyzer: analyzer)
         let summary: DatasetSummary
         do {
@@ -255,24 +290,7 @@ extension FileCommand {
             throw CleanExit.failure(error.description)
         }
         print(summary.report)
-        if !summary.failures.isEmpty {
-            printError("meltap: \(summary.failures.count) of \(summary.total) file\(summary.total == 1 ? "" : "s") failed:")
-            for failure in summary.failures { printError("  \(failure.relativePath): \(failure.reason)") }
-        }
-        if !summary.succeeded {
-            let what = summary.failures.isEmpty
-                ? "the run was stopped before every file was analysed"
-                : "\(summary.failures.count) file\(summary.failures.count == 1 ? "" : "s") failed (reasons above)"
-            let otherSettings = summary.failures.filter(\.madeWithOtherSettings).count
-            let failed = summary.failures.count
-            let whose = otherSettings == failed
-                ? (failed == 1 ? "Its outputs were" : "Their outputs were")
-                : "\(otherSettings) of them \(otherSettings == 1 ? "has" : "have") outputs"
-            let remedy = otherSettings == 0
-                ? "Run the same command again to continue: complete outputs are skipped."
-                : "\(whose) made with other settings, which running the same command again does not change: "
-                    + "add --force to replace them, or choose another output directory with -o."
-            throw CleanExit.failure("\(what). \(remedy)")
-        }
+        summary.failureLines.forEach { printError($0) }
+        if let message = summary.failureMessage { throw CleanExit.failure(message) }
     }
 }

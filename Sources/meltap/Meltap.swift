@@ -7,5 +7,5 @@ struct Meltap: ParsableCommand {
         commandName: "meltap",
         abstract: "Compute mel spectrogram frames live from JACK, or offline from audio files.",
         version: "meltap \(meltapVersion) (git commit \(meltapCommit))",
-        subcommands: [FileCommand.self, RunCommand.self, RecordCommand.self, ViewCommand.self, StatusCommand.self, InvertCommand.self])
+        subcommands: [FileCommand.self, MergeManifestsCommand.self, RunCommand.self, RecordCommand.self, ViewCommand.self, StatusCommand.self, InvertCommand.self])
 }

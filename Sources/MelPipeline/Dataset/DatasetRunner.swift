@@ -39,12 +39,17 @@ public struct DatasetOptions: Sendable {
     public var manifestPath: String?
     /// Draw the progress line on standard error (only when it is a terminal).
     public var showProgress: Bool
+    /// Analyse only this share of the items (`--shard K/N`); its manifest starts with the shard's
+    /// header line and gives each line's item position, for `ManifestMerge`.
+    public var shard: DatasetShard?
 
-    public init(jobs: Int, force: Bool = false, manifestPath: String? = nil, showProgress: Bool = true) {
+    public init(jobs: Int, force: Bool = false, manifestPath: String? = nil, showProgress: Bool = true,
+                shard: DatasetShard? = nil) {
         self.jobs = max(1, jobs)
         self.force = force
         self.manifestPath = manifestPath
         self.showProgress = showProgress
+        self.shard = shard
     }
 }
 
@@ -103,6 +108,32 @@ public struct DatasetSummary: Sendable {
         if let manifestPath { text += " Manifest: \(manifestPath)." }
         return text
     }
+
+    /// The failures for standard error: "meltap: 2 of 300 files failed:" then one indented line
+    /// per file with its reason; empty when none failed.
+    public var failureLines: [String] {
+        guard !failures.isEmpty else { return [] }
+        return ["meltap: \(failures.count) of \(total) file\(total == 1 ? "" : "s") failed:"]
+            + failures.map { "  \($0.relativePath): \($0.reason)" }
+    }
+
+    /// Why the run did not succeed and what to do, or nil when it did.
+    public var failureMessage: String? {
+        guard !succeeded else { return nil }
+        let failed = failures.count
+        let what = failures.isEmpty
+            ? "the run was stopped before every file was analysed"
+            : "\(failed) file\(failed == 1 ? "" : "s") failed (reasons above)"
+        let otherSettings = failures.filter(\.madeWithOtherSettings).count
+        let whose = otherSettings == failed
+            ? (failed == 1 ? "Its outputs were" : "Their outputs were")
+            : "\(otherSettings) of them \(otherSettings == 1 ? "has" : "have") outputs"
+        let remedy = otherSettings == 0
+            ? "Run the same command again to continue: complete outputs are skipped."
+            : "\(whose) made with other settings, which running the same command again does not change: "
+                + "add --force to replace them, or choose another output directory with -o."
+        return "\(what). \(remedy)"
+    }
 }
 
 /// Runs the analysis of a dataset's files on `options.jobs` threads, each file through one shared
@@ -116,16 +147,35 @@ public struct DatasetSummary: Sendable {
 ///   killed run leaves only hidden temporary files, which the next run removes.
 /// - A failing file is recorded with its reason; the others go on.
 /// - Memory: the item list, the failures, and what `jobs` analyses in flight hold. Results are
-///   streamed to the manifest as they come, never kept.
+///   streamed to the manifest in item order (`ManifestOrder`): only a line that finished ahead of
+///   an earlier file waits, one short line each.
+/// - With `options.shard`, only the shard's share of `items` is analysed (`DatasetShard`).
 public final class DatasetRunner: Sendable {
+    /// The items this run analyses: all of them, or the shard's share, sorted.
     public let items: [DatasetItem]
+    /// Each item's position in the whole sorted list (`items.indices` without a shard).
+    public let positions: [Int]
+    /// The items of the whole run, every shard's.
+    public let allItemCount: Int
+    /// The shard's manifest header (nil without a shard).
+    let shardHeader: ShardHeader?
     public let outputDirectory: String
     public let options: DatasetOptions
     /// Analyses every file (its options are the run's settings; no `saveAudioPath`).
     public let analyzer: FileAnalyzer
 
+    /// - Parameter items: every item of the run, sorted (`DatasetInputs.discover`); with
+    ///   `options.shard`, the runner takes the shard's share.
     public init(items: [DatasetItem], outputDirectory: String, options: DatasetOptions, analyzer: FileAnalyzer) {
-        self.items = items
+        let share = options.shard?.select(items) ?? Array(items.enumerated().map { ($0.offset, $0.element) })
+        self.items = share.map(\.1)
+        self.positions = share.map(\.0)
+        self.allItemCount = items.count
+        self.shardHeader = options.shard.map { shard in
+            ShardHeader(index: shard.index, count: shard.count, items: items.count,
+                        inputs: fingerprint(items.map(\.relativePath).joined(separator: "\n").utf8),
+                        settings: fingerprint(String(reflecting: analyzer.options).utf8))
+        }
         self.outputDirectory = outputDirectory
         self.options = options
         self.analyzer = analyzer
@@ -138,6 +188,7 @@ public final class DatasetRunner: Sendable {
         var bytesDone: Int64 = 0      // inputs finished in this run (analysed or failed)
         var bytesSkipped: Int64 = 0
         var manifest: ManifestWriter?
+        var manifestOrder = ManifestOrder()
         var manifestError: String?
     }
 
@@ -155,8 +206,11 @@ public final class DatasetRunner: Sendable {
         summary.total = items.count
         summary.jobs = min(options.jobs, max(1, items.count))
         summary.manifestPath = options.manifestPath
-        summary.removedTemporaries = DatasetRunner.removeAbandonedTemporaries(under: outputDirectory)
-        let manifest = try options.manifestPath.map { try ManifestWriter(path: $0) }
+        // A shard removes only its own outputs' temporaries: another shard's may belong to a live
+        // process on another machine, whose pid means nothing here.
+        summary.removedTemporaries = DatasetRunner.removeAbandonedTemporaries(
+            under: outputDirectory, only: options.shard == nil ? nil : ownOutputs())
+        let manifest = try options.manifestPath.map { try ManifestWriter(path: $0, header: shardHeader) }
         let state = Shared(State(summary: summary, manifest: manifest))
         StopSignal.install()
         // No fsync per output (`Durability`): on a busy disk each one waits for everyone's
@@ -184,7 +238,10 @@ public final class DatasetRunner: Sendable {
         }
         progress.finish()
 
-        var (result, writer, manifestError) = state.lock.withLock { ($0.summary, $0.manifest, $0.manifestError) }
+        var (result, writer, manifestError) = state.lock.withLock { state in
+            for line in state.manifestOrder.rest() { state.write(line) }
+            return (state.summary, state.manifest, state.manifestError)
+        }
         if let manifestError { throw PipelineError(manifestError) }
         if let writer { try writer.finish() }
         writer = nil
@@ -210,16 +267,17 @@ public final class DatasetRunner: Sendable {
             let item = items[index]
             let result = process(item)
             shared.lock.withLock { state in
+                var line: ManifestLine?
                 switch result {
                 case .analysed(let outcome):
                     state.summary.analysed += 1
                     state.summary.audioSeconds += outcome.audioSeconds
                     state.bytesDone += item.inputBytes
-                    state.writeManifest(item, outcome)
+                    line = manifestLine(index, outcome)
                 case .skipped(let outcome):
                     state.summary.skipped += 1
                     state.bytesSkipped += item.inputBytes
-                    state.writeManifest(item, outcome)
+                    line = manifestLine(index, outcome)
                 case .failed(let reason, let otherSettings):
                     state.summary.failures.append(.init(relativePath: item.relativePath, reason: reason,
                                                         madeWithOtherSettings: otherSettings))
@@ -227,8 +285,27 @@ public final class DatasetRunner: Sendable {
                 case .cancelled:
                     state.summary.notStarted += 1
                 }
+                for due in state.manifestOrder.finished(index, line) { state.write(due) }
             }
         }
+    }
+
+    /// The outputs this run writes, relative to the output directory: `a/b.npy`, `a/b.json`, and
+    /// the manifest's name.
+    private func ownOutputs() -> Set<String> {
+        var names: Set<String> = []
+        for path in items.flatMap({ [$0.featurePath, $0.sidecarPath] }) {
+            names.insert(String(path.dropFirst(outputDirectory.count).drop { $0 == "/" }))
+        }
+        if let manifestPath = options.manifestPath { names.insert(baseName(of: manifestPath)) }
+        return names
+    }
+
+    /// The manifest line of `items[index]`; a shard's gives the item's position in the whole run.
+    private func manifestLine(_ index: Int, _ outcome: DatasetOutcome) -> ManifestLine {
+        ManifestLine(path: items[index].featurePath, input: items[index].input, frames: outcome.rows,
+                     seconds: outcome.audioSeconds, configHash: ConfigurationHash.of(outcome.configuration),
+                     item: shardHeader == nil ? nil : positions[index])
     }
 
     /// The state and its lock, as one object the worker threads share.
@@ -295,6 +372,8 @@ public final class DatasetRunner: Sendable {
         }
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch where stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
+            return  // made meanwhile by another process (shards sharing the output directory)
         } catch {
             throw PipelineError("Cannot create the output directory \(path): \(error.localizedDescription). "
                                 + "Check that you may write to its parent, or choose another directory with -o.")
@@ -304,8 +383,10 @@ public final class DatasetRunner: Sendable {
     /// Removes the hidden temporary files (`.NAME.npy.tmp-<pid>-<random>`, `.NAME.json.tmp-…`)
     /// that meltap processes no longer running left under `directory`: what SIGKILL or a power
     /// cut leaves of an atomic write. A live process's files are left alone.
+    /// - Parameter only: when given, only the temporaries of these outputs (paths relative to
+    ///   `directory`) are considered.
     /// - Returns: how many were removed.
-    static func removeAbandonedTemporaries(under directory: String) -> Int {
+    static func removeAbandonedTemporaries(under directory: String, only: Set<String>? = nil) -> Int {
         guard let walker = FileManager.default.enumerator(atPath: directory) else { return 0 }
         var removed = 0
         for case let relative as String in walker {
@@ -313,6 +394,9 @@ public final class DatasetRunner: Sendable {
             guard name.hasPrefix("."), let range = name.range(of: ".tmp-", options: .backwards) else { continue }
             let before = name[..<range.lowerBound]
             guard before.hasSuffix(".npy") || before.hasSuffix(".json") || before.hasSuffix(".jsonl") else { continue }
+            if let only, !only.contains(((relative as NSString).deletingLastPathComponent as NSString).appendingPathComponent(String(before.dropFirst()))) {
+                continue
+            }
             let fields = name[range.upperBound...].split(separator: "-")
             guard fields.count == 2, let pid = Int32(fields[0]), pid > 0 else { continue }
             if kill(pid, 0) == 0 || errno != ESRCH { continue }  // running (or not ours to judge)
@@ -323,11 +407,10 @@ public final class DatasetRunner: Sendable {
 }
 
 extension DatasetRunner.State {
-    mutating func writeManifest(_ item: DatasetItem, _ outcome: DatasetOutcome) {
+    mutating func write(_ line: ManifestLine) {
         guard manifestError == nil, let writer = manifest else { return }
         do {
-            try writer.append(path: item.featurePath, input: item.input, frames: outcome.rows,
-                              seconds: outcome.audioSeconds, configuration: outcome.configuration)
+            try writer.append(line)
         } catch {
             manifestError = "\(error)"
         }

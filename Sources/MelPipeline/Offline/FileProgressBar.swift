@@ -1,21 +1,23 @@
 import Foundation
-import MelPipeline
+import Glibc
 
-/// `meltap file`'s progress bar on standard error, drawn only on a terminal and for inputs over
+/// `meltap file`'s progress bar (one input) on standard error, drawn only on a terminal and for inputs over
 /// 10 s, at most every 0.1 s.
-final class ProgressBar: FileAnalysisProgress {
+public final class FileProgressBar: FileAnalysisProgress {
     private var enabled = false
     private var totalSamples: Int64 = 0
     private var sampleRate = 1.0
     private var lastDrawn = Date.distantPast
 
-    func started(totalSamples: Int64, sampleRate: Double) {
+    public init() {}
+
+    public func started(totalSamples: Int64, sampleRate: Double) {
         enabled = isatty(STDERR_FILENO) == 1 && totalSamples > Int64(10 * sampleRate)
         self.totalSamples = totalSamples
         self.sampleRate = sampleRate
     }
 
-    func advanced(samplesRead: Int64) {
+    public func advanced(samplesRead: Int64) {
         guard enabled, Date().timeIntervalSince(lastDrawn) > 0.1 else { return }
         lastDrawn = Date()
         let fraction = min(1, Double(samplesRead) / Double(max(1, totalSamples)))
@@ -25,7 +27,7 @@ final class ProgressBar: FileAnalysisProgress {
                                               Double(samplesRead) / sampleRate, Double(totalSamples) / sampleRate).data(using: .utf8)!)
     }
 
-    func finished() {
+    public func finished() {
         guard enabled else { return }
         FileHandle.standardError.write("\r\u{1B}[K".data(using: .utf8)!)
     }
