@@ -3,7 +3,8 @@
 // Data flow, one folder per stage:
 //   audio in (MelFiles, MelJack) -> resample (MelResample) -> STFT -> mel -> output stage (MelDSP)
 //   -> ring (MelTransport) -> consumer and sinks (MelPipeline) -> socket (MelServer, MeltapClient)
-//   / file (MelFiles). The CLI (meltap) parses options and wires these.
+//   / file (MelFiles). Offline, files and datasets take MelOffline instead of the JACK half. The
+//   CLI (meltap) parses options and wires these.
 import PackageDescription
 
 
@@ -65,15 +66,20 @@ let package = Package(
         // The JACK client: ports, callbacks (which pass JACK's buffers to MelRealtime), supervisor.
         .target(name: "MelJack", dependencies: ["MelDSP", "MelResample", "MelTransport", "MelRealtime", "CJack",
                                               "MelSystem"]),
-        // The run-time pipeline a program can embed: ring consumer fanning out to per-stream
-        // publishers and frame dumps, the recorder, a private jackd, stop signals, the file driver of
-        // `meltap file` (Offline/, no JACK) and the dataset driver of `meltap file DIR -o OUTDIR`
-        // (discovery, jobs, resume, manifest).
         // The git commit for `meltap --version`, written before each build by Plugins/GitCommit.
         .target(name: "MelBuildInfo", plugins: ["GitCommit"]),
         .plugin(name: "GitCommit", capability: .buildTool()),
+        // The offline side, with no JACK, sockets or HTTP: `meltap file` (File/), the dataset
+        // driver of `meltap file DIR -o OUTDIR` (Dataset/: discovery, jobs, resume, shards,
+        // manifest) and the feature-option table every front end shares. libmeltap links this,
+        // not MelPipeline, so it carries no libjack.
+        .target(name: "MelOffline", dependencies: ["MelBuildInfo", "MelDSP", "MelResample", "MelFiles", "MelSystem",
+                                                   "CSndFile"]),
+        // The live pipeline a program can embed (re-exports MelOffline): ring consumer fanning
+        // out to per-stream publishers and frame dumps, the recorder, a private jackd, status,
+        // metrics and the web view.
         .target(name: "MelPipeline", dependencies: [
-            "MelBuildInfo", "MelDSP", "MelResample", "MelFiles", "MelTransport", "MelServer", "MeltapClient", "MelJack",
+            "MelOffline", "MelBuildInfo", "MelDSP", "MelResample", "MelFiles", "MelTransport", "MelServer", "MeltapClient", "MelJack",
             "MelSystem", "CSndFile",
             // `meltap run --config FILE` (Config/).
             .product(name: "TOMLKit", package: "TOMLKit"),
@@ -87,7 +93,7 @@ let package = Package(
         ]),
         // The C ABI (`@c` functions, declared by the hand-written include/meltap.h): the streaming
         // analyzer, the offline driver and the subscriber, for C and ctypes callers.
-        .target(name: "MeltapC", dependencies: ["MelDSP", "MelResample", "MelFiles", "MelPipeline", "MeltapClient"],
+        .target(name: "MeltapC", dependencies: ["MelDSP", "MelResample", "MelFiles", "MelOffline", "MeltapClient"],
                 exclude: ["exports.map"]),
         // The CLI: parse, configure, wire the pieces. No JACK and no C target: the live run is
         // reached through MelPipeline (LiveSessionOptions(configuration:), LiveSession).

@@ -3,7 +3,7 @@
 
 import Foundation
 import MelDSP
-import MelPipeline
+import MelOffline
 import MelResample
 
 /// One channel's streaming analysis behind `meltap_analyzer *`: the live path's `Resampler`

@@ -3,7 +3,7 @@
 import Foundation
 import MelDSP
 import MelFiles
-import MelPipeline
+import MelOffline
 import Synchronization
 
 /// A finished file analysis behind `meltap_file_result *`: the array `meltap file` writes, in

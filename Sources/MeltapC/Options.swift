@@ -2,7 +2,7 @@
 
 import MelDSP
 import MelFiles
-import MelPipeline
+import MelOffline
 import MelResample
 
 /// Where a set of options is used: the keys beyond the feature options differ.

@@ -1,7 +1,7 @@
 // The library's version: the header's MELTAP_VERSION_* macros must agree with these.
 
 import MelDSP
-import MelPipeline
+import MelOffline
 
 /// The C ABI's version, major · 10000 + minor · 100 + patch: 0.1.0 is 100. A caller compares
 /// it with `MELTAP_VERSION` from the header it compiled against; the major number changes only

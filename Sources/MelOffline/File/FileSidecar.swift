@@ -18,7 +18,7 @@ extension FeatureSidecar {
                              reader: AudioFileReader, sampleFrames: Int64, configurationJSON: JSONValue,
                              rowShape: [Int], frames: Int) -> FeatureSidecar {
         FeatureSidecar(
-            kind: .file, meltapVersion: MelPipeline.meltapVersion, rowShape: rowShape, rows: frames,
+            kind: .file, meltapVersion: MelOffline.meltapVersion, rowShape: rowShape, rows: frames,
             sampleRate: stream.sampleRate, inputSampleRate: stream.inputSampleRate,
             resampler: stream.resampler.map {
                 .init(name: $0, library: ResamplerQuality(rawValue: $0)?.libraryVersion,
