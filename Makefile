@@ -26,7 +26,9 @@ wheel: deps
 deb: deps
 	./scripts/make-deb
 
-demo: release
+# The demo draws its pictures with Examples/specshow.py, which imports the Python package (python/):
+# that loads libmeltap, hence lib.
+demo: release lib
 	./scripts/demo
 
 test: deps
