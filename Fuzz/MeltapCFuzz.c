@@ -28,7 +28,8 @@
  * - A call writes only whole frames, within the buffer, and nothing after the frames it returns.
  * - Chunk invariance: the twin's frames equal the primary's bit for bit, through process,
  *   flush and reset; its config JSON, frame width and analysis rate are the same.
- * - meltap_analyze_samples: a result's dimensions multiply to its count; its sidecar is JSON.
+ * - meltap_analyze_samples: a result's dimensions multiply to its count, an axis out of range has
+ *   extent 0, its sidecar is JSON; the result accessors take NULL.
  */
 #include <math.h>
 #include <stdint.h>
@@ -488,6 +489,11 @@ static void op_analyze(Input *in) {
     meltap_file_result *result = meltap_analyze_samples(null_samples ? NULL : samples, count, rate, preset, options);
     if (result == NULL) {
         expect_message("meltap_analyze_samples");
+        if (meltap_file_result_ndim(NULL) != 0 || meltap_file_result_dim(NULL, 0) != 0 ||
+            meltap_file_result_count(NULL) != 0 || meltap_file_result_data(NULL) != NULL ||
+            meltap_file_result_sidecar(NULL) != NULL)
+            fail("a file-result accessor of NULL gave something", NULL);
+        meltap_file_result_destroy(NULL);
         return;
     }
     if (!valid) fail("meltap_analyze_samples accepted a rate out of range", NULL);
@@ -500,6 +506,9 @@ static void op_analyze(Input *in) {
         product *= extent;
     }
     if (product != meltap_file_result_count(result)) fail("the extents do not multiply to the count", NULL);
+    if (meltap_file_result_dim(result, -1) != 0 || meltap_file_result_dim(result, rank) != 0 ||
+        meltap_file_result_dim(result, PTRDIFF_MAX) != 0)
+        fail("an axis out of range has an extent", NULL);
     const float *data = meltap_file_result_data(result);
     if (product > 0 && data == NULL) fail("no data", NULL);
     volatile float touch = 0;
