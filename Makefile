@@ -15,10 +15,11 @@ release: deps
 lib: deps
 	./scripts/build-lib
 
-# The Python package as a wheel in .build/wheel/: libmeltap and the C libraries it needs bundled
-# (python/_build/meltap_build.py). `pip install ./python` does the same build and installs it.
+# The Python package as a manylinux wheel in .build/wheel/: libmeltap and the C libraries it needs
+# bundled (python/_build/meltap_build.py), checked and tagged by auditwheel (scripts/build-wheel).
+# `pip install ./python` does the same build and installs it.
 wheel: deps
-	.venv/bin/python -m pip wheel --no-deps -w .build/wheel ./python
+	./scripts/build-wheel
 
 # meltap_<version>_amd64.deb in .build/deb/: the binary with the Swift runtime linked statically,
 # man pages, completions and the systemd user unit (scripts/make-deb; scripts/check-deb installs it
@@ -26,7 +27,9 @@ wheel: deps
 deb: deps
 	./scripts/make-deb
 
-demo: release
+# The demo draws its pictures with Examples/specshow.py, which imports the Python package (python/):
+# that loads libmeltap, hence lib.
+demo: release lib
 	./scripts/demo
 
 test: deps

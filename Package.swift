@@ -137,7 +137,7 @@ let package = Package(
         .testTarget(name: "MelServerTests", dependencies: ["MelServer", "MelTransport", "MeltapClient", "MelSystem",
                                                          "MeltapTestSupport"]),
         .testTarget(name: "MeltapClientTests", dependencies: ["MeltapClient", "MelServer", "MelTransport",
-                                                            "MeltapTestSupport"]),
+                                                            "MeltapTestSupport", "MelSystem"]),
         .testTarget(name: "MelJackTests", dependencies: ["MelJack", "MelDSP", "MelResample", "MelFiles", "MelSystem",
                                                         "MeltapTestSupport"],
                     exclude: ["Support"]),

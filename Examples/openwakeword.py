@@ -33,16 +33,17 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from meltap_subscriber import default_socket_path
-from meltap_subscriber import (FLAG_GAP, FLAG_RECONFIGURED, FLAG_SERVER_RESTART,
-                               ProtocolError, Refused, frames)
+try:
+    import meltap
+except ImportError:  # not installed: this tree's package (python/), over `make lib`'s library
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
+    import meltap
 
 MODELS = ("okay_nabu", "hey_jarvis", "hey_mycroft", "alexa", "hey_rhasspy")
 # Flags after which the state is rebuilt. Not FLAG_DISCONTINUITY by itself: it loses no frames
 # (docs/wire-format.md), and a rebuild there would drop a wake word spoken across it.
-RESTART_FLAGS = FLAG_GAP | FLAG_RECONFIGURED | FLAG_SERVER_RESTART
-NEW_ANALYZER_FLAGS = FLAG_RECONFIGURED | FLAG_SERVER_RESTART
+RESTART_FLAGS = meltap.FLAG_GAP | meltap.FLAG_RECONFIGURED | meltap.FLAG_SERVER_RESTART
+NEW_ANALYZER_FLAGS = meltap.FLAG_RECONFIGURED | meltap.FLAG_SERVER_RESTART
 GROUP = 8           # frames per melspectrogram call: the floor's group
 WINDOW = 76         # frames per embedding
 BANDS = 32
@@ -95,21 +96,21 @@ def prime(models, silent_embedding):
                 pass
 
 
-def check_header(header, socket_path):
+def check_header(stream, socket_path):
     """Refuses a stream that is not 32-band openwakeword features at 16 kHz, hop 160."""
-    preset = header.get("config", {}).get("preset")
-    if preset != "openwakeword" or header.get("bands") != BANDS or header.get("sample_rate") != 16000 \
-            or header.get("hop_length") != 160:
+    preset = stream.config.get("preset")
+    if preset != "openwakeword" or stream.band_count != BANDS or stream.sample_rate != 16000 \
+            or stream.hop_length != 160:
         raise SystemExit(
-            f"openwakeword: the stream at {socket_path} is preset {preset!r} with {header.get('bands')} bands at "
-            f"{header.get('sample_rate')} Hz; openWakeWord models need the openwakeword preset. Start meltap with "
+            f"openwakeword: the stream at {socket_path} is preset {preset!r} with {stream.band_count} bands at "
+            f"{stream.sample_rate:g} Hz; openWakeWord models need the openwakeword preset. Start meltap with "
             "`meltap run --preset openwakeword` or `--stream NAME=openwakeword`.")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("socket", nargs="?", default=default_socket_path(),
+    parser.add_argument("socket", nargs="?", default=meltap.default_socket_path(),
                         help="The socket `meltap run --preset openwakeword` prints when it starts (default: %(default)s, "
                              "meltap.sock in meltap's default socket directory).")
     parser.add_argument("--model", action="append", choices=MODELS,
@@ -131,12 +132,16 @@ def main():
     origin = 0            # sequence number of the current analyzer timeline's frame 0
     group = []            # frames of the group being collected
     aligned = False
-    header = {}
     previous = None
     try:
-        for f in frames(args.socket, [args.channel - 1], header):
-            if previous is None:
-                check_header(header, args.socket)
+        # timeout=None: wait for the stream header as long as it takes, as for the frames.
+        stream = meltap.Subscriber(args.socket, [args.channel - 1], timeout=None)
+    except meltap.MeltapError as error:  # no socket, nobody serving, refused
+        print(f"openwakeword: {error}", file=sys.stderr)
+        return 1
+    check_header(stream, args.socket)
+    try:
+        for f in stream:
             if f.flags & NEW_ANALYZER_FLAGS:
                 origin = f.sequence
             restart = previous is not None and (f.sequence != previous + 1 or f.flags & RESTART_FLAGS)
@@ -164,12 +169,11 @@ def main():
                         print(f"DETECTED {name} probability {probability:.3f} frame {f.sequence} time {f.time}",
                               flush=True)
                     above[name] = probability > args.threshold
-    except Refused as refusal:
-        print(f"openwakeword: the server refused this subscriber: {refusal}", file=sys.stderr)
-        return 1
-    except (ProtocolError, OSError) as error:
+    except meltap.MeltapError as error:  # a protocol error, a refusal
         print(f"openwakeword: {error}", file=sys.stderr)
         return 1
+    finally:
+        stream.close()
     return 0
 
 

@@ -6,31 +6,37 @@ Usage: python record_and_plot.py SOCKET [--seconds 5] [--channel 1] [--out frame
 """
 import argparse
 import sys
+from pathlib import Path
 
 import numpy as np
 
-from meltap_subscriber import default_socket_path, frames
+try:
+    import meltap
+except ImportError:  # not installed: this tree's package (python/), over `make lib`'s library
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
+    import meltap
 
 
 def record(socket_path, seconds, channel):
-    """Returns (array of shape [frames, bands], header dict, frames lost to gaps) for `channel`
-    (numbered from 1)."""
-    header = {}
+    """Returns (array of shape [frames, bands], stream description dict, frames lost to gaps) for
+    `channel` (numbered from 1)."""
     rows, first_seq, last_seq = [], None, None
-    for frame in frames(socket_path, [channel - 1], header):
-        if first_seq is None:
-            first_seq = frame.sequence
-        last_seq = frame.sequence
-        rows.append(frame.values.copy())
-        if len(rows) >= seconds * header["frame_rate"]:
-            break
+    with meltap.Subscriber(socket_path, [channel - 1], timeout=None) as stream:
+        header = dict(sample_rate=stream.sample_rate, frame_rate=stream.frame_rate, config=stream.config)
+        for frame in stream:
+            if first_seq is None:
+                first_seq = frame.sequence
+            last_seq = frame.sequence
+            rows.append(frame.values)
+            if len(rows) >= seconds * stream.frame_rate:
+                break
     lost = (last_seq - first_seq + 1 - len(rows)) if rows else 0
     return np.array(rows, dtype=np.float32), header, lost
 
 
 def main():
     parser = argparse.ArgumentParser(description="Record frames from meltap and plot them.")
-    parser.add_argument("socket", nargs="?", default=default_socket_path(),
+    parser.add_argument("socket", nargs="?", default=meltap.default_socket_path(),
                         help="The socket path `meltap run` prints when it starts (default: %(default)s, "
                              "meltap.sock in meltap's default socket directory).")
     parser.add_argument("--seconds", type=float, default=5.0, help="How long to record, in seconds.")
@@ -41,7 +47,10 @@ def main():
     if args.channel < 1:
         parser.error("channels are numbered from 1 (1 is in_1)")
 
-    data, header, lost = record(args.socket, args.seconds, args.channel)
+    try:
+        data, header, lost = record(args.socket, args.seconds, args.channel)
+    except meltap.MeltapError as error:  # no socket, nobody serving, refused, a protocol error
+        sys.exit(f"record_and_plot: {error}")
     np.save(args.out, data)
     print(f"saved {data.shape[0]} frames x {data.shape[1] if data.ndim == 2 else 0} bands to {args.out}"
           f" ({header.get('sample_rate')} Hz, {header.get('frame_rate')} frames/s, {lost} frames lost)")

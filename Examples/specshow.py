@@ -13,12 +13,13 @@ micro) in their own units. A (frames, channels, bands) file gets one panel per c
 energy column of --use-energy files is left out.
 
 Without -o the PNG goes beside the .npy (FEATURES.png). Prints the path it wrote.
-Needs numpy, librosa and matplotlib (scripts/install-deps puts them in .venv).
+Needs numpy, librosa and matplotlib (scripts/install-deps puts them in .venv), and the meltap
+package: installed, or this tree's python/ with the libmeltap.so of `make lib` (make demo builds it).
 """
 import argparse
-import json
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import matplotlib
@@ -26,6 +27,12 @@ matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt
 import librosa
 import librosa.display
+
+try:
+    import meltap
+except ImportError:  # not installed: this tree's package (python/), over `make lib`'s library
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
+    import meltap
 
 
 def channels_bands_frames(array, sidecar):
@@ -48,10 +55,9 @@ def main():
     if not os.path.exists(sidecar_path):
         sys.exit(f"specshow: {sidecar_path} is missing; it says how the features were made. "
                  "Keep the .json meltap wrote beside the .npy.")
-    with open(sidecar_path) as f:
-        sidecar = json.load(f)
+    array, sidecar = meltap.load(args.features)  # the .npy and its sidecar, as meltap wrote them
     c = sidecar["configuration"]
-    data = channels_bands_frames(np.load(args.features), sidecar).astype(np.float32)
+    data = channels_bands_frames(array, sidecar).astype(np.float32)
     if c.get("useEnergy"):
         data = data[:, 1:, :]
     output, power = c["output"], c.get("power", 2)

@@ -31,15 +31,16 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from meltap_subscriber import default_socket_path
-from meltap_subscriber import (FLAG_GAP, FLAG_RECONFIGURED, FLAG_SERVER_RESTART,
-                               ProtocolError, Refused, frames)
+try:
+    import meltap
+except ImportError:  # not installed: this tree's package (python/), over `make lib`'s library
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
+    import meltap
 
 MODELS = ("okay_nabu", "alexa", "hey_mycroft", "hey_jarvis")
 # Flags after which the models start afresh. Not FLAG_DISCONTINUITY by itself: it loses no frames
 # (docs/wire-format.md), and a reset there would drop a wake word spoken across it.
-RESTART_FLAGS = FLAG_GAP | FLAG_RECONFIGURED | FLAG_SERVER_RESTART
+RESTART_FLAGS = meltap.FLAG_GAP | meltap.FLAG_RECONFIGURED | meltap.FLAG_SERVER_RESTART
 
 
 def load_models(names):
@@ -47,21 +48,21 @@ def load_models(names):
     return {name: MicroWakeWord.from_builtin(Model(name)) for name in names}
 
 
-def check_header(header, socket_path):
+def check_header(stream, socket_path):
     """Refuses a stream that is not 40-band micro features at 16 kHz, hop 160."""
-    preset = header.get("config", {}).get("preset")
-    if preset != "micro" or header.get("bands") != 40 or header.get("sample_rate") != 16000 \
-            or header.get("hop_length") != 160:
+    preset = stream.config.get("preset")
+    if preset != "micro" or stream.band_count != 40 or stream.sample_rate != 16000 \
+            or stream.hop_length != 160:
         raise SystemExit(
-            f"wakeword: the stream at {socket_path} is preset {preset!r} with {header.get('bands')} bands at "
-            f"{header.get('sample_rate')} Hz; microWakeWord models need the micro preset at 16 kHz. Start "
+            f"wakeword: the stream at {socket_path} is preset {preset!r} with {stream.band_count} bands at "
+            f"{stream.sample_rate:g} Hz; microWakeWord models need the micro preset at 16 kHz. Start "
             "meltap with `meltap run --preset micro --sample-rate 16000`.")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("socket", nargs="?", default=default_socket_path(),
+    parser.add_argument("socket", nargs="?", default=meltap.default_socket_path(),
                         help="The socket `meltap run --preset micro` prints when it starts (default: %(default)s, "
                              "meltap.sock in meltap's default socket directory).")
     parser.add_argument("--model", action="append", choices=MODELS,
@@ -77,12 +78,16 @@ def main():
     above = {name: False for name in names}
     fed = 0               # frames fed since the models were (re)aligned
     aligned = False
-    header = {}
     previous = None
     try:
-        for f in frames(args.socket, [args.channel - 1], header):
-            if previous is None:
-                check_header(header, args.socket)
+        # timeout=None: wait for the stream header as long as it takes, as for the frames.
+        stream = meltap.Subscriber(args.socket, [args.channel - 1], timeout=None)
+    except meltap.MeltapError as error:  # no socket, nobody serving, refused
+        print(f"wakeword: {error}", file=sys.stderr)
+        return 1
+    check_header(stream, args.socket)
+    try:
+        for f in stream:
             restart = previous is not None and (f.sequence != previous + 1 or f.flags & RESTART_FLAGS)
             previous = f.sequence
             if restart:
@@ -107,12 +112,11 @@ def main():
                 if probability > model.probability_cutoff and not above[name]:
                     print(f"DETECTED {name} probability {probability:.3f} frame {f.sequence} time {f.time}", flush=True)
                 above[name] = probability > model.probability_cutoff
-    except Refused as refusal:
-        print(f"wakeword: the server refused this subscriber: {refusal}", file=sys.stderr)
-        return 1
-    except (ProtocolError, OSError) as error:
+    except meltap.MeltapError as error:  # a protocol error, a refusal
         print(f"wakeword: {error}", file=sys.stderr)
         return 1
+    finally:
+        stream.close()
     return 0
 
 

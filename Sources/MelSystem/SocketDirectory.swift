@@ -1,7 +1,6 @@
 // Where meltap's sockets live when no path is given: the one rule that `meltap run`, `view`,
-// `record`, `status`, the Swift client, the C ABI (and through it the Python package) follow.
-// Examples/meltap_subscriber.py holds the only other copy, in Python, and python/tests checks
-// that the two agree.
+// `record`, `status`, the Swift client, the C ABI (and through it the Python package and the
+// Python examples, which read through the package) follow. There is no other copy.
 
 #if canImport(Glibc)
 import Glibc

@@ -12,7 +12,8 @@ setuptools packs the wheel it
 
 The installed package then needs neither the Swift toolchain nor those system libraries.
 The wheel is tagged py3-none-<platform>: ctypes needs no Python ABI, but the library is
-built for this machine's architecture and glibc.
+built for this machine's architecture and glibc. ``make wheel`` (scripts/build-wheel) then has
+auditwheel check it and retag it manylinux (docs/python.md).
 """
 
 from __future__ import annotations
