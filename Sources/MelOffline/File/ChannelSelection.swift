@@ -64,9 +64,9 @@ struct ChannelExtractor {
 
     /// The `count` samples of channel `source` (0-based) of `interleaved`, contiguous: `interleaved`
     /// itself for a mono file, else copied (or mixed) into `scratch` (`count` samples or more).
-    func samples(of source: Int, in interleaved: UnsafeMutablePointer<Float>, count: Int,
+    func samples(of source: Int, in interleaved: UnsafePointer<Float>, count: Int,
                  scratch: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
-        if channelCount == 1 { return UnsafePointer(interleaved) }
+        if channelCount == 1 { return interleaved }
         if mixesDown {
             // Summed in file order, then divided: the order of the sums is part of the bits.
             let divisor = Float(channelCount)

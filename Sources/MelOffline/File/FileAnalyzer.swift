@@ -230,11 +230,19 @@ public final class FileAnalyzer: Sendable {
         }
         while true {
             if isCancelled() { throw CancellationError() }
-            let n = try reader.read(into: interleaved, frames: Self.blockLength)
+            // Samples in memory are read where they are; a file's are read into `interleaved`.
+            let n: Int
+            var sourceBlock = UnsafePointer(interleaved)
+            if let borrowed = reader.borrow(frames: Self.blockLength) {
+                n = borrowed.frames
+                sourceBlock = borrowed.samples
+            } else {
+                n = try reader.read(into: interleaved, frames: Self.blockLength)
+            }
             if n == 0 { break }
             samplesRead += Int64(n)
             for (c, source) in channels.enumerated() {
-                let samples = extractor.samples(of: source, in: interleaved, count: n, scratch: block)
+                let samples = extractor.samples(of: source, in: sourceBlock, count: n, scratch: block)
                 if let resampler = resamplers[c] {
                     let produced = resampler.process(UnsafeBufferPointer(start: samples, count: n), into: resampled,
                                                      capacity: resampledCapacity)
@@ -302,6 +310,13 @@ protocol SampleSource: AnyObject {
     /// Reads up to `frames` sample frames into `buffer` (`frames * channelCount` floats).
     /// - Returns: the sample frames read; 0 at the end.
     func read(into buffer: UnsafeMutablePointer<Float>, frames: Int) throws -> Int
+    /// The next up to `frames` sample frames where they already are, for sources in memory
+    /// (nil: use `read`). The pointer is valid until the next call; 0 frames at the end.
+    func borrow(frames: Int) -> (samples: UnsafePointer<Float>, frames: Int)?
+}
+
+extension SampleSource {
+    func borrow(frames: Int) -> (samples: UnsafePointer<Float>, frames: Int)? { nil }
 }
 
 extension AudioFileReader: SampleSource {}
@@ -329,5 +344,13 @@ final class MemorySampleSource: SampleSource {
         buffer.update(from: base + position, count: n * channelCount)
         position += n * channelCount
         return n
+    }
+
+    /// The samples themselves, not a copy (`read` copies them).
+    func borrow(frames: Int) -> (samples: UnsafePointer<Float>, frames: Int)? {
+        let n = max(0, min(frames, (samples.count - position) / channelCount))
+        guard let base = samples.baseAddress else { return nil }  // empty: `read` says 0
+        defer { position += n * channelCount }
+        return (base + position, n)
     }
 }
