@@ -40,18 +40,25 @@ public struct OfflineFinisher: Sendable {
     }
 
     /// Finishes `frames` (row-major, `inputWidth` per frame) where they are: `outputWidth` per
-    /// frame afterwards. Without the MFCC's DCT (where the width changes) no second array is
-    /// made, which spares a long file's copy and its page faults (`meltap file` on 600 s of
-    /// Whisper: 19 MB).
+    /// frame afterwards (the array shrinks for MFCC, whose DCT narrows each frame). No second
+    /// array is made, which spares a long file's copy and its page faults (`meltap file` on 600 s
+    /// of Whisper: 19 MB).
     public func finish(inPlace clamped: inout [Float]) {
+        let values = clamped.withUnsafeMutableBufferPointer { finish(inPlace: $0) }
+        clamped.removeLast(clamped.count - values)
+    }
+
+    /// Finishes the frames in `values` (row-major, `inputWidth` per frame) where they are.
+    /// - Returns: the values they hold afterwards, from the start: `outputWidth` per frame.
+    public func finish(inPlace values: UnsafeMutableBufferPointer<Float>) -> Int {
         let c = configuration
-        guard OfflineFinisher.isNeeded(c) else { return }
+        guard OfflineFinisher.isNeeded(c) else { return values.count }
         let energyColumns = c.useEnergy ? 1 : 0
-        let count = clamped.count / max(1, inputWidth)
+        let count = values.count / max(1, inputWidth)
         let distance = Float(c.topDB ?? MelConfiguration.whisperClampDistance)
         let whisper = c.output == .whisper
-        clamped.withUnsafeMutableBufferPointer { values in
-            guard let base = values.baseAddress, count > 0 else { return }
+        guard let base = values.baseAddress, count > 0 else { return 0 }
+        clamp: do {
             // The maximum over the band values (not the energy column), as float32 like numpy.
             var maximum = -Float.infinity, minimum = Float.infinity
             if whisper && energyColumns == 0 {
@@ -75,13 +82,13 @@ public struct OfflineFinisher: Sendable {
                     let row = base + t * inputWidth
                     for i in energyColumns..<inputWidth { row[i] = max(row[i], floor) - shift }
                 }
-                return
+                break clamp
             }
             let floor = maximum - distance
             if whisper && energyColumns == 0 && FrameKernels.avx2Available() {
                 // The same (max(x, floor) + 4) / 4 over the whole array, eight lanes (same bits).
                 meltap_whisper_clamp_scale_f32_avx2(base, count * inputWidth, floor)
-                return
+                break clamp
             }
             for t in 0..<count {
                 let row = base + t * inputWidth
@@ -92,20 +99,19 @@ public struct OfflineFinisher: Sendable {
                 }
             }
         }
-        guard c.output == .mfcc else { return }
+        guard c.output == .mfcc else { return count * outputWidth }
+        // The DCT narrows each frame: frame t moves to t · outputWidth ≤ t · inputWidth, over
+        // values already read; its own input is copied out first, as the two may overlap.
         let stage = OutputStage(configuration: c, clampRule: .running)
-        defer { stage.deallocate() }
-        var out = [Float](repeating: 0, count: count * outputWidth)
-        clamped.withUnsafeBufferPointer { source in
-            out.withUnsafeMutableBufferPointer { target in
-                for t in 0..<count {
-                    let row = target.baseAddress! + t * outputWidth
-                    if energyColumns == 1 { row[0] = source[t * inputWidth] }
-                    stage.applyDCT(source.baseAddress! + t * inputWidth + energyColumns, into: row + energyColumns)
-                }
-            }
+        let row = UnsafeMutablePointer<Float>.allocate(capacity: inputWidth)
+        defer { stage.deallocate(); row.deallocate() }
+        for t in 0..<count {
+            row.update(from: base + t * inputWidth, count: inputWidth)
+            let out = base + t * outputWidth
+            if energyColumns == 1 { out[0] = row[0] }
+            stage.applyDCT(row + energyColumns, into: out + energyColumns)
         }
-        clamped = out
+        return count * outputWidth
     }
 }
 

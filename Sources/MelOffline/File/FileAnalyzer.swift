@@ -287,11 +287,12 @@ public final class FileAnalyzer: Sendable {
 }
 
 /// The array of `FileAnalyzer.analyse(samples:…)`: what `analyse(_:into:)` writes to the `.npy`.
-public struct AnalysedSamples: Sendable {
+/// Not `Sendable`: `values` is the driver's own store, handed over whole (`KeptRows.takeValues`).
+public struct AnalysedSamples {
     /// The array's shape in the layout: (frames, bands), (frames, channels, bands), or bands first.
     public var shape: [Int]
-    /// The values in C order, `shape`'s product floats.
-    public var values: [Float]
+    /// The values in C order, `shape`'s product floats (`values.count`).
+    public var values: KeptRows
     /// The rate in Hz the analysis ran at.
     public var analysisRate: Double
     public var configuration: MelConfiguration

@@ -32,7 +32,7 @@ final class RowWriter {
     private let keepsRows: Bool
     /// Every row so far when `keepsRows`, row-major, `frameWidth` values per channel; in memory,
     /// after `finish()`, the finished array in its layout.
-    private(set) var keptRows: [Float] = []
+    let keptRows: KeptRows
 
     /// - Parameters:
     ///   - path: the `.npy` to write, or nil to keep the array in memory (`keptRows`).
@@ -53,27 +53,7 @@ final class RowWriter {
         keepsRows = path == nil || finisher != nil || layout == .bandsFirst
         let rowShape = trailingShape
         writer = try path.map { try NpyWriter(path: $0, trailingShape: rowShape, mode: .atomic, existing: existing) }
-        if keepsRows, let expectedFrames {
-            keptRows = RowWriter.reservedRows(capacity: (expectedFrames + 4) * frameWidth * channelCount)
-        }
-    }
-
-    /// An empty array with room for `capacity` values. From 4 MiB on, its pages are advised as
-    /// transparent huge pages (madvise(2), `MADV_HUGEPAGE`; the kernel's default mode is
-    /// `madvise`): a 600 s Whisper file keeps 19 MB of rows, and first touching them 4 KiB at a
-    /// time was about 4 100 page faults, 11 % of `meltap file`'s CPU time in a KVM guest (task
-    /// clock 85.0 → 75.5 ms, docs/performance.md).
-    /// Advice only: where the kernel gives no huge pages, nothing changes.
-    static func reservedRows(capacity: Int) -> [Float] {
-        [Float](unsafeUninitializedCapacity: capacity) { buffer, initialized in
-            initialized = 0
-            let bytes = buffer.count * MemoryLayout<Float>.stride
-            guard bytes >= 4 << 20, let base = buffer.baseAddress else { return }
-            let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-            let start = (Int(bitPattern: base) + page - 1) / page * page
-            let end = (Int(bitPattern: base) + bytes) / page * page
-            _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, MADV_HUGEPAGE)
-        }
+        keptRows = KeptRows(reserving: keepsRows ? ((expectedFrames ?? 0) + 4) * frameWidth * channelCount : 0)
     }
 
     /// The shape of the array for `frames` rows in this layout.
@@ -84,7 +64,7 @@ final class RowWriter {
 
     /// Writes (or keeps) whole rows, row-major.
     func append(_ rows: [Float]) throws {
-        if keepsRows { keptRows.append(contentsOf: rows) } else { try writer?.appendRows(rows) }
+        if keepsRows { rows.withUnsafeBufferPointer { keptRows.append($0) } } else { try writer?.appendRows(rows) }
     }
 
     /// Writes the kept rows, finished and arranged, and renames the file into place; in memory,
@@ -95,13 +75,13 @@ final class RowWriter {
             finishKeptRows()
             let frames = keptRows.count / max(1, rowLength)
             if layout == .bandsFirst {
-                keptRows = layout.arrange(framesFirst: keptRows, frames: frames, channels: channelCount,
-                                          bands: outputWidth)
+                keptRows.replace(with: layout.arrange(framesFirst: keptRows.array, frames: frames,
+                                                      channels: channelCount, bands: outputWidth))
                 writer?.finalShape = shape(frames: frames)
             }
             guard let writer else { return frames }
-            try writer.appendRows(keptRows)  // large: straight from the array, no buffer copy
-            keptRows = []
+            try writer.appendRows(UnsafeBufferPointer(keptRows.values))  // large: no buffer copy
+            keptRows.truncate(to: 0)
         }
         guard let writer else { return 0 }  // unreachable: without a file every row is kept
         return try writer.finish()  // frames: every layout appends rows of one frame's size
@@ -115,16 +95,17 @@ final class RowWriter {
     private func finishKeptRows() {
         guard let finisher else { return }
         if channelCount == 1 {  // the rows are that channel's frames already
-            finisher.finish(inPlace: &keptRows)
+            keptRows.truncate(to: finisher.finish(inPlace: keptRows.values))
             return
         }
-        let rowsCount = keptRows.count / (frameWidth * channelCount)
+        let kept = keptRows.values
+        let rowsCount = kept.count / (frameWidth * channelCount)
         var rows = [Float](repeating: 0, count: rowsCount * outputWidth * channelCount)
         for c in 0..<channelCount {
             var single = [Float](); single.reserveCapacity(rowsCount * frameWidth)
             for t in 0..<rowsCount {
                 let base = (t * channelCount + c) * frameWidth
-                single.append(contentsOf: keptRows[base..<(base + frameWidth)])
+                single.append(contentsOf: kept[base..<(base + frameWidth)])
             }
             let done = finisher.finish(single)
             for t in 0..<rowsCount {
@@ -133,6 +114,6 @@ final class RowWriter {
                                      with: done[(t * outputWidth)..<((t + 1) * outputWidth)])
             }
         }
-        keptRows = rows
+        keptRows.replace(with: rows)
     }
 }
