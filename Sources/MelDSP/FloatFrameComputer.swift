@@ -65,7 +65,7 @@ struct FloatFrameComputer {
     }
 
     /// Builds the computer for a valid configuration that is not micro, with `workspace`'s plan,
-    /// tables and scratch (`workspace.matches(c)`); the owner keeps the workspace alive.
+    /// tables and scratch (built for exactly `c`); the owner keeps the workspace alive.
     init(configuration c: MelConfiguration, clampRule: ClampRule, workspace: FrameWorkspace) {
         precondition(workspace.configuration == c, "the frame workspace was built for another configuration")
         frameLength = c.frameLength

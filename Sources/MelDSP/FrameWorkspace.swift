@@ -11,8 +11,8 @@
 /// must be fed from one thread, one call at a time (one stream in the realtime callback, one file
 /// in a worker). Analyzers built without a workspace make their own.
 public final class FrameWorkspace: @unchecked Sendable {
-    /// The configuration the tables were built for; an analyzer accepts this workspace only when
-    /// its float pipeline runs exactly this configuration (`matches`).
+    /// The configuration the tables were built for; a `FloatFrameComputer` accepts this workspace
+    /// only for exactly this configuration.
     let configuration: MelConfiguration
     /// The FFTW plan and its buffers.
     let fft: RealFFT
@@ -35,21 +35,14 @@ public final class FrameWorkspace: @unchecked Sendable {
     let unusedSingle: UnsafeMutablePointer<Float>
     let unusedDouble: UnsafeMutablePointer<Double>
 
-    /// The workspace an analyzer of `configuration` would build for itself: nil for the micro
-    /// preset (its integer frontend has none); for openwakeword, the one its dB stage runs.
-    /// The configuration must be valid (`MelConfiguration.validate`).
-    public static func forAnalyzer(of configuration: MelConfiguration) -> FrameWorkspace? {
+    /// The workspace an analyzer of `configuration` builds for itself: nil for the micro preset
+    /// (its integer frontend has none); for openwakeword, the one its dB stage runs. The
+    /// configuration must be valid (`MelAnalyzer.init` has validated it).
+    static func forAnalyzer(of configuration: MelConfiguration) -> FrameWorkspace? {
         if configuration.filterbank == .micro { return nil }
-        return FrameWorkspace(configuration: floatConfiguration(of: configuration))
+        return FrameWorkspace(configuration: configuration.output == .openWakeWord
+                              ? OpenWakeWordFrontend.decibelConfiguration(configuration) : configuration)
     }
-
-    /// The configuration the float pipeline of an analyzer of `c` runs.
-    static func floatConfiguration(of c: MelConfiguration) -> MelConfiguration {
-        c.output == .openWakeWord ? OpenWakeWordFrontend.decibelConfiguration(c) : c
-    }
-
-    /// Whether an analyzer of `c` can compute its frames with this workspace.
-    func matches(_ c: MelConfiguration) -> Bool { configuration == Self.floatConfiguration(of: c) }
 
     /// Plans the FFT and builds the tables for the float pipeline of `c` (a valid configuration
     /// that is not micro): every buffer is written here, so every page is touched.

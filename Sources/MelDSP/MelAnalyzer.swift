@@ -66,6 +66,9 @@ public final class MelAnalyzer: @unchecked Sendable {
     /// Keeps the float pipeline's plan, tables and scratch alive (openwakeword's too), possibly
     /// shared with other analyzers of the same stream; nil for micro.
     private let workspace: FrameWorkspace?
+    /// The plan, tables and scratch this analyzer computes with, to lend to the other analyzers of
+    /// its stream (`init(configuration:clampRule:sharedWorkspace:)`); nil for micro.
+    public var frameWorkspace: FrameWorkspace? { workspace }
     private let state: UnsafeMutablePointer<FramerState>
 
     /// Streaming position; plain data behind a pointer so the hot path has no exclusivity checks.
@@ -93,9 +96,10 @@ public final class MelAnalyzer: @unchecked Sendable {
     }
 
     /// Builds the analyzer: validates, plans FFTW, allocates and prefaults every buffer.
-    /// `sharedWorkspace` (`FrameWorkspace.forAnalyzer(of: c)`, ignored for micro) lends the plan,
-    /// tables and scratch of other analyzers of the same configuration fed from the same thread;
-    /// without it the analyzer builds its own.
+    /// `sharedWorkspace` (another analyzer's `frameWorkspace`, ignored for micro) lends the plan,
+    /// tables and scratch of analyzers of the same configuration fed from the same thread;
+    /// without it the analyzer builds its own. A workspace built for another configuration stops
+    /// the program (`FloatFrameComputer.init`).
     public init(configuration c: MelConfiguration, clampRule: ClampRule = .running,
                 sharedWorkspace: FrameWorkspace? = nil) throws(MelConfigurationError) {
         try c.validate()
@@ -118,9 +122,6 @@ public final class MelAnalyzer: @unchecked Sendable {
 
         let workspace = c.filterbank == .micro ? nil : sharedWorkspace ?? FrameWorkspace.forAnalyzer(of: c)
         self.workspace = workspace
-        if let workspace {
-            precondition(workspace.matches(c), "the frame workspace was built for another configuration")
-        }
         if c.filterbank == .micro {
             computer = .micro(MicroFrontend())
             frameWidth = MicroParameters.channelCount

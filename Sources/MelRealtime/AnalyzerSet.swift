@@ -195,12 +195,14 @@ extension AnalyzerSet {
             var analyzers: [MelAnalyzer] = []
             do {
                 // One workspace for the stream's channels (all fed by the callback, one after
-                // another): one plan, window and mel bank in cache instead of one per channel.
-                try configuration.validate()
-                let workspace = FrameWorkspace.forAnalyzer(of: configuration)
+                // another): the first analyzer's plan, window and mel bank, in cache for every
+                // channel instead of one copy per channel.
+                var workspace: FrameWorkspace?
                 for _ in 0..<channelCount {
-                    analyzers.append(try MelAnalyzer(configuration: configuration, clampRule: clampRule,
-                                                     sharedWorkspace: workspace))
+                    let analyzer = try MelAnalyzer(configuration: configuration, clampRule: clampRule,
+                                                   sharedWorkspace: workspace)
+                    workspace = analyzer.frameWorkspace
+                    analyzers.append(analyzer)
                 }
             } catch {
                 throw AnalyzerSetError.analyzer(error)

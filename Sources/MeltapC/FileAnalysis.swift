@@ -17,34 +17,24 @@ final class FileResult {
     /// The sidecar JSON, NUL-terminated.
     let sidecar: UnsafeMutablePointer<CChar>
 
-    /// Whether `values` came from `malloc` (adopted from `KeptRows`) rather than `allocate`.
-    private let valuesFromMalloc: Bool
-
-    init(shape: [Int], values: [Float], sidecar: String) {
-        self.shape = shape
-        self.values = .allocate(capacity: max(values.count, 1))
-        _ = self.values.initialize(from: values)
-        valuesFromMalloc = false
-        self.sidecar = strdupStatic(sidecar)
+    /// Copies `values` (an array read back from a file).
+    convenience init(shape: [Int], values: [Float], sidecar: String) {
+        let rows = KeptRows(reserving: max(1, values.count))  // a block even when empty, as before
+        values.withUnsafeBufferPointer { rows.append($0) }
+        self.init(shape: shape, adopting: rows, sidecar: sidecar)
     }
 
-    /// Adopts the rows' block itself: no copy (a 30 s Whisper array is 960 kB, and a fresh block
-    /// would also be first-touched page by page).
+    /// Adopts the rows' `malloc`'d block itself: no copy (a 30 s Whisper array is 960 kB, and a
+    /// fresh block would also be first-touched page by page).
     init(shape: [Int], adopting rows: KeptRows, sidecar: String) {
         self.shape = shape
         let count = rows.count
-        if let base = rows.takeValues() {
-            values = UnsafeMutableBufferPointer(start: base, count: count)
-            valuesFromMalloc = true
-        } else {
-            values = .allocate(capacity: 1)
-            valuesFromMalloc = false
-        }
+        values = UnsafeMutableBufferPointer(start: rows.takeValues(), count: count)
         self.sidecar = strdupStatic(sidecar)
     }
 
     deinit {
-        if valuesFromMalloc { free(values.baseAddress) } else { values.deallocate() }
+        free(values.baseAddress)  // malloc'd by KeptRows; free(nil) does nothing
         sidecar.deallocate()
     }
 }

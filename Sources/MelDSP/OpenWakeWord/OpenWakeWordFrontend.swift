@@ -82,8 +82,8 @@ struct OpenWakeWordFrontend {
         return d
     }
 
-    /// `workspace` must match `decibelConfiguration(c)` (`FrameWorkspace.forAnalyzer(of: c)`) and
-    /// outlive the frontend.
+    /// `workspace` must be built for `decibelConfiguration(c)` (`FrameWorkspace.forAnalyzer(of: c)`)
+    /// and outlive the frontend.
     init(configuration c: MelConfiguration, workspace: FrameWorkspace) {
         decibels = FloatFrameComputer(configuration: Self.decibelConfiguration(c), clampRule: .running,
                                       workspace: workspace)

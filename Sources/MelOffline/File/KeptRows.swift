@@ -23,7 +23,7 @@ public final class KeptRows {
     /// time was about 4 100 page faults, 11 % of `meltap file`'s CPU time in a KVM guest (task
     /// clock 85.0 → 75.5 ms, docs/performance.md). Advice only: where the kernel gives no huge
     /// pages, nothing changes.
-    init(reserving capacity: Int) {
+    public init(reserving capacity: Int) {
         if capacity > 0 { grow(to: capacity) }
     }
 
@@ -33,7 +33,7 @@ public final class KeptRows {
     var values: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: base, count: count) }
 
     /// Appends `values` after the ones held.
-    func append(_ values: UnsafeBufferPointer<Float>) {
+    public func append(_ values: UnsafeBufferPointer<Float>) {
         guard let source = values.baseAddress, !values.isEmpty else { return }
         if count + values.count > capacity { grow(to: max(count + values.count, capacity * 2)) }
         (base! + count).initialize(from: source, count: values.count)
