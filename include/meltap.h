@@ -129,7 +129,8 @@ void meltap_file_result_destroy(meltap_file_result *result);
  * `meltap file` analyses a float WAV holding them: the same driver, resampling and whole-file
  * clamp, the same bits, with no file written. The samples are read during the call only. The
  * result's sidecar is the resolved configuration JSON (no file, so no file fields).
- * NULL on failure (no samples, a rate out of range, bad options). Thread-safe: calls on
+ * NULL on failure (no samples, a NaN or infinite sample, a rate out of range, bad options);
+ * the samples are checked block by block as the analysis reaches them. Thread-safe: calls on
  * different threads run at once. The library keeps the parsed options, FFT plans and mel banks
  * of up to 32 preset and options texts between calls, so short clips cost little more than
  * their frames. */

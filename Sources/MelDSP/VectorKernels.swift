@@ -1,3 +1,5 @@
+import CVectorMath
+
 // Loops the compiler does not vectorise by itself, written with SIMD8 so that they give the same
 // bits as the scalar loops they replace.
 
@@ -51,4 +53,12 @@ extension Math {
         }
         return maximum
     }
+}
+
+/// The index of the first NaN or infinity in `samples`, or nil when every sample is finite
+/// (`meltap_first_nonfinite_f32`: the exponent bits, 64 samples at a time).
+public func firstNonFiniteIndex(_ samples: UnsafeBufferPointer<Float>) -> Int? {
+    guard let base = samples.baseAddress, !samples.isEmpty else { return nil }
+    let index = meltap_first_nonfinite_f32(base, samples.count)
+    return index < 0 ? nil : index
 }

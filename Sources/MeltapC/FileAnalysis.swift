@@ -151,10 +151,13 @@ public func meltapAnalyzeSamples(_ samples: UnsafePointer<Float>?, _ count: Int,
     do {
         let cached = try cachedAnalyzer(preset: string(preset), options: string(options))
         let analysed = try cached.analyzer.analyse(samples: UnsafeBufferPointer(start: samples, count: count),
-                                                   sampleRate: sampleRate)
+                                                   sampleRate: sampleRate, rejectingNonFinite: true)
         let handle = FileResult(shape: analysed.shape, adopting: analysed.values,
                                 sidecar: cached.configurationJSON(of: analysed))
         return OpaquePointer(Unmanaged.passRetained(handle).toOpaque())
+    } catch let error as NonFiniteSampleError {
+        setLastError("meltap_analyze_samples: \(error)")
+        return nil
     } catch {
         setLastError(message(of: error))
         return nil

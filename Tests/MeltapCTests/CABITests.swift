@@ -189,6 +189,22 @@ func run(_ executable: String, _ arguments: [String], input: String? = nil, outp
         #expect(Self.failure(meltapAnalyzeSamples(&one, 0, 16000, nil, nil) == nil, "no samples").contains("at least one"))
         #expect(Self.failure(meltapAnalyzeSamples(&one, 1, 999, nil, nil) == nil, "rate").contains("from 1000 to 768000"))
         #expect(Self.failure(meltapAnalyzeSamples(&one, 1, 16000, "nope", nil) == nil, "preset").contains("Unknown preset"))
+        // NaN and infinity are refused, wherever they are: in the first block, at a block's last
+        // sample, deep in a long signal, the very last sample; the message names the first one.
+        var noisy = (0..<100_000).map { Float(sin(Double($0) * 0.05)) * 0.3 }
+        for (index, value) in [(0, Float.nan), (4095, .infinity), (4096, -.infinity), (73_333, .nan),
+                               (99_999, -.nan)] {
+            let kept = noisy[index]
+            noisy[index] = value
+            let message = Self.failure(meltapAnalyzeSamples(noisy, noisy.count, 16000, "whisper", nil) == nil,
+                                       "a \(value) at \(index)")
+            #expect(message.contains("sample \(index) is \(value), not a finite number"), "\(message)")
+            noisy[index] = kept
+        }
+        noisy[500] = .greatestFiniteMagnitude  // finite: analysed
+        let large = meltapAnalyzeSamples(noisy, noisy.count, 16000, "whisper", nil)
+        #expect(large != nil, "\(String(cString: meltapLastError()))")
+        meltapFileResultDestroy(large)
     }
 
     /// Calls `body`, expects it to fail, and returns the message `meltap_last_error` gives.

@@ -8,6 +8,13 @@
    No allocation, locks or system calls: safe on the realtime thread. */
 void meltap_log_f32(const float *x, float *y, long n);
 
+/* The index of the first NaN or infinity among n floats, or -1 when all are finite.
+   Reads the exponent bits (all ones: NaN or ±inf) 64 floats at a time, a loop the compiler
+   vectorises for baseline x86-64, and looks inside a block only when the block has one.
+   meltap_analyze_samples rejects such input with it, block by block just before the block is
+   analysed, so the check reads samples the analysis is about to read anyway. */
+long meltap_first_nonfinite_f32(const float *x, long n);
+
 /* The AVX2 frame kernels (this header is the module's umbrella header). */
 #include "frame_kernels.h"
 

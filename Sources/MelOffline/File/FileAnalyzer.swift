@@ -143,8 +143,9 @@ public final class FileAnalyzer: Sendable {
     ///   - name: names the signal in error messages ("the signal has 2 channels …").
     /// - Throws: as `analyse(_:into:)`: the options, the channels, no samples.
     public func analyse(samples: UnsafeBufferPointer<Float>, channelCount: Int = 1, sampleRate: Double,
-                        name: String = "the signal") throws -> AnalysedSamples {
-        let source = MemorySampleSource(samples: samples, channelCount: channelCount, sampleRate: sampleRate)
+                        name: String = "the signal", rejectingNonFinite: Bool = false) throws -> AnalysedSamples {
+        let source = MemorySampleSource(samples: samples, channelCount: channelCount, sampleRate: sampleRate,
+                                        rejectsNonFinite: rejectingNonFinite)
         return try drive(source, name: name, featurePath: nil, existing: .refuse, progress: nil,
                          isCancelled: { false }) { run, rows in
             AnalysedSamples(shape: rows.shape(frames: run.frames), values: rows.keptRows, analysisRate: run.analysisRate,
@@ -216,24 +217,33 @@ public final class FileAnalyzer: Sendable {
         }
         defer { if !succeeded { audioOut?.discard() } }
 
+        // One channel whose rows are all kept (in memory, or for the deferred clamp): the
+        // analyzer writes each frame straight into the next row, with no copies through
+        // `framePointer` and the interleaver (a frame is its row then).
+        let inPlace = channels.count == 1 ? rows.rowsInPlace : nil
         /// Feeds `count` analysis-rate samples of channel `c` to its analyzer, keeping its frames.
         func analyse(_ c: Int, _ samples: UnsafePointer<Float>, _ count: Int) {
             audioOut?.append(UnsafeBufferPointer(start: samples, count: count), channel: c)
             let analyzer = analyzers[c]
             var offset = 0
             while offset < count {
+                let target = inPlace?.nextRow(width: width) ?? framePointer
                 let step = analyzer.process(UnsafeBufferPointer(start: samples + offset, count: count - offset),
-                                            into: framePointer)
+                                            into: target)
                 offset += step.consumed
-                if step.frameIndex >= 0 { interleaver.append(frame, channel: c) }
+                if step.frameIndex >= 0 { keep(c) }
             }
+        }
+        /// Keeps the frame the analyzer of channel `c` just wrote.
+        func keep(_ c: Int) {
+            if let inPlace { inPlace.commitRow(width: width) } else { interleaver.append(frame, channel: c) }
         }
         while true {
             if isCancelled() { throw CancellationError() }
             // Samples in memory are read where they are; a file's are read into `interleaved`.
             let n: Int
             var sourceBlock = UnsafePointer(interleaved)
-            if let borrowed = reader.borrow(frames: Self.blockLength) {
+            if let borrowed = try reader.borrow(frames: Self.blockLength) {
                 n = borrowed.frames
                 sourceBlock = borrowed.samples
             } else {
@@ -265,7 +275,7 @@ public final class FileAnalyzer: Sendable {
                     analyse(c, resampled, produced)
                 }
             }
-            while try analyzer.flush(into: framePointer) >= 0 { interleaver.append(frame, channel: c) }
+            while try analyzer.flush(into: inPlace?.nextRow(width: width) ?? framePointer) >= 0 { keep(c) }
         }
         try audioOut?.writeComplete()
         try audioOut?.close()
@@ -313,11 +323,22 @@ protocol SampleSource: AnyObject {
     func read(into buffer: UnsafeMutablePointer<Float>, frames: Int) throws -> Int
     /// The next up to `frames` sample frames where they already are, for sources in memory
     /// (nil: use `read`). The pointer is valid until the next call; 0 frames at the end.
-    func borrow(frames: Int) -> (samples: UnsafePointer<Float>, frames: Int)?
+    func borrow(frames: Int) throws -> (samples: UnsafePointer<Float>, frames: Int)?
 }
 
 extension SampleSource {
-    func borrow(frames: Int) -> (samples: UnsafePointer<Float>, frames: Int)? { nil }
+    func borrow(frames: Int) throws -> (samples: UnsafePointer<Float>, frames: Int)? { nil }
+}
+
+/// Samples in memory held a NaN or an infinity (`FileAnalyzer.analyse(samples:…,
+/// rejectingNonFinite: true)`), which would make every later frame of a clamped preset NaN.
+public struct NonFiniteSampleError: Error, CustomStringConvertible {
+    /// The sample's index in the caller's buffer (interleaved, for several channels).
+    public var index: Int
+    public var value: Float
+    public var description: String {
+        "sample \(index) is \(value), not a finite number; please replace NaN and infinite samples (e.g. with 0) first."
+    }
 }
 
 extension AudioFileReader: SampleSource {}
@@ -328,13 +349,18 @@ final class MemorySampleSource: SampleSource {
     let samples: UnsafeBufferPointer<Float>
     let channelCount: Int
     let sampleRate: Double
+    /// Whether `borrow` throws `NonFiniteSampleError` for a block holding NaN or infinity. The
+    /// check runs block by block just before the block is analysed, so it reads samples the
+    /// analysis is about to read anyway (a separate pass first would stream them from memory twice).
+    let rejectsNonFinite: Bool
     /// Samples (not frames) read so far.
     private var position = 0
 
-    init(samples: UnsafeBufferPointer<Float>, channelCount: Int, sampleRate: Double) {
+    init(samples: UnsafeBufferPointer<Float>, channelCount: Int, sampleRate: Double, rejectsNonFinite: Bool = false) {
         self.samples = samples
         self.channelCount = max(1, channelCount)
         self.sampleRate = sampleRate
+        self.rejectsNonFinite = rejectsNonFinite
     }
 
     var frameCount: Int64 { Int64(samples.count / channelCount) }
@@ -348,9 +374,13 @@ final class MemorySampleSource: SampleSource {
     }
 
     /// The samples themselves, not a copy (`read` copies them).
-    func borrow(frames: Int) -> (samples: UnsafePointer<Float>, frames: Int)? {
+    func borrow(frames: Int) throws -> (samples: UnsafePointer<Float>, frames: Int)? {
         let n = max(0, min(frames, (samples.count - position) / channelCount))
         guard let base = samples.baseAddress else { return nil }  // empty: `read` says 0
+        if rejectsNonFinite,
+           let bad = firstNonFiniteIndex(UnsafeBufferPointer(start: base + position, count: n * channelCount)) {
+            throw NonFiniteSampleError(index: position + bad, value: base[position + bad])
+        }
         defer { position += n * channelCount }
         return (base + position, n)
     }

@@ -40,6 +40,17 @@ public final class KeptRows {
         count += values.count
     }
 
+    /// Room for `width` more values after the ones held, for a producer to write the next row in
+    /// place (the analyzer's frame, with no copy through a frame buffer); `commitRow` keeps it.
+    /// The pointer is valid until the next `nextRow` or `append` (growing may move the block).
+    func nextRow(width: Int) -> UnsafeMutablePointer<Float> {
+        if count + width > capacity { grow(to: max(count + width, capacity * 2)) }
+        return base! + count
+    }
+
+    /// Keeps the row `nextRow(width:)` gave room for.
+    func commitRow(width: Int) { count += width }
+
     /// Keeps the first `count` values (a shrinking finish, such as the MFCC's DCT).
     func truncate(to newCount: Int) { count = min(count, max(0, newCount)) }
 

@@ -62,6 +62,10 @@ final class RowWriter {
     /// The shape of one row: (bands) or (channels, bands).
     var rowShape: [Int] { trailingShape }
 
+    /// The kept rows when every row is kept, so that one channel's frames can be written there
+    /// in place (`KeptRows.nextRow`); nil when rows go to the file as they come.
+    var rowsInPlace: KeptRows? { keepsRows ? keptRows : nil }
+
     /// Writes (or keeps) whole rows, row-major.
     func append(_ rows: [Float]) throws {
         if keepsRows { rows.withUnsafeBufferPointer { keptRows.append($0) } } else { try writer?.appendRows(rows) }
