@@ -116,9 +116,9 @@ public final class MelAnalyzer: @unchecked Sendable {
         }
         ring = .allocate(capacity: 2 * frameLength)
         prelude = .allocate(capacity: max(1, preludeLength))
-        padding = .allocate(capacity: frameLength)
+        padding = .allocate(capacity: max(frameLength, leftPadding))
         prelude.initialize(repeating: 0, count: max(1, preludeLength))
-        padding.initialize(repeating: 0, count: frameLength)
+        padding.initialize(repeating: 0, count: max(frameLength, leftPadding))
 
         let workspace = c.filterbank == .micro ? nil : sharedWorkspace ?? FrameWorkspace.forAnalyzer(of: c)
         self.workspace = workspace
@@ -320,10 +320,10 @@ public final class MelAnalyzer: @unchecked Sendable {
     /// Writes the left padding, built from the prelude (`knownSamples` caps it for short inputs).
     private func writeLeftPadding(knownSamples: Int) {
         let n = min(knownSamples, state.pointee.preludeCount)
-        for i in 0..<leftPadding {
-            var value = prelude[reflectedIndex(i - leftPadding, count: n)]
-            write(&value, count: 1)
-        }
+        // Built in `padding` (unused until the right padding at the end) and written to the ring
+        // in one piece, not sample by sample (a short clip's analysis spent 1.5 % there).
+        for i in 0..<leftPadding { padding[i] = prelude[reflectedIndex(i - leftPadding, count: n)] }
+        write(padding, count: leftPadding)
         state.pointee.started = true
     }
 

@@ -76,17 +76,17 @@ _declare("meltap_analyzer_frame_width", _ssize, ctypes.c_void_p)
 _declare("meltap_analyzer_analysis_rate", ctypes.c_double, ctypes.c_void_p)
 _declare("meltap_analyzer_config_json", ctypes.c_char_p, ctypes.c_void_p)
 _declare("meltap_analyzer_max_frames", _ssize, ctypes.c_void_p, _ssize)
-_declare("meltap_analyzer_process", _ssize, ctypes.c_void_p, _float_p, _ssize, _float_p, _ssize)
-_declare("meltap_analyzer_flush", _ssize, ctypes.c_void_p, _float_p, _ssize)
+_declare("meltap_analyzer_process", _ssize, ctypes.c_void_p, ctypes.c_void_p, _ssize, ctypes.c_void_p, _ssize)
+_declare("meltap_analyzer_flush", _ssize, ctypes.c_void_p, ctypes.c_void_p, _ssize)
 _declare("meltap_analyzer_reset", None, ctypes.c_void_p)
 _declare("meltap_file_analyze", ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p)
 _declare("meltap_file_result_ndim", _ssize, ctypes.c_void_p)
 _declare("meltap_file_result_dim", _ssize, ctypes.c_void_p, _ssize)
 _declare("meltap_file_result_count", _ssize, ctypes.c_void_p)
-_declare("meltap_file_result_data", _float_p, ctypes.c_void_p)
+_declare("meltap_file_result_data", ctypes.c_void_p, ctypes.c_void_p)
 _declare("meltap_file_result_sidecar", ctypes.c_char_p, ctypes.c_void_p)
 _declare("meltap_file_result_destroy", None, ctypes.c_void_p)
-_declare("meltap_analyze_samples", ctypes.c_void_p, _float_p, _ssize, ctypes.c_double, ctypes.c_char_p, ctypes.c_char_p)
+_declare("meltap_analyze_samples", ctypes.c_void_p, ctypes.c_void_p, _ssize, ctypes.c_double, ctypes.c_char_p, ctypes.c_char_p)
 _declare("meltap_subscriber_connect", ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int32), _ssize,
          ctypes.c_int32)
 _declare("meltap_subscriber_close", None, ctypes.c_void_p)
@@ -183,24 +183,39 @@ def _float_wav(path: str, y: np.ndarray, sr: int) -> None:
         f.write(b"data" + struct.pack("<I", len(data)) + data)
 
 
-def _take_result(result: int) -> tuple[np.ndarray, str]:
-    """The array and sidecar text of a ``meltap_file_result *``. The array is a view of the
-    result's own buffer (no copy); the result is destroyed when the array's last view goes."""
+def _address(array: np.ndarray) -> int:
+    """The address of ``array``'s first element, for a ``c_void_p`` argument (cheaper than
+    ``array.ctypes.data_as``, which builds two ctypes objects per call)."""
+    return array.__array_interface__["data"][0]
+
+
+# Results up to this many floats (256 KiB) are copied into a numpy array and the library's
+# result destroyed at once: for a short clip the copy costs less than keeping the result alive
+# with the array (a ctypes buffer and a weakref finalizer, ~2 µs a call).
+_COPY_LIMIT = 1 << 16
+
+
+def _take_result(result: int, sidecar: bool = True) -> tuple[np.ndarray, str]:
+    """The array and (unless ``sidecar`` is false: "") sidecar text of a ``meltap_file_result *``.
+    A large array is a view of the result's own buffer (no copy), and the result is destroyed
+    when the array's last view goes; a small one is a copy, and the result is destroyed now."""
     try:
         shape = tuple(_lib.meltap_file_result_dim(result, axis) for axis in range(_lib.meltap_file_result_ndim(result)))
         count = _lib.meltap_file_result_count(result)
-        sidecar = _lib.meltap_file_result_sidecar(result).decode()
-        if count == 0:
+        text = _lib.meltap_file_result_sidecar(result).decode() if sidecar else ""
+        if count <= _COPY_LIMIT:
+            array = np.empty(shape, np.float32)
+            if count:
+                ctypes.memmove(_address(array), _lib.meltap_file_result_data(result), count * 4)
             _lib.meltap_file_result_destroy(result)
-            return np.empty(shape, np.float32), sidecar
-        address = ctypes.cast(_lib.meltap_file_result_data(result), ctypes.c_void_p).value
-        buffer = (ctypes.c_float * count).from_address(address)
+            return array, text
+        buffer = (ctypes.c_float * count).from_address(_lib.meltap_file_result_data(result))
     except BaseException:
         _lib.meltap_file_result_destroy(result)
         raise
     # The buffer object (kept alive by the array's base) owns the result from here.
     weakref.finalize(buffer, _lib.meltap_file_result_destroy, result)
-    return np.frombuffer(buffer, np.float32).reshape(shape), sidecar
+    return np.frombuffer(buffer, np.float32).reshape(shape), text
 
 
 def _prepare(y: Any, sr: Any, name: str = "y") -> tuple[np.ndarray, float]:
@@ -214,13 +229,13 @@ def _prepare(y: Any, sr: Any, name: str = "y") -> tuple[np.ndarray, float]:
 def _analyse(samples: np.ndarray, rate: float, preset: str, options: bytes, name: str = "y") -> np.ndarray:
     """``meltap_analyze_samples``; ctypes releases the GIL for the call. The library refuses NaN
     and infinite samples; ``_finite`` then words the error with ``name``."""
-    result = _lib.meltap_analyze_samples(samples.ctypes.data_as(_float_p), samples.size, rate,
+    result = _lib.meltap_analyze_samples(_address(samples), samples.size, rate,
                                          _preset(preset), options)
     if not result:
         error = _error()
         _finite(samples, name)
         raise error
-    return _take_result(result)[0]
+    return _take_result(result, sidecar=False)[0]
 
 
 def _preset(preset: Any) -> bytes:
@@ -256,8 +271,9 @@ def features(y: Any, sr: int, preset: str = "whisper", *, analysis_rate: int | N
             See ``meltap file --help`` for each.
 
     Returns:
-        A new float32 array (frames, bands), C order, owned by the caller (a view of the
-        library's result buffer, freed with the array: no copy). The clamps (top_db, Whisper's
+        A new float32 array (frames, bands), C order, owned by the caller: above 256 KiB a view
+        of the library's result buffer, freed with the array (no copy); below, a copy (cheaper
+        than tying the buffer's lifetime to the array for a short clip). The clamps (top_db, Whisper's
         max - 8) use the whole signal's maximum, as the reference libraries do.
 
     Raises:
@@ -378,8 +394,8 @@ class Analyzer:
         completes, a float32 array (n, frame_width) with n ≥ 0."""
         samples = _samples(chunk)
         frames, capacity = self._buffer(samples.size)
-        n = _lib.meltap_analyzer_process(self._handle, samples.ctypes.data_as(_float_p), samples.size,
-                                         frames.ctypes.data_as(_float_p), capacity)
+        n = _lib.meltap_analyzer_process(self._handle, _address(samples), samples.size,
+                                         _address(frames), capacity)
         if n < 0:
             raise _error()
         return frames[:n]
@@ -387,7 +403,7 @@ class Analyzer:
     def flush(self) -> np.ndarray:
         """Ends the stream and returns its last frames (the right padding's); then ``reset``."""
         frames, capacity = self._buffer(0)
-        n = _lib.meltap_analyzer_flush(self._handle, frames.ctypes.data_as(_float_p), capacity)
+        n = _lib.meltap_analyzer_flush(self._handle, _address(frames), capacity)
         if n < 0:
             raise _error()
         return frames[:n]
