@@ -218,6 +218,69 @@ public final class MelAnalyzer: @unchecked Sendable {
         return MelStep(consumed: consumed + taken, frameIndex: index)
     }
 
+    /// Consumes all of `samples` (or stops after `maxFrames` frames), writing each frame that
+    /// completes to the next of the consecutive rows at `rows` (`frameWidth` values each).
+    /// Returns the samples consumed and the frames written, in order, with the same values as
+    /// `process` called on the same samples (the offline driver's path; `process` is the
+    /// realtime one).
+    ///
+    /// Why: `process` copies every sample into the overlap ring, twice (its mirror), because a
+    /// frame may span two calls. Here a frame whose window lies wholly inside `samples` is
+    /// computed from `samples` where they are, and the ring receives only the last frame's worth
+    /// of samples at the end; a frame is the same function of the same samples either way, so
+    /// the bits are the same. openwakeword (which holds frames) and the stream's start and end
+    /// (prelude, padding) take `process`'s path.
+    public func processFrames(_ samples: UnsafeBufferPointer<Float>, into rows: UnsafeMutablePointer<Float>,
+                              maxFrames: Int) -> (consumed: Int, frames: Int) {
+        let s = state
+        guard let base = samples.baseAddress else { return (0, 0) }
+        let count = samples.count
+        var consumed = 0, frames = 0
+        /// One `process` step on the rest of `samples`.
+        func step() {
+            let taken = process(UnsafeBufferPointer(start: base + consumed, count: count - consumed),
+                                into: rows + frames * frameWidth)
+            consumed += taken.consumed
+            if taken.frameIndex >= 0 { frames += 1 }
+        }
+        var direct = true
+        if case .openWakeWord = computer { direct = false }
+        // The stream's start (prelude and left padding) and any end go through `process`.
+        while consumed < count, frames < maxFrames,
+              !direct || s.pointee.ended || !s.pointee.started || s.pointee.preludeReplayed < s.pointee.preludeCount {
+            step()
+        }
+        guard consumed < count, frames < maxFrames else { return (consumed, frames) }
+        // From here, stream position p0 + i is `base[consumed + i]`.
+        let p0 = s.pointee.streamPosition, start = consumed
+        var end = p0 + (count - start)  // the stream position the ring must reach
+        while frames < maxFrames {
+            let frameEnd = s.pointee.nextFrame * hopLength + frameLength
+            if frameEnd > p0 + (count - start) { break }  // not in `samples`: the next call's
+            let index = s.pointee.nextFrame
+            if frameEnd - frameLength >= p0 {
+                // Wholly inside `samples`: computed where the samples are.
+                s.pointee.nextFrame += 1
+                computeFrame(base + start + (frameEnd - frameLength - p0), index: index, into: rows + frames * frameWidth)
+            } else {
+                // It starts in the ring: the ring is brought up to its end first.
+                write(base + start + (s.pointee.streamPosition - p0), count: frameEnd - s.pointee.streamPosition)
+                s.pointee.nextFrame += 1
+                computeFrame(ring + s.pointee.streamPosition % frameLength, index: index, into: rows + frames * frameWidth)
+            }
+            frames += 1
+            if frames == maxFrames { end = frameEnd }
+        }
+        // The ring gets what later frames may need: the samples up to `end` (`write` keeps the
+        // last F of them).
+        if end > s.pointee.streamPosition {
+            write(base + start + (s.pointee.streamPosition - p0), count: end - s.pointee.streamPosition)
+        }
+        let taken = end - p0
+        s.pointee.inputCount += taken
+        return (start + taken, frames)
+    }
+
     /// Ends the input. Call repeatedly: each call writes one tail frame (right padding, as the
     /// reference pads at the end of a file) and returns its index, or -1 when none remain.
     ///

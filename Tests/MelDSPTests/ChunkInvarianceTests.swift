@@ -224,6 +224,53 @@ struct StreamRun {
         }
     }
 
+    /// `processFrames` (the offline driver's path: frames computed where the samples are) gives
+    /// the frames `process` gives, bit for bit, for every preset (micro and openwakeword too),
+    /// block pattern and frame limit, and consumes exactly what it reports.
+    @Test(arguments: StreamCase.all + [StreamCase(name: "micro", preset: .micro, sampleRate: 16000),
+                                       StreamCase(name: "openwakeword", preset: .openWakeWord, sampleRate: 16000)])
+    func processFramesGivesProcesssFrames(streamCase: StreamCase) throws {
+        let c = try streamCase.configuration()
+        for (signalName, samples) in try Self.signals(streamCase.sampleRate) {
+            let reference = try MelAnalyzer.analyze(samples, configuration: c, clampRule: .running,
+                                                    blockLengths: [1])
+            let analyzer = try MelAnalyzer(configuration: c, clampRule: .running)
+            let width = analyzer.frameWidth
+            for (patternName, lengths) in Self.blockPatterns(total: samples.count) {
+                for maxFrames in [1, 2, 3, 1000] {
+                    let label = "\(streamCase.testDescription) \(signalName) blocks \(patternName) maxFrames \(maxFrames)"
+                    analyzer.reset()
+                    var frames: [Float] = []
+                    var rows = [Float](repeating: .nan, count: maxFrames * width)
+                    var position = 0, block = 0
+                    while position < samples.count {
+                        let length = min(lengths[block % lengths.count], samples.count - position)
+                        block += 1
+                        var offset = position
+                        while offset < position + length {
+                            let done = samples.withUnsafeBufferPointer { all in
+                                analyzer.processFrames(UnsafeBufferPointer(rebasing: all[offset..<(position + length)]),
+                                                       into: &rows, maxFrames: maxFrames)
+                            }
+                            #expect(done.frames <= maxFrames, "\(label): more frames than asked")
+                            if done.consumed == 0 && done.frames == 0 {
+                                Issue.record("\(label): no progress at sample \(offset)")
+                                return
+                            }
+                            frames += rows[0..<(done.frames * width)]
+                            offset += done.consumed
+                        }
+                        position += length
+                    }
+                    #expect(analyzer.samplesConsumed == samples.count, "\(label): samplesConsumed")
+                    var frame = [Float](repeating: 0, count: width)
+                    while try analyzer.flush(into: &frame) >= 0 { frames += frame }
+                    expectBitIdentical(frames, reference, width: width, label: label)
+                }
+            }
+        }
+    }
+
     /// `firstSample(ofFrame:)` follows docs/presets.md, and the frames really cover those samples: a
     /// single impulse shows up exactly in the frames whose span contains it.
     @Test(arguments: [

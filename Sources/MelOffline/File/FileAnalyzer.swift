@@ -226,10 +226,21 @@ public final class FileAnalyzer: Sendable {
             audioOut?.append(UnsafeBufferPointer(start: samples, count: count), channel: c)
             let analyzer = analyzers[c]
             var offset = 0
+            if let inPlace {
+                // Every frame of the piece at once, into consecutive rows (at most one per hop,
+                // and one more that the samples before the piece nearly completed).
+                let room = (count - offset) / analyzer.configuration.hopLength + 2
+                while offset < count {
+                    let done = analyzer.processFrames(UnsafeBufferPointer(start: samples + offset, count: count - offset),
+                                                      into: inPlace.nextRow(width: room * width), maxFrames: room)
+                    offset += done.consumed
+                    inPlace.commitRow(width: done.frames * width)
+                }
+                return
+            }
             while offset < count {
-                let target = inPlace?.nextRow(width: width) ?? framePointer
                 let step = analyzer.process(UnsafeBufferPointer(start: samples + offset, count: count - offset),
-                                            into: target)
+                                            into: framePointer)
                 offset += step.consumed
                 if step.frameIndex >= 0 { keep(c) }
             }
