@@ -21,8 +21,11 @@ struct BenchOptions {
     var minimumHops = 0
     /// Timed repetitions per configuration; the best is reported.
     var repetitions = 3
-    /// Samples per `process` call (one JACK block).
+    /// Samples per `process` call (one JACK block), or per `processFrames` call with `--offline`.
     var blockLength = 256
+    /// `--offline`: time `MelAnalyzer.processFrames` (the path of `meltap file` and libmeltap's
+    /// analyses: whole blocks, frames computed where the samples are) instead of `process`.
+    var offline = false
     /// Exit 1 when any heap call was counted, or when the rtguard shim is absent.
     var checkAllocations = false
     /// Overrides: when any is set, one custom configuration (preset + overrides) is run.
@@ -54,7 +57,11 @@ struct BenchOptions {
           --fft-precision P    Override the FFT precision: single or double.
           --hops N             Run at least N hops per repetition (10000 is a good allocation check).
           --repetitions N      Timed repetitions per configuration; the best is kept (default 3).
-          --block N            Samples per process call (default 256).
+          --block N            Samples per process call (default 256; with --offline 4096).
+          --offline            Time MelAnalyzer.processFrames, the offline path that meltap file,
+                               meltap.features and libmeltap's analyses run (every frame of a
+                               block at once, computed where the samples are), instead of
+                               process, the realtime callback's path. Same frames, bit for bit.
           --check-allocations  Exit 1 if any heap call happened inside process, or if the
                                rtguard shim is absent (run with LD_PRELOAD=librtguard.so).
           --sweep-n-fft SIZES  Instead of timing, run a few hops (--hops, default 4) of every n_fft
@@ -96,6 +103,7 @@ func fail(_ message: String) -> Never {
 
 func parseOptions(_ arguments: [String]) -> BenchOptions {
     var o = BenchOptions()
+    var blockGiven = false
     var i = 0
     func value(_ name: String) -> String {
         i += 1
@@ -138,7 +146,8 @@ func parseOptions(_ arguments: [String]) -> BenchOptions {
             o.hasOverrides = true
         case "--hops": o.minimumHops = number(a, minimum: 0)
         case "--repetitions": o.repetitions = number(a, minimum: 1)
-        case "--block": o.blockLength = number(a, minimum: 1)
+        case "--block": o.blockLength = number(a, minimum: 1); blockGiven = true
+        case "--offline": o.offline = true
         case "--check-allocations": o.checkAllocations = true
         case "--resample": o.resampleTo = number(a, minimum: 1.0)
         case "--sweep-n-fft":
@@ -180,6 +189,7 @@ func parseOptions(_ arguments: [String]) -> BenchOptions {
     }
     if o.hasOverrides && o.preset == nil && o.sweepSizes == nil { fail("Overrides such as --n-fft need a --preset to start from.") }
     if o.hasOverrides && o.sampleRate == nil && o.sweepSizes == nil { fail("Overrides such as --n-fft need a --sample-rate.") }
+    if o.offline && !blockGiven { o.blockLength = 4096 }  // FileAnalyzer.blockLength
     if o.blockLength > MelConfiguration.maximumBlockLength {
         fail("--block must be at most \(MelConfiguration.maximumBlockLength) samples (JACK's largest period).")
     }
@@ -284,8 +294,10 @@ func measure(_ c: MelConfiguration, signal: [Float], options o: BenchOptions,
              counter: AllocationCounter?) -> BenchResult {
     let analyzer: MelAnalyzer
     do { analyzer = try MelAnalyzer(configuration: c, clampRule: .running) } catch { fail(error.description) }
-    let frame = UnsafeMutablePointer<Float>.allocate(capacity: analyzer.frameWidth)
-    frame.initialize(repeating: 0, count: analyzer.frameWidth)
+    // One frame (process), or every frame a block can complete (processFrames).
+    let rowCapacity = o.blockLength / c.hopLength + 2
+    let frame = UnsafeMutablePointer<Float>.allocate(capacity: analyzer.frameWidth * rowCapacity)
+    frame.initialize(repeating: 0, count: analyzer.frameWidth * rowCapacity)
     defer { frame.deallocate() }
     var best = Double.infinity, hops = 0, allocations = 0, measuredHops = 0
     var sink: Float = 0
@@ -300,6 +312,12 @@ func measure(_ c: MelConfiguration, signal: [Float], options o: BenchOptions,
                 let end = min(start + o.blockLength, all.count)
                 var block = UnsafeBufferPointer(rebasing: all[start..<end])
                 while !block.isEmpty {
+                    if o.offline {
+                        let done = analyzer.processFrames(block, into: frame, maxFrames: rowCapacity)
+                        if done.frames > 0 { frames += done.frames; sink += frame[0] }
+                        block = UnsafeBufferPointer(rebasing: block[done.consumed...])
+                        continue
+                    }
                     let step = analyzer.process(block, into: frame)
                     if step.frameIndex >= 0 { frames += 1; sink += frame[0] }
                     block = UnsafeBufferPointer(rebasing: block[step.consumed...])
@@ -343,7 +361,7 @@ func fixed(_ x: Double, _ digits: Int) -> String {
     return sign + whole + "." + String(repeating: "0", count: digits - fraction.count) + fraction
 }
 
-print("meltap-bench: MelAnalyzer.process, blocks of \(options.blockLength) samples, ClampRule.running, "
+print("meltap-bench: MelAnalyzer.\(options.offline ? "processFrames" : "process"), blocks of \(options.blockLength) samples, ClampRule.running, "
       + "one thread, thread CPU time, best of \(options.repetitions) after a warm-up pass")
 let header = [pad("config", 15, left: true), pad("sr", 6), pad("n_fft", 6), pad("hop", 5), pad("mels", 5),
               pad("fft", 4), pad("output", 7), pad("hops", 7), pad("ns/hop", 9), pad("x_realtime", 11),

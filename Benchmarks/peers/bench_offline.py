@@ -7,9 +7,11 @@ Every figure comes from PAIRS interleaved pairs (meltap, then asrfront, then the
 is reported as the median pair, with the spread, so that slow phases of a shared machine hit
 both sides alike.
 
-  core per frame     meltap-bench --preset whisper (MelAnalyzer.process in 256-sample blocks, its
-                     best of 3 passes, thread CPU time) against asrfront.whisper.log_mel(y, 80,
-                     pad_or_trim=False) on the same in-memory signal (best of 3 calls, CPU time)
+  core per frame     meltap-bench --preset whisper --offline (MelAnalyzer.processFrames in
+                     4096-sample blocks, the path of meltap file and meltap.features, its best of 3
+                     passes, thread CPU time) against asrfront.whisper.log_mel(y, 80,
+                     pad_or_trim=False) on the same in-memory signal (best of 3 calls, CPU time);
+                     also the realtime path (process in 256-sample blocks), for reference
   job per frame      read, compute, write: `meltap file LONG.wav -o X.npy --preset whisper`
                      (process CPU time) against asrfront.load + log_mel + np.save (CPU time), the
                      CORE_SECONDS file minus the 2 s one, per frame: start-up taken out
@@ -52,8 +54,8 @@ def cpu_seconds():
     return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
 
 
-def meltap_core():
-    out = subprocess.run([MELTAP_BENCH, "--preset", "whisper", "--seconds", str(CORE_SECONDS)],
+def meltap_core(*extra):
+    out = subprocess.run([MELTAP_BENCH, "--preset", "whisper", "--seconds", str(CORE_SECONDS), *extra],
                          check=True, capture_output=True, text=True).stdout
     # The table row of the whisper configuration: config sr n_fft hop mels fft output hops ns/hop ...
     row = next(line.split() for line in out.splitlines() if line.startswith("whisper"))
@@ -156,10 +158,11 @@ def main():
     fresh(out_a)
     asrfront_pool(pool, paths, data, out_a)
 
-    core_m, core_a, job_m, job_a, set_m, set_a, set_b, sys_share = [], [], [], [], [], [], [], []
+    core_m, core_r, core_a, job_m, job_a, set_m, set_a, set_b, sys_share = [], [], [], [], [], [], [], [], []
     for k in range(PAIRS):
-        core_m.append(meltap_core())
+        core_m.append(meltap_core("--offline"))
         core_a.append(asrfront_core(core_signal))
+        core_r.append(meltap_core())
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         long_m = meltap_job(long_path)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -175,7 +178,7 @@ def main():
             if count_npy(out) != FILES:
                 raise RuntimeError(f"{out} holds {count_npy(out)} of {FILES} .npy files")
         loads.append(os.getloadavg()[0])
-        print(f"pair {k + 1}: core {core_m[-1]:.0f} / {core_a[-1]:.0f} ns, job {job_m[-1]:.0f} / {job_a[-1]:.0f} ns, "
+        print(f"pair {k + 1}: core {core_m[-1]:.0f} / {core_a[-1]:.0f} ns (realtime path {core_r[-1]:.0f}), job {job_m[-1]:.0f} / {job_a[-1]:.0f} ns, "
               f"dataset {set_m[-1]:.3f} / {set_a[-1]:.3f} / {set_b[-1]:.3f} s", file=sys.stderr, flush=True)
 
     first = os.path.relpath(paths[0], data)[:-4] + ".npy"
@@ -185,10 +188,11 @@ def main():
     print(f"\nOffline against asrfront: Whisper log-mel 80, {PAIRS} interleaved pairs, median (min–max); "
           f"load average {min(loads):.1f}–{max(loads):.1f} during the run")
     print(f"meltap vs asrfront on dataset file 1: max |difference| {np.abs(m[:frames] - a[:frames]).max():.2e}\n")
-    print(summary("core: meltap-bench", core_m, "ns/frame"))
+    print(summary("core: meltap-bench --offline", core_m, "ns/frame"))
     print(summary("core: asrfront log_mel", core_a, "ns/frame"))
     ratio = [m_ / a_ for m_, a_ in zip(core_m, core_a)]
     print(summary("core: meltap ÷ asrfront, per pair", ratio, "", "{:.2f}"))
+    print(summary("core, realtime path (process)", core_r, "ns/frame"))
     print(summary(f"job: meltap file ({JOB_SECONDS:g} − 2 s)", job_m, "ns/frame"))
     print(summary(f"job: asrfront load+log_mel+save", job_a, "ns/frame"))
     print(summary("job: meltap system CPU share", [100 * s for s in sys_share], "%"))

@@ -207,7 +207,14 @@ public final class FileAnalyzer: Sendable {
             max($0.outputCapacity(forInputCount: Self.blockLength), $0.flushCapacity)
         } ?? 1
         let resampled = UnsafeMutablePointer<Float>.allocate(capacity: resampledCapacity)
-        defer { interleaved.deallocate(); block.deallocate(); framePointer.deallocate(); resampled.deallocate() }
+        // The frames of one piece (`MelAnalyzer.processFrames`) when they do not go straight into
+        // the kept rows: at most one per hop of the longest piece, and one more.
+        let pieceFrames = max(Self.blockLength, resampledCapacity) / configuration.hopLength + 2
+        let pieceRows = UnsafeMutablePointer<Float>.allocate(capacity: pieceFrames * width)
+        defer {
+            interleaved.deallocate(); block.deallocate(); framePointer.deallocate(); resampled.deallocate()
+            pieceRows.deallocate()
+        }
         let frame = UnsafeBufferPointer(start: framePointer, count: width)
         var samplesRead: Int64 = 0
 
@@ -219,30 +226,28 @@ public final class FileAnalyzer: Sendable {
 
         // One channel whose rows are all kept (in memory, or for the deferred clamp): the
         // analyzer writes each frame straight into the next row, with no copies through
-        // `framePointer` and the interleaver (a frame is its row then).
+        // `pieceRows` and the interleaver (a frame is its row then).
         let inPlace = channels.count == 1 ? rows.rowsInPlace : nil
-        /// Feeds `count` analysis-rate samples of channel `c` to its analyzer, keeping its frames.
+        /// Feeds `count` analysis-rate samples of channel `c` to its analyzer, keeping its frames:
+        /// every frame of the piece at once (`processFrames`), into consecutive rows.
         func analyse(_ c: Int, _ samples: UnsafePointer<Float>, _ count: Int) {
             audioOut?.append(UnsafeBufferPointer(start: samples, count: count), channel: c)
             let analyzer = analyzers[c]
             var offset = 0
-            if let inPlace {
-                // Every frame of the piece at once, into consecutive rows (at most one per hop,
-                // and one more that the samples before the piece nearly completed).
-                let room = (count - offset) / analyzer.configuration.hopLength + 2
-                while offset < count {
-                    let done = analyzer.processFrames(UnsafeBufferPointer(start: samples + offset, count: count - offset),
-                                                      into: inPlace.nextRow(width: room * width), maxFrames: room)
+            while offset < count {
+                let piece = UnsafeBufferPointer(start: samples + offset, count: count - offset)
+                if let inPlace {
+                    let room = piece.count / configuration.hopLength + 2
+                    let done = analyzer.processFrames(piece, into: inPlace.nextRow(width: room * width), maxFrames: room)
                     offset += done.consumed
                     inPlace.commitRow(width: done.frames * width)
+                } else {
+                    let done = analyzer.processFrames(piece, into: pieceRows, maxFrames: pieceFrames)
+                    offset += done.consumed
+                    for f in 0..<done.frames {
+                        interleaver.append(UnsafeBufferPointer(start: pieceRows + f * width, count: width), channel: c)
+                    }
                 }
-                return
-            }
-            while offset < count {
-                let step = analyzer.process(UnsafeBufferPointer(start: samples + offset, count: count - offset),
-                                            into: framePointer)
-                offset += step.consumed
-                if step.frameIndex >= 0 { keep(c) }
             }
         }
         /// Keeps the frame the analyzer of channel `c` just wrote.
