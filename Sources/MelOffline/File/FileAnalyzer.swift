@@ -190,10 +190,19 @@ public final class FileAnalyzer: Sendable {
         let width = analyzers[0].frameWidth
         let expectedFrames = reader.frameCount > 0 && reader.frameCount < Int64(Int32.max)
             ? Int(Double(reader.frameCount) * analysisRate / inputRate / Double(configuration.hopLength)) : nil
+        let resampledCapacity = resampling.map {
+            max($0.outputCapacity(forInputCount: Self.blockLength), $0.flushCapacity)
+        } ?? 1
+        // The most frames one piece (`MelAnalyzer.processFrames`) can complete: one per hop of the
+        // longest piece, and one more.
+        let pieceFrames = max(Self.blockLength, resampledCapacity) / configuration.hopLength + 2
+        // Kept rows are reserved for the expected frames plus one piece's worth: the last piece
+        // asks for room for `pieceFrames` rows, and a reservation without that slack would be
+        // regrown (and copied whole) for it.
         let rows = try RowWriter(path: featurePath, existing: existing, configuration: configuration,
                                  clamp: options.clamp, layout: options.layout, channelCount: channels.count,
                                  keepsChannelAxis: options.channels.keepsChannelAxis, frameWidth: width,
-                                 expectedFrames: expectedFrames)
+                                 expectedFrames: expectedFrames.map { $0 + pieceFrames })
         var succeeded = false
         defer { if !succeeded { rows.discard() } }
         var interleaver = FrameInterleaver(channelCount: channels.count, frameWidth: width)
@@ -203,13 +212,8 @@ public final class FileAnalyzer: Sendable {
         let interleaved = UnsafeMutablePointer<Float>.allocate(capacity: Self.blockLength * channelCount)
         let block = UnsafeMutablePointer<Float>.allocate(capacity: Self.blockLength)
         let framePointer = UnsafeMutablePointer<Float>.allocate(capacity: width)
-        let resampledCapacity = resampling.map {
-            max($0.outputCapacity(forInputCount: Self.blockLength), $0.flushCapacity)
-        } ?? 1
         let resampled = UnsafeMutablePointer<Float>.allocate(capacity: resampledCapacity)
-        // The frames of one piece (`MelAnalyzer.processFrames`) when they do not go straight into
-        // the kept rows: at most one per hop of the longest piece, and one more.
-        let pieceFrames = max(Self.blockLength, resampledCapacity) / configuration.hopLength + 2
+        // The frames of one piece when they do not go straight into the kept rows.
         let pieceRows = UnsafeMutablePointer<Float>.allocate(capacity: pieceFrames * width)
         defer {
             interleaved.deallocate(); block.deallocate(); framePointer.deallocate(); resampled.deallocate()
@@ -237,7 +241,7 @@ public final class FileAnalyzer: Sendable {
             while offset < count {
                 let piece = UnsafeBufferPointer(start: samples + offset, count: count - offset)
                 if let inPlace {
-                    let room = piece.count / configuration.hopLength + 2
+                    let room = min(pieceFrames, piece.count / configuration.hopLength + 2)
                     let done = analyzer.processFrames(piece, into: inPlace.nextRow(width: room * width), maxFrames: room)
                     offset += done.consumed
                     inPlace.commitRow(width: done.frames * width)
