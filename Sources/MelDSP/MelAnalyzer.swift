@@ -173,6 +173,14 @@ public final class MelAnalyzer: @unchecked Sendable {
         }
     }
 
+    /// The most frames the analyzer can hold back and hand out only at `flush`, beyond the ones
+    /// its tail samples complete: openwakeword's group (7: a frame waits for its group of 8),
+    /// 0 for every other preset. For sizing flush buffers (`meltap_analyzer_max_frames`).
+    public var maximumHeldFrames: Int {
+        if case .openWakeWord = computer { return OpenWakeWordParameters.groupLength - 1 }
+        return 0
+    }
+
     /// Input samples consumed since the last reset.
     public var samplesConsumed: Int { state.pointee.inputCount }
 

@@ -82,14 +82,17 @@ final class StreamAnalyzer {
 
     /// The most frames `process` can write for `count` input samples, and `flush` for `count`
     /// 0: every analysis-rate sample the step and the resampler's tail may produce, plus one
-    /// frame length of samples held back (the reflect prelude, the overlap), over the hop, plus two.
+    /// frame length of samples held back (the reflect prelude, the overlap), over the hop, plus
+    /// two, plus the frames the analyzer holds for its flush (openwakeword's group of 8: 7; before
+    /// they were counted, the capi fuzzer found a flush of 8 frames where this said 5, written
+    /// past the caller's buffer).
     func maximumFrames(inputCount requested: Int) -> Int {
         let count = min(max(0, requested), Self.maximumCount)
         let hop = analyzer.configuration.hopLength
         let held = max(analyzer.configuration.fftLength, analyzer.configuration.windowLength)
         let steps = (count + Self.stepLength - 1) / Self.stepLength
         let samples = resampler.map { $0.outputCapacity(forInputCount: Self.stepLength) * steps } ?? count
-        return (samples + (resampler?.flushCapacity ?? 0) + held) / hop + 2
+        return (samples + (resampler?.flushCapacity ?? 0) + held) / hop + 2 + analyzer.maximumHeldFrames
     }
 
     /// Feeds `count` input samples; writes each completed frame (`frameWidth` floats) to

@@ -207,6 +207,37 @@ func run(_ executable: String, _ arguments: [String], input: String? = nil, outp
         meltapFileResultDestroy(large)
     }
 
+    /// `meltap_analyzer_max_frames` bounds what process and flush write, for every preset at
+    /// input rates that resample and ones that do not: flush into a buffer of exactly
+    /// max_frames(0) frames followed by a sentinel region, which must stay untouched. The capi
+    /// fuzzer found openwakeword at 22050 Hz flushing more frames than max_frames(0) said (the 7
+    /// frames it holds for its group were not counted), writing past the caller's buffer.
+    @Test func maxFramesBoundsProcessAndFlush() throws {
+        let sentinel: Float = -12345
+        for preset in ["openwakeword", "whisper", "librosa", "kaldi", "micro", "torchaudio"] {
+            for rate in [22050.0, 16000, 44100, 48000, 8000] {
+                for count in [0, 1, 399, 1280, 4095, 10_007] {
+                    let analyzer = try #require(meltapAnalyzerCreate(preset, nil, rate), "\(preset) at \(rate)")
+                    defer { meltapAnalyzerDestroy(analyzer) }
+                    let width = meltapAnalyzerFrameWidth(analyzer)
+                    let samples = (0..<count).map { Float(sin(Double($0) * 0.01)) * 0.3 }
+                    let processMax = meltapAnalyzerMaxFrames(analyzer, count)
+                    var frames = [Float](repeating: sentinel, count: (processMax + 16) * width)
+                    let processed = meltapAnalyzerProcess(analyzer, samples, count, &frames, processMax)
+                    #expect(processed >= 0 && processed <= processMax, "\(preset) at \(rate), \(count): process")
+                    #expect(frames[(processMax * width)...].allSatisfy { $0 == sentinel },
+                            "\(preset) at \(rate), \(count): process wrote past max_frames")
+                    let flushMax = meltapAnalyzerMaxFrames(analyzer, 0)
+                    frames = [Float](repeating: sentinel, count: (flushMax + 16) * width)
+                    let flushed = meltapAnalyzerFlush(analyzer, &frames, flushMax)
+                    #expect(flushed <= flushMax, "\(preset) at \(rate), \(count): flush gave \(flushed) > \(flushMax)")
+                    #expect(frames[(flushMax * width)...].allSatisfy { $0 == sentinel },
+                            "\(preset) at \(rate), \(count): flush wrote past max_frames(0) = \(flushMax)")
+                }
+            }
+        }
+    }
+
     /// Calls `body`, expects it to fail, and returns the message `meltap_last_error` gives.
     static func failure(_ failed: Bool, _ what: String) -> String {
         #expect(failed, "\(what) should fail")
