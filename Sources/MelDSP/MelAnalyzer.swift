@@ -251,9 +251,9 @@ public final class MelAnalyzer: @unchecked Sendable {
             consumed += taken.consumed
             if taken.frameIndex >= 0 { frames += 1 }
         }
-        var direct = true
-        if case .openWakeWord = computer { direct = false }
-        // The stream's start (prelude and left padding) and any end go through `process`.
+        // An analyzer that holds frames back (openwakeword), the stream's start (prelude and left
+        // padding) and any end go through `process`.
+        let direct = maximumHeldFrames == 0
         while consumed < count, frames < maxFrames,
               !direct || s.pointee.ended || !s.pointee.started || s.pointee.preludeReplayed < s.pointee.preludeCount {
             step()
@@ -265,16 +265,16 @@ public final class MelAnalyzer: @unchecked Sendable {
         while frames < maxFrames {
             let frameEnd = s.pointee.nextFrame * hopLength + frameLength
             if frameEnd > p0 + (count - start) { break }  // not in `samples`: the next call's
-            let index = s.pointee.nextFrame
             if frameEnd - frameLength >= p0 {
                 // Wholly inside `samples`: computed where the samples are.
+                let index = s.pointee.nextFrame
                 s.pointee.nextFrame += 1
                 computeFrame(base + start + (frameEnd - frameLength - p0), index: index, into: rows + frames * frameWidth)
             } else {
-                // It starts in the ring: the ring is brought up to its end first.
-                write(base + start + (s.pointee.streamPosition - p0), count: frameEnd - s.pointee.streamPosition)
-                s.pointee.nextFrame += 1
-                computeFrame(ring + s.pointee.streamPosition % frameLength, index: index, into: rows + frames * frameWidth)
+                // It starts in the ring: `process`'s path, the ring brought up to the frame's end.
+                var written = 0
+                _ = replay(base + start + (s.pointee.streamPosition - p0), available: frameEnd - s.pointee.streamPosition,
+                           advance: &written, into: rows + frames * frameWidth)
             }
             frames += 1
             if frames == maxFrames { end = frameEnd }

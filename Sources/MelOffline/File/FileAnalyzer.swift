@@ -211,15 +211,10 @@ public final class FileAnalyzer: Sendable {
         // Read buffers, owned here, reused for every block.
         let interleaved = UnsafeMutablePointer<Float>.allocate(capacity: Self.blockLength * channelCount)
         let block = UnsafeMutablePointer<Float>.allocate(capacity: Self.blockLength)
-        let framePointer = UnsafeMutablePointer<Float>.allocate(capacity: width)
         let resampled = UnsafeMutablePointer<Float>.allocate(capacity: resampledCapacity)
-        // The frames of one piece when they do not go straight into the kept rows.
+        // The frames of one piece (or one tail frame) when they do not go straight into the kept rows.
         let pieceRows = UnsafeMutablePointer<Float>.allocate(capacity: pieceFrames * width)
-        defer {
-            interleaved.deallocate(); block.deallocate(); framePointer.deallocate(); resampled.deallocate()
-            pieceRows.deallocate()
-        }
-        let frame = UnsafeBufferPointer(start: framePointer, count: width)
+        defer { interleaved.deallocate(); block.deallocate(); resampled.deallocate(); pieceRows.deallocate() }
         var samplesRead: Int64 = 0
 
         let audioOut = try options.saveAudioPath.map {
@@ -232,6 +227,15 @@ public final class FileAnalyzer: Sendable {
         // analyzer writes each frame straight into the next row, with no copies through
         // `pieceRows` and the interleaver (a frame is its row then).
         let inPlace = channels.count == 1 ? rows.rowsInPlace : nil
+        /// Where the analyzer writes its next `frames` frames: the next kept rows, or `pieceRows`.
+        func target(frames: Int) -> UnsafeMutablePointer<Float> { inPlace?.nextRow(width: frames * width) ?? pieceRows }
+        /// Keeps the `frames` frames of channel `c` the analyzer just wrote to `target`.
+        func keep(_ c: Int, frames: Int) {
+            if let inPlace { inPlace.commitRow(width: frames * width); return }
+            for f in 0..<frames {
+                interleaver.append(UnsafeBufferPointer(start: pieceRows + f * width, count: width), channel: c)
+            }
+        }
         /// Feeds `count` analysis-rate samples of channel `c` to its analyzer, keeping its frames:
         /// every frame of the piece at once (`processFrames`), into consecutive rows.
         func analyse(_ c: Int, _ samples: UnsafePointer<Float>, _ count: Int) {
@@ -240,23 +244,11 @@ public final class FileAnalyzer: Sendable {
             var offset = 0
             while offset < count {
                 let piece = UnsafeBufferPointer(start: samples + offset, count: count - offset)
-                if let inPlace {
-                    let room = min(pieceFrames, piece.count / configuration.hopLength + 2)
-                    let done = analyzer.processFrames(piece, into: inPlace.nextRow(width: room * width), maxFrames: room)
-                    offset += done.consumed
-                    inPlace.commitRow(width: done.frames * width)
-                } else {
-                    let done = analyzer.processFrames(piece, into: pieceRows, maxFrames: pieceFrames)
-                    offset += done.consumed
-                    for f in 0..<done.frames {
-                        interleaver.append(UnsafeBufferPointer(start: pieceRows + f * width, count: width), channel: c)
-                    }
-                }
+                let room = min(pieceFrames, piece.count / configuration.hopLength + 2)
+                let done = analyzer.processFrames(piece, into: target(frames: room), maxFrames: room)
+                offset += done.consumed
+                keep(c, frames: done.frames)
             }
-        }
-        /// Keeps the frame the analyzer of channel `c` just wrote.
-        func keep(_ c: Int) {
-            if let inPlace { inPlace.commitRow(width: width) } else { interleaver.append(frame, channel: c) }
         }
         while true {
             if isCancelled() { throw CancellationError() }
@@ -295,7 +287,7 @@ public final class FileAnalyzer: Sendable {
                     analyse(c, resampled, produced)
                 }
             }
-            while try analyzer.flush(into: inPlace?.nextRow(width: width) ?? framePointer) >= 0 { keep(c) }
+            while try analyzer.flush(into: target(frames: 1)) >= 0 { keep(c, frames: 1) }
         }
         try audioOut?.writeComplete()
         try audioOut?.close()
